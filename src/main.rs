@@ -1,1 +1,59 @@
-fn main() {}
+//! The `gcp-token-agent` binary: parse, set up logs, dispatch, map errors to exit codes.
+
+use std::{io::Write, process::ExitCode};
+
+use clap::Parser;
+use gcp_token_agent::{
+    cli::{Cli, Command},
+    commands::print,
+    credentials::Env,
+    error::{EXIT_OTHER, EXIT_USAGE, Error},
+    telemetry,
+};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors; everything else is bad usage.
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    if let Err(e) = telemetry::init_logging(&cli.log) {
+        return fail(&e);
+    }
+    match dispatch(cli) {
+        Ok(answer) => print_answer(&answer),
+        Err(e) => fail(&e),
+    }
+}
+
+/// Runs the subcommand and returns what goes to stdout.
+fn dispatch(cli: Cli) -> Result<String, Error> {
+    let env = Env::from_process();
+    // The CLI faces make at most a couple of requests: one thread is plenty and starts fastest.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Unsupported(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        match &cli.command {
+            Command::PrintAccessToken(args) => print::access_token(args, &env).await,
+            Command::PrintIdentityToken(args) => print::identity_token(args, &env).await,
+        }
+    })
+}
+
+fn print_answer(answer: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(answer.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(EXIT_OTHER),
+    }
+}
+
+fn fail(error: &Error) -> ExitCode {
+    eprintln!("gcp-token-agent: error: {error}");
+    ExitCode::from(error.exit_code())
+}

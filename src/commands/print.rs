@@ -1,0 +1,53 @@
+//! `print-access-token` and `print-identity-token`.
+
+use serde_json::json;
+
+use super::{cache, cached_or_mint, load_source};
+use crate::{
+    cli::{OutputFormat, PrintAccessArgs, PrintIdentityArgs},
+    credentials::Env,
+    error::Result,
+    exchange::{self, AccessRequest, Http, IdRequest, RetryPolicy},
+    sinks::token_cache::TokenCache,
+};
+
+/// Returns what `print-access-token` prints.
+pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
+    let loaded = load_source(&args.source, env)?;
+    let request = AccessRequest { scopes: args.scopes.clone(), subject: args.subject.clone() };
+    let scopes = request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default();
+    let key = TokenCache::key(&["access", &loaded.fingerprint, &scopes, request.subject.as_deref().unwrap_or("")]);
+    let cache = cache(&args.source, env);
+    let mint = async {
+        let http = Http::new(RetryPolicy::default());
+        exchange::access_token(&http, &loaded.source, &request).await
+    };
+    let token = cached_or_mint(cache.as_ref(), &key, mint).await?;
+    Ok(match args.format {
+        OutputFormat::Bare => format!("{}\n", token.value.expose()),
+        OutputFormat::Json => format!(
+            "{}\n",
+            json!({"access_token": token.value.expose(), "token_type": "Bearer", "expiry": token.expiry_rfc3339()})
+        ),
+    })
+}
+
+/// Returns what `print-identity-token` prints.
+pub async fn identity_token(args: &PrintIdentityArgs, env: &Env) -> Result<String> {
+    let loaded = load_source(&args.source, env)?;
+    let request = IdRequest { audience: args.audience.clone(), include_email: args.include_email };
+    let email = if request.include_email { "email" } else { "" };
+    let key = TokenCache::key(&["id", &loaded.fingerprint, &request.audience, email]);
+    let cache = cache(&args.source, env);
+    let mint = async {
+        let http = Http::new(RetryPolicy::default());
+        exchange::id_token(&http, &loaded.source, &request).await
+    };
+    let token = cached_or_mint(cache.as_ref(), &key, mint).await?;
+    Ok(match args.format {
+        OutputFormat::Bare => format!("{}\n", token.value.expose()),
+        OutputFormat::Json => {
+            format!("{}\n", json!({"id_token": token.value.expose(), "expiry": token.expiry_rfc3339()}))
+        }
+    })
+}

@@ -1,0 +1,93 @@
+//! `service_account` key files: who we are and the key we sign with.
+
+use serde::Deserialize;
+
+use crate::{
+    error::{Error, Origin, Result},
+    secret::Secret,
+};
+
+/// The token endpoint of the default universe.
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// The default universe; others have no OAuth endpoint and use self-signed JWTs.
+pub const DEFAULT_UNIVERSE: &str = "googleapis.com";
+
+/// A parsed and validated service-account key file.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountKey {
+    /// The file it came from, for messages.
+    pub origin: Origin,
+    /// The service account's email; the JWT `iss`.
+    pub client_email: String,
+    /// The PEM private key.
+    pub private_key: Secret,
+    /// The key id; the JWT header's `kid`.
+    pub private_key_id: Option<String>,
+    /// Where the JWT-bearer grant is posted.
+    pub token_uri: String,
+    /// `googleapis.com` unless the key says otherwise.
+    pub universe_domain: String,
+    /// The key's project, if it names one.
+    pub project_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KeyFile {
+    client_email: Option<String>,
+    private_key: Option<Secret>,
+    private_key_id: Option<String>,
+    token_uri: Option<String>,
+    universe_domain: Option<String>,
+    project_id: Option<String>,
+}
+
+impl ServiceAccountKey {
+    /// Validates a key file's JSON, naming the missing or bad field.
+    pub fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
+        let file: KeyFile = serde_json::from_value(json)
+            .map_err(|e| Error::parse(origin, format!("not a service_account key file: {e}")))?;
+        let client_email = required(origin, "client_email", file.client_email)?;
+        let private_key = file
+            .private_key
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| Error::parse(origin, missing("private_key")))?;
+        if !private_key.expose().contains("-----BEGIN") {
+            return Err(Error::parse(origin, "field \"private_key\" is not a PEM private key"));
+        }
+        jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose().as_bytes()).map_err(|e| {
+            Error::parse(origin, format!("field \"private_key\" is not an RSA private key ({e})"))
+        })?;
+        let token_uri = required(origin, "token_uri", file.token_uri)?;
+        let universe_domain = file
+            .universe_domain
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_UNIVERSE.to_owned());
+        Ok(Self {
+            origin: origin.clone(),
+            client_email,
+            private_key,
+            private_key_id: file.private_key_id.filter(|k| !k.is_empty()),
+            token_uri,
+            universe_domain,
+            project_id: file.project_id,
+        })
+    }
+
+    /// Whether the key lives outside Google's default universe.
+    pub fn is_default_universe(&self) -> bool {
+        self.universe_domain == DEFAULT_UNIVERSE
+    }
+}
+
+/// A required, non-empty string field.
+pub(crate) fn required(origin: &Origin, field: &str, value: Option<String>) -> Result<String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(Error::parse(origin, missing(field))),
+    }
+}
+
+/// The message for a missing field.
+pub(crate) fn missing(field: &str) -> String {
+    format!("field \"{field}\" is missing or empty")
+}

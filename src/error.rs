@@ -1,0 +1,177 @@
+//! Errors, named by the step that failed, and the exit codes they map to.
+//!
+//! Every message names the file, flag or field to fix. None carries a secret: upstream
+//! errors keep only Google's `error` code and description, never a request or response body.
+
+use std::{fmt, io, path::PathBuf};
+
+/// Exit code for bad usage or configuration (BSD `EX_USAGE`).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit code when Google is unreachable or refuses (BSD `EX_UNAVAILABLE`).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit code for anything else.
+pub const EXIT_OTHER: u8 = 1;
+
+/// Where a credentials path came from, so the message can say which setting to change.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The file.
+    pub path: PathBuf,
+    /// The flag, variable or convention that named it.
+    pub via: &'static str,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (from {})", self.path.display(), self.via)
+    }
+}
+
+/// Everything that can go wrong, one variant per step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag or combination of flags is wrong.
+    #[error("{flag}: {reason}")]
+    Usage {
+        /// The flag (or variable) to fix.
+        flag: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The credentials file could not be read.
+    #[error("cannot read credentials file {origin}: {source}")]
+    ReadCredentials {
+        /// The file and who named it.
+        origin: Origin,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The credentials file was read but is not a usable credential.
+    #[error("credentials file {origin}: {reason}")]
+    ParseCredentials {
+        /// The file and who named it.
+        origin: Origin,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+    /// Application Default Credentials found nothing.
+    #[error(
+        "no credentials found: pass --credentials FILE, set GOOGLE_APPLICATION_CREDENTIALS, \
+         create gcloud's application_default_credentials.json, or run where a metadata server \
+         answers (GCE_METADATA_HOST); looked for {looked}"
+    )]
+    NoCredentials {
+        /// What was tried, for the message.
+        looked: String,
+    },
+    /// A credential cannot do what was asked (e.g. an ID token from user credentials).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Signing the JWT assertion failed.
+    #[error("cannot sign with the private key of {origin}: {reason}; check field \"private_key\"")]
+    SignAssertion {
+        /// The key file.
+        origin: Origin,
+        /// Why.
+        reason: String,
+    },
+    /// An upstream endpoint failed or refused.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// Writing an output file failed.
+    #[error("cannot write {path}: {source}")]
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage { .. }
+            | Error::ReadCredentials { .. }
+            | Error::ParseCredentials { .. }
+            | Error::NoCredentials { .. }
+            | Error::Unsupported(_)
+            | Error::SignAssertion { .. } => EXIT_USAGE,
+            Error::Upstream(_) => EXIT_UNAVAILABLE,
+            Error::WriteFile { .. } => EXIT_OTHER,
+        }
+    }
+
+    /// A usage error for `flag`.
+    pub fn usage(flag: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Usage { flag: flag.into(), reason: reason.into() }
+    }
+
+    /// A parse error for the credentials file at `origin`.
+    pub fn parse(origin: &Origin, reason: impl Into<String>) -> Self {
+        Error::ParseCredentials { origin: origin.clone(), reason: reason.into() }
+    }
+}
+
+/// An upstream endpoint (token endpoint, STS, IAM, metadata server) failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{endpoint} {url}: {kind}")]
+pub struct UpstreamError {
+    /// Which step: "token endpoint", "metadata server", ...
+    pub endpoint: &'static str,
+    /// The URL called (never carries a secret: credentials travel in bodies and headers).
+    pub url: String,
+    /// What happened.
+    pub kind: UpstreamErrorKind,
+}
+
+/// How an upstream call failed.
+#[derive(Debug)]
+pub enum UpstreamErrorKind {
+    /// No HTTP answer: DNS, connect, TLS, timeout, reset.
+    Unreachable(String),
+    /// An HTTP answer that says no, with Google's error code when it sent one.
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Google's `error` code (`invalid_grant`, `PERMISSION_DENIED`, ...).
+        code: Option<String>,
+        /// Google's description.
+        description: Option<String>,
+    },
+    /// A 2xx answer we cannot use.
+    BadResponse(String),
+}
+
+impl fmt::Display for UpstreamErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable(why) => write!(f, "unreachable: {why}"),
+            Self::BadResponse(why) => write!(f, "unusable response: {why}"),
+            Self::Refused { status, code, description } => {
+                write!(f, "HTTP {status}")?;
+                if let Some(code) = code {
+                    write!(f, " {code}")?;
+                }
+                if let Some(text) = description {
+                    write!(f, ": {text}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl UpstreamError {
+    /// Google's `error` code, if it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match &self.kind {
+            UpstreamErrorKind::Refused { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Result alias for the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

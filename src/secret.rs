@@ -1,0 +1,46 @@
+//! Secrets that must never reach a log, an error message or `Debug` output.
+
+use std::fmt;
+
+/// A secret string: an access token, ID token, refresh token, client secret or private key.
+///
+/// It has no `Display`, and `Debug` prints only a mask, so `{:?}` on any struct holding one
+/// is safe. The only way to read it is [`Secret::expose`], which makes every use greppable.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that must send or print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the secret is the empty string (a missing value in a credential file).
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_value() {
+        let secret = Secret::new("ya29.very-secret");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(secret.expose(), "ya29.very-secret");
+    }
+}

@@ -1,0 +1,4 @@
+//! Where tokens go: files (atomic), the CLI's disk cache, and exec-credential output.
+
+pub mod atomic;
+pub mod token_cache;

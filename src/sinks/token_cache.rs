@@ -1,0 +1,176 @@
+//! The CLI's disk cache: repeated `print-*` and `exec-credential` calls touch no network
+//! while a cached token has comfortable life left.
+//!
+//! One file per key under `$XDG_CACHE_HOME/gcp-token-agent/`, mode 0600, replaced atomically.
+//! The key hashes everything that decides which principal a token belongs to (the credential
+//! file's bytes, scopes, audience, subject, cluster), so no entry can answer for another.
+
+use std::{
+    fs,
+    io::{self, ErrorKind},
+    os::unix::fs::{DirBuilderExt, MetadataExt},
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use aws_lc_rs::digest;
+use serde::{Deserialize, Serialize};
+
+use super::atomic;
+use crate::{credentials::Env, secret::Secret, token::Token};
+
+/// Bump when the entry format or key derivation changes.
+const FORMAT: u32 = 1;
+
+/// A directory of cached tokens.
+#[derive(Debug, Clone)]
+pub struct TokenCache {
+    dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry<'a> {
+    format: u32,
+    key: &'a str,
+    token: &'a str,
+    expires_at: u64,
+}
+
+impl TokenCache {
+    /// A cache in `dir` (created on first store).
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// `$XDG_CACHE_HOME/gcp-token-agent`, else `$HOME/.cache/gcp-token-agent`.
+    pub fn default_dir(env: &Env) -> Option<PathBuf> {
+        let base = env.xdg_cache_home.clone().or_else(|| env.home.as_ref().map(|h| h.join(".cache")))?;
+        Some(base.join("gcp-token-agent"))
+    }
+
+    /// The cache key for these parts (already free of secrets or not: it is a hash).
+    pub fn key(parts: &[&str]) -> String {
+        let mut joined = format!("v{FORMAT}");
+        for part in parts {
+            joined.push('\0');
+            joined.push_str(part);
+        }
+        sha256_hex(joined.as_bytes())
+    }
+
+    /// The path of the entry for `key`.
+    pub fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.json"))
+    }
+
+    /// A cached token for `key` with at least `min_remaining` left, if there is one we trust.
+    /// A corrupt entry or one not written by us is reported and ignored (a store replaces it).
+    pub fn load(&self, key: &str, min_remaining: Duration) -> Option<Token> {
+        let path = self.path(key);
+        let bytes = match read_trusted(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!("ignoring cache file {}: {e}", path.display());
+                return None;
+            }
+        };
+        let Ok(entry) = serde_json::from_slice::<Entry<'_>>(&bytes) else {
+            tracing::warn!("ignoring corrupt cache file {}; it will be replaced", path.display());
+            return None;
+        };
+        if entry.format != FORMAT || entry.key != key {
+            return None;
+        }
+        let token = Token {
+            value: Secret::new(entry.token),
+            expires_at: UNIX_EPOCH + Duration::from_secs(entry.expires_at),
+        };
+        (token.remaining(SystemTime::now()) >= min_remaining).then_some(token)
+    }
+
+    /// Stores `token` under `key`, atomically, readable by us alone.
+    pub fn store(&self, key: &str, token: &Token) -> io::Result<()> {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
+        let entry = Entry { format: FORMAT, key, token: token.value.expose(), expires_at: token.expires_at_unix() };
+        let bytes = serde_json::to_vec(&entry).map_err(io::Error::other)?;
+        atomic::write(&self.path(key), &bytes, 0o600, false)
+    }
+}
+
+/// Reads an entry only if it is a regular file of ours that nobody else can read or write.
+fn read_trusted(path: &Path) -> io::Result<Vec<u8>> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    if let Some(uid) = current_uid().filter(|uid| *uid != meta.uid()) {
+        return Err(io::Error::other(format!("owned by uid {}, not by this user (uid {uid})", meta.uid())));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(io::Error::other(format!("mode {:o} lets others read or write it", meta.mode() & 0o777)));
+    }
+    fs::read(path)
+}
+
+/// This process's uid: `/proc/self` belongs to it (Linux; elsewhere the check is skipped,
+/// since reading the uid portably needs `unsafe` libc calls this crate forbids).
+fn current_uid() -> Option<u32> {
+    fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    digest::digest(&digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn token(lifetime: u64) -> Token {
+        Token::new(Secret::new("ya29.cached"), SystemTime::now(), Duration::from_secs(lifetime))
+    }
+
+    #[test]
+    fn a_stored_token_is_loaded_while_it_has_enough_life() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = TokenCache::new(dir.path().join("c"));
+        let key = TokenCache::key(&["access", "fp", "scope"]);
+        cache.store(&key, &token(3600)).expect("store");
+        let loaded = cache.load(&key, Duration::from_secs(300)).expect("hit");
+        assert_eq!(loaded.value.expose(), "ya29.cached");
+        assert!(cache.load(&key, Duration::from_secs(7200)).is_none(), "not enough life left");
+        let mode = fs::metadata(cache.path(&key)).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn different_parts_give_different_keys() {
+        assert_ne!(TokenCache::key(&["a", "bc"]), TokenCache::key(&["ab", "c"]));
+    }
+
+    #[test]
+    fn corrupt_or_group_readable_entries_are_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = TokenCache::new(dir.path().to_path_buf());
+        let key = TokenCache::key(&["k"]);
+        fs::write(cache.path(&key), b"{not json").expect("write");
+        fs::set_permissions(cache.path(&key), fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(cache.load(&key, Duration::ZERO).is_none());
+        cache.store(&key, &token(3600)).expect("store replaces it");
+        fs::set_permissions(cache.path(&key), fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(cache.load(&key, Duration::ZERO).is_none());
+    }
+
+    #[test]
+    fn an_entry_renamed_to_another_key_is_not_trusted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = TokenCache::new(dir.path().to_path_buf());
+        let (a, b) = (TokenCache::key(&["a"]), TokenCache::key(&["b"]));
+        cache.store(&a, &token(3600)).expect("store");
+        fs::rename(cache.path(&a), cache.path(&b)).expect("rename");
+        assert!(cache.load(&b, Duration::ZERO).is_none());
+    }
+}

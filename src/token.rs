@@ -1,0 +1,94 @@
+//! Tokens as the rest of the crate sees them: a secret value and when it stops working.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::secret::Secret;
+
+/// An access token or ID token with its expiry.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// The bearer value.
+    pub value: Secret,
+    /// When Google stops accepting it.
+    pub expires_at: SystemTime,
+}
+
+impl Token {
+    /// A token worth `lifetime` from `now`.
+    pub fn new(value: Secret, now: SystemTime, lifetime: Duration) -> Self {
+        Self { value, expires_at: now + lifetime }
+    }
+
+    /// How long the token stays valid after `now` (zero once expired).
+    pub fn remaining(&self, now: SystemTime) -> Duration {
+        self.expires_at.duration_since(now).unwrap_or_default()
+    }
+
+    /// Expiry as whole seconds since the Unix epoch.
+    pub fn expires_at_unix(&self) -> u64 {
+        unix_seconds(self.expires_at)
+    }
+
+    /// Expiry in RFC 3339, UTC, whole seconds (what `token.json` and ExecCredential carry).
+    pub fn expiry_rfc3339(&self) -> String {
+        rfc3339(self.expires_at)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+/// RFC 3339 in UTC with whole seconds, e.g. `2026-11-25T22:20:02Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let seconds = i64::try_from(unix_seconds(t)).unwrap_or(i64::MAX);
+    match jiff::Timestamp::from_second(seconds) {
+        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Err(_) => "9999-12-31T23:59:59Z".to_owned(),
+    }
+}
+
+/// Parses RFC 3339 with or without fractional seconds (IAM's `expireTime` uses both).
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let ts: jiff::Timestamp = text.trim().parse().ok()?;
+    let seconds = u64::try_from(ts.as_second()).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
+/// The `exp` claim of a JWT, read without verifying it: an ID token's expiry is its own `exp`.
+pub fn jwt_expiry(jwt: &str) -> Option<SystemTime> {
+    #[derive(serde::Deserialize)]
+    struct Exp {
+        exp: u64,
+    }
+    let claims: Exp = jsonwebtoken::dangerous::insecure_decode_claims(jwt).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(claims.exp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_whole_seconds() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let text = rfc3339(t);
+        assert_eq!(text, "2026-11-18T08:26:40Z");
+        assert_eq!(parse_rfc3339(&text), Some(t));
+    }
+
+    #[test]
+    fn fractional_seconds_are_accepted_and_truncated() {
+        let t = parse_rfc3339("2026-11-18T08:26:40.123456Z").expect("parses");
+        assert_eq!(unix_seconds(t), 1_795_000_000);
+    }
+
+    #[test]
+    fn remaining_is_zero_after_expiry() {
+        let now = UNIX_EPOCH + Duration::from_secs(100);
+        let token = Token::new(Secret::new("t"), now, Duration::from_secs(10));
+        assert_eq!(token.remaining(now), Duration::from_secs(10));
+        assert_eq!(token.remaining(now + Duration::from_secs(11)), Duration::ZERO);
+    }
+}

@@ -113,7 +113,7 @@ fn jwt_bearer(shared: &Shared, form: &Form) -> Reply {
         return Err(oauth_error(401, "unauthorized_client", NO_DWD));
     }
     Ok(match want {
-        Want::Scopes(scopes) => issue_access_token(shared, iss, scopes, subject, false),
+        Want::Scopes(scopes) => json_body(200, issue_access_token(shared, iss, scopes, subject)),
         Want::IdToken(aud) => issue_sa_id_token(shared, iss, &client_id, &aud, subject),
     })
 }
@@ -178,30 +178,32 @@ fn subject(claims: &Value) -> Result<Option<String>, Response> {
     }
 }
 
-fn issue_access_token(
+/// Mints an access token, records it, and returns the JSON body.
+pub fn issue_access_token(
     shared: &Shared,
     principal: &str,
     scopes: Vec<String>,
     subject: Option<String>,
-    with_scope_field: bool,
-) -> Response {
+) -> Value {
     let token = format!("ya29.emu-{}", random_alnum(48));
     let (lifetime, expires_at) = {
         let state = shared.lock();
         (state.lifetime, state.expiry(now()))
     };
-    let mut body = json!({ "access_token": token, "expires_in": lifetime, "token_type": "Bearer" });
-    if with_scope_field {
-        body["scope"] = Value::from(scopes.join(" "));
-    }
+    let body = json!({ "access_token": token, "expires_in": lifetime, "token_type": "Bearer" });
     let principal_email = principal.to_string();
     let issued = Issued { principal_email, scopes, audience: None, expires_at, subject };
     shared.remember(&token, issued);
-    json_body(200, body)
+    body
 }
 
 /// Signs an ID token with the emulator key and records it.
-pub fn sign_id_token(shared: &Shared, principal: &str, mut claims: Value) -> String {
+pub fn sign_id_token(
+    shared: &Shared,
+    principal: &str,
+    subject: Option<String>,
+    mut claims: Value,
+) -> String {
     let iat = now();
     let (lifetime, expires_at) = {
         let state = shared.lock();
@@ -213,7 +215,7 @@ pub fn sign_id_token(shared: &Shared, principal: &str, mut claims: Value) -> Str
     let jwt = shared.signer.sign(&claims);
     let audience = claims["aud"].as_str().map(str::to_string);
     let principal_email = principal.to_string();
-    let issued = Issued { principal_email, scopes: vec![], audience, expires_at, subject: None };
+    let issued = Issued { principal_email, scopes: vec![], audience, expires_at, subject };
     shared.remember(&jwt, issued);
     jwt
 }
@@ -228,13 +230,7 @@ fn issue_sa_id_token(
     let claims = json!({
         "aud": aud, "azp": email, "email": email, "email_verified": true, "sub": client_id,
     });
-    let jwt = sign_id_token(shared, email, claims);
-    if subject.is_some() {
-        // The ledger entry was written without the delegated user; add it.
-        if let Some(entry) = shared.lock().issued.get_mut(&jwt) {
-            entry.subject = subject;
-        }
-    }
+    let jwt = sign_id_token(shared, email, subject, claims);
     json_body(200, json!({ "id_token": jwt }))
 }
 
@@ -261,27 +257,18 @@ fn refresh(shared: &Shared, form: &Form) -> Reply {
         };
         (user.email.clone(), user.user_id.clone(), scopes)
     };
+    let body_scope = Value::from(scopes.join(" "));
     let openid = scopes.iter().any(|s| s == "openid");
-    let mut response = issue_access_token(shared, &email, scopes, None, true);
+    let mut body = issue_access_token(shared, &email, scopes, None);
+    body["scope"] = body_scope;
     if openid {
         let claims = json!({
             "aud": client_id, "azp": client_id, "email": email, "email_verified": true,
             "sub": user_id,
         });
-        let id_token = sign_id_token(shared, &email, claims);
-        response = add_field(response, "id_token", id_token);
+        body["id_token"] = Value::from(sign_id_token(shared, &email, None, claims));
     }
-    Ok(response)
-}
-
-/// Rebuilds a JSON response with one more field (responses are small).
-fn add_field(response: Response, name: &str, value: String) -> Response {
-    let status = response.status().as_u16();
-    let body = response.into_body();
-    let bytes = futures_lite_block(body);
-    let mut json: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
-    json[name] = Value::from(value);
-    json_body(status, json)
+    Ok(json_body(200, body))
 }
 
 fn required<'f>(form: &'f Form, name: &str) -> Result<&'f str, Response> {

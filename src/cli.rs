@@ -1,6 +1,6 @@
 //! The command line: subcommands and flags. Every flag has a `GCP_TOKEN_AGENT_*` variable.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -51,7 +51,8 @@ pub enum LogFormat {
 /// Which credential to use. Without any of these: Application Default Credentials.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// A credentials JSON file (service_account or authorized_user).
+    /// A credentials JSON file: service_account, authorized_user, external_account or
+    /// impersonated_service_account.
     #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_CREDENTIALS", conflicts_with = "source")]
     pub credentials: Option<PathBuf>,
     /// Where credentials come from: `adc` (Application Default Credentials order) or
@@ -61,6 +62,46 @@ pub struct SourceArgs {
     /// Do not read or write the disk cache.
     #[arg(long, env = "GCP_TOKEN_AGENT_NO_CACHE")]
     pub no_cache: bool,
+    /// Workload identity without a JSON file: the projected Kubernetes token to exchange.
+    /// Re-read on every exchange.
+    #[arg(long, value_name = "PATH", env = "GCP_TOKEN_AGENT_SUBJECT_TOKEN_FILE", help_heading = "Workload identity")]
+    pub subject_token_file: Option<PathBuf>,
+    /// The workload identity provider,
+    /// //iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X
+    /// (`--audience` is the same flag, except in print-identity-token).
+    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER", help_heading = "Workload identity")]
+    pub workload_identity_provider: Option<String>,
+    /// With --subject-token-file: the service account to impersonate. Without it the
+    /// federated token is used directly.
+    #[arg(long, value_name = "EMAIL", env = "GCP_TOKEN_AGENT_SERVICE_ACCOUNT", help_heading = "Workload identity")]
+    pub service_account: Option<String>,
+    /// Impersonate this service account on top of any source (IAM Credentials).
+    #[arg(long, value_name = "EMAIL", env = "GCP_TOKEN_AGENT_IMPERSONATE_SERVICE_ACCOUNT", help_heading = "Impersonation")]
+    pub impersonate_service_account: Option<String>,
+    /// Delegation chain for impersonation, comma-separated emails.
+    #[arg(long, value_name = "EMAILS", value_delimiter = ',', env = "GCP_TOKEN_AGENT_DELEGATES", help_heading = "Impersonation")]
+    pub delegates: Vec<String>,
+    /// Lifetime of impersonated access tokens: 600s to 12h (over 1h needs the org policy
+    /// iam.allowServiceAccountCredentialLifetimeExtension).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_LIFETIME", help_heading = "Impersonation")]
+    pub lifetime: Option<Duration>,
+}
+
+/// Parses `3600`, `3600s`, `60m` or `12h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("\"{text}\" is not a duration like 3600s, 60m or 1h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("\"{text}\" has unit \"{unit}\"; use s, m or h")),
+    };
+    Ok(Duration::from_secs(seconds))
 }
 
 /// The `--source` values.
@@ -87,6 +128,9 @@ pub struct PrintAccessArgs {
     /// Output: the bare token, or JSON {"access_token","token_type","expiry"}.
     #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_FORMAT", default_value_t = OutputFormat::Bare)]
     pub format: OutputFormat,
+    /// Same as --workload-identity-provider.
+    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_AUDIENCE", conflicts_with = "workload_identity_provider", help_heading = "Workload identity")]
+    pub audience: Option<String>,
 }
 
 /// Flags of `print-identity-token`.

@@ -6,8 +6,8 @@ use std::{future::Future, time::Duration};
 
 use crate::{
     cli::{SourceArgs, SourceKind},
-    credentials::{self, Choice, Env, Loaded},
-    error::Result,
+    credentials::{self, Choice, Env, ImpersonationFlags, Loaded},
+    error::{Error, Result},
     sinks::token_cache::TokenCache,
     token::Token,
 };
@@ -18,12 +18,31 @@ pub const MIN_CACHED_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// Loads the credential the flags select.
 pub fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
-    let choice = match (&args.credentials, args.source) {
-        (Some(path), _) => Choice::File(path.clone()),
-        (None, SourceKind::Metadata) => Choice::Metadata,
-        (None, SourceKind::Adc) => Choice::Adc,
+    let provider = &args.workload_identity_provider;
+    let choice = match (&args.credentials, args.source, &args.subject_token_file) {
+        (Some(path), _, None) => Choice::File(path.clone()),
+        (None, _, Some(file)) => Choice::Federation {
+            subject_token_file: file.clone(),
+            audience: provider.clone().ok_or_else(|| {
+                Error::usage("--subject-token-file", "needs the workload identity provider (--audience)")
+            })?,
+            service_account: args.service_account.clone(),
+        },
+        (Some(_), _, Some(_)) => {
+            return Err(Error::usage("--credentials", "cannot be combined with --subject-token-file"));
+        }
+        (None, SourceKind::Metadata, None) => Choice::Metadata,
+        (None, SourceKind::Adc, None) => Choice::Adc,
     };
-    credentials::resolve(&choice, env)
+    if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
+        return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));
+    }
+    let impersonate = ImpersonationFlags {
+        email: args.impersonate_service_account.clone(),
+        delegates: args.delegates.clone(),
+        lifetime_secs: args.lifetime.map(|d| d.as_secs()),
+    };
+    credentials::resolve(&choice, &impersonate, env)
 }
 
 /// The disk cache, unless `--no-cache` or there is no home to put it in.
@@ -48,7 +67,10 @@ where
     if let Some(cache) = cache
         && let Err(e) = cache.store(key, &token)
     {
-        tracing::warn!("cannot write the token cache at {} ({e}); continuing without it", cache.path(key).display());
+        tracing::warn!(
+            "cannot write the token cache at {} ({e}); continuing without it",
+            cache.path(key).display()
+        );
     }
     Ok(token)
 }

@@ -6,17 +6,20 @@ use super::{cache, cached_or_mint, load_source};
 use crate::{
     cli::{OutputFormat, PrintAccessArgs, PrintIdentityArgs},
     credentials::Env,
-    error::Result,
+    error::{Error, Result},
     exchange::{self, AccessRequest, Http, IdRequest, RetryPolicy},
     sinks::token_cache::TokenCache,
 };
 
 /// Returns what `print-access-token` prints.
 pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
-    let loaded = load_source(&args.source, env)?;
+    let mut source = args.source.clone();
+    source.workload_identity_provider = source.workload_identity_provider.or(args.audience.clone());
+    let loaded = load_source(&source, env)?;
     let request = AccessRequest { scopes: args.scopes.clone(), subject: args.subject.clone() };
     let scopes = request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default();
-    let key = TokenCache::key(&["access", &loaded.fingerprint, &scopes, request.subject.as_deref().unwrap_or("")]);
+    let key =
+        TokenCache::key(&["access", &loaded.fingerprint, &scopes, request.subject.as_deref().unwrap_or("")]);
     let cache = cache(&args.source, env);
     let mint = async {
         let http = Http::new(RetryPolicy::default());
@@ -34,6 +37,9 @@ pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
 
 /// Returns what `print-identity-token` prints.
 pub async fn identity_token(args: &PrintIdentityArgs, env: &Env) -> Result<String> {
+    if args.audience.trim().is_empty() {
+        return Err(Error::usage("--audience", "must not be empty"));
+    }
     let loaded = load_source(&args.source, env)?;
     let request = IdRequest { audience: args.audience.clone(), include_email: args.include_email };
     let email = if request.include_email { "email" } else { "" };

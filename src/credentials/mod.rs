@@ -2,16 +2,23 @@
 //! libraries find them (Application Default Credentials).
 
 pub mod authorized_user;
+pub mod external_account;
+pub mod impersonated;
 pub mod metadata;
 pub mod service_account;
 
 use std::path::{Path, PathBuf};
 
 pub use authorized_user::AuthorizedUser;
+pub use external_account::{ExternalAccount, Impersonation};
+pub use impersonated::Impersonated;
 pub use metadata::MetadataServer;
 pub use service_account::ServiceAccountKey;
 
-use crate::error::{Error, Origin, Result};
+use crate::{
+    error::{Error, Origin, Result},
+    sinks::token_cache::sha256_hex,
+};
 
 /// A credential that can mint tokens.
 #[derive(Debug, Clone)]
@@ -22,6 +29,10 @@ pub enum Source {
     AuthorizedUser(AuthorizedUser),
     /// A GCE/GKE metadata server.
     Metadata(MetadataServer),
+    /// Workload or workforce identity federation (STS).
+    ExternalAccount(ExternalAccount),
+    /// Another source, exchanged for a service account's tokens by IAM Credentials.
+    Impersonated(Box<Impersonated>),
 }
 
 /// A source plus a fingerprint of exactly what was loaded, for cache keys.
@@ -49,6 +60,8 @@ pub struct Env {
     pub xdg_cache_home: Option<PathBuf>,
     /// `KUBERNETES_EXEC_INFO` (exec-credential).
     pub kubernetes_exec_info: Option<String>,
+    /// `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1`: executable credential sources may run.
+    pub allow_executables: bool,
 }
 
 impl Env {
@@ -62,6 +75,7 @@ impl Env {
             gce_metadata_host: var("GCE_METADATA_HOST").or_else(|| var("GCE_METADATA_ROOT")),
             xdg_cache_home: var("XDG_CACHE_HOME").map(PathBuf::from),
             kubernetes_exec_info: var("KUBERNETES_EXEC_INFO"),
+            allow_executables: var("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref() == Some("1"),
         }
     }
 
@@ -79,10 +93,7 @@ impl Env {
     pub fn metadata_server(&self) -> MetadataServer {
         match &self.gce_metadata_host {
             Some(host) => MetadataServer { host: host.clone(), explicit: true },
-            None => MetadataServer {
-                host: metadata::DEFAULT_METADATA_HOST.to_owned(),
-                explicit: false,
-            },
+            None => MetadataServer { host: metadata::DEFAULT_METADATA_HOST.to_owned(), explicit: false },
         }
     }
 }
@@ -97,39 +108,108 @@ pub enum Choice {
     File(PathBuf),
     /// `--source metadata`.
     Metadata,
+    /// `--subject-token-file` + `--audience` [+ `--service-account`].
+    Federation {
+        /// The projected token.
+        subject_token_file: PathBuf,
+        /// The provider's resource name.
+        audience: String,
+        /// The service account to impersonate, if any.
+        service_account: Option<String>,
+    },
 }
 
-/// Resolves the user's choice to a loaded credential.
-pub fn resolve(choice: &Choice, env: &Env) -> Result<Loaded> {
-    match choice {
-        Choice::File(path) => load_file(&Origin { path: path.clone(), via: "--credentials" }),
+/// `--impersonate-service-account` and friends, applied on top of any source.
+#[derive(Debug, Clone, Default)]
+pub struct ImpersonationFlags {
+    /// The target service account.
+    pub email: Option<String>,
+    /// Delegation chain.
+    pub delegates: Vec<String>,
+    /// Requested lifetime in seconds.
+    pub lifetime_secs: Option<u64>,
+}
+
+/// Resolves the user's choice to a loaded credential, impersonating on top if asked.
+pub fn resolve(choice: &Choice, impersonate: &ImpersonationFlags, env: &Env) -> Result<Loaded> {
+    let loaded = match choice {
+        Choice::File(path) => load_file(&Origin { path: path.clone(), via: "--credentials" }, env),
         Choice::Metadata => Ok(metadata_source(MetadataServer { explicit: true, ..env.metadata_server() })),
         Choice::Adc => discover(env),
+        Choice::Federation { subject_token_file, audience, service_account } => {
+            let account = ExternalAccount::from_flags(
+                subject_token_file.clone(),
+                audience,
+                service_account.as_deref(),
+            )?;
+            let identity = format!(
+                "flags|{}|{audience}|{}",
+                subject_token_file.display(),
+                service_account.as_deref().unwrap_or("")
+            );
+            Ok(Loaded {
+                source: Source::ExternalAccount(account),
+                fingerprint: sha256_hex(identity.as_bytes()),
+            })
+        }
+    }?;
+    match &impersonate.email {
+        None if !impersonate.delegates.is_empty() || impersonate.lifetime_secs.is_some() => {
+            Err(Error::usage("--delegates/--lifetime", "only apply with --impersonate-service-account"))
+        }
+        None => Ok(loaded),
+        Some(email) => impersonate_on_top(loaded, email, impersonate),
     }
+}
+
+fn impersonate_on_top(loaded: Loaded, email: &str, flags: &ImpersonationFlags) -> Result<Loaded> {
+    let origin = Origin { path: PathBuf::from(email), via: "--impersonate-service-account" };
+    let universe = service_account::DEFAULT_UNIVERSE;
+    let target = external_account::impersonation_for(
+        &origin,
+        email,
+        universe,
+        flags.delegates.clone(),
+        flags.lifetime_secs,
+    )
+    .map_err(|e| match e {
+        Error::ParseCredentials { reason, .. } => Error::usage("--lifetime", reason),
+        other => other,
+    })?;
+    let identity =
+        format!("{}|impersonate|{email}|{:?}|{:?}", loaded.fingerprint, target.delegates, target.lifetime);
+    let source = Source::Impersonated(Box::new(Impersonated { source: loaded.source, target }));
+    Ok(Loaded { source, fingerprint: sha256_hex(identity.as_bytes()) })
 }
 
 /// Application Default Credentials, in Google's order.
 fn discover(env: &Env) -> Result<Loaded> {
     if let Some(path) = &env.google_application_credentials {
         // Like Google's libraries: a named file that is missing is an error, not a fall-through.
-        return load_file(&Origin { path: path.into(), via: "GOOGLE_APPLICATION_CREDENTIALS" });
+        return load_file(&Origin { path: path.into(), via: "GOOGLE_APPLICATION_CREDENTIALS" }, env);
     }
     if let Some(path) = env.well_known_adc_file().filter(|p| p.exists()) {
-        return load_file(&Origin { path, via: "gcloud's application default credentials" });
+        return load_file(&Origin { path, via: "gcloud's application default credentials" }, env);
     }
     Ok(metadata_source(env.metadata_server()))
 }
 
 fn metadata_source(server: MetadataServer) -> Loaded {
-    let fingerprint = crate::sinks::token_cache::sha256_hex(format!("metadata|{}", server.host).as_bytes());
+    let fingerprint = sha256_hex(format!("metadata|{}", server.host).as_bytes());
     Loaded { source: Source::Metadata(server), fingerprint }
 }
 
 /// Reads and validates a credential file of any supported `type`.
-pub fn load_file(origin: &Origin) -> Result<Loaded> {
+pub fn load_file(origin: &Origin, env: &Env) -> Result<Loaded> {
     let bytes = read(origin)?;
-    let json: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::parse(origin, format!("not valid JSON ({e})")))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::parse(origin, format!("not valid JSON ({e})")))?;
+    let source = parse_json(origin, json, env)?;
+    Ok(Loaded { source, fingerprint: sha256_hex(&bytes) })
+}
+
+/// Builds the source a credential JSON describes, by its `type`.
+fn parse_json(origin: &Origin, json: serde_json::Value, env: &Env) -> Result<Source> {
     let kind = json
         .get("type")
         .and_then(|t| t.as_str())
@@ -138,18 +218,38 @@ pub fn load_file(origin: &Origin) -> Result<Loaded> {
     let source = match kind.as_str() {
         "service_account" => Source::ServiceAccount(ServiceAccountKey::from_json(origin, json)?),
         "authorized_user" => Source::AuthorizedUser(AuthorizedUser::from_json(origin, json)?),
+        "external_account" => Source::ExternalAccount(ExternalAccount::from_json(origin, json)?),
+        "impersonated_service_account" => {
+            Source::Impersonated(Box::new(impersonated::from_json(origin, json, |nested| {
+                parse_json(origin, nested, env)
+            })?))
+        }
         other => {
             return Err(Error::parse(
                 origin,
                 format!(
-                    "field \"type\" is \"{other}\"; supported types are \"service_account\" and \
-                     \"authorized_user\""
+                    "field \"type\" is \"{other}\"; supported types are \"service_account\", \"authorized_user\", \
+                     \"external_account\" and \"impersonated_service_account\""
                 ),
             ));
         }
     };
-    let fingerprint = crate::sinks::token_cache::sha256_hex(&bytes);
-    Ok(Loaded { source, fingerprint })
+    check_executable_allowed(origin, &source, env)?;
+    Ok(source)
+}
+
+/// Executable sources run a program named in a file: Google's libraries demand an explicit opt-in.
+fn check_executable_allowed(origin: &Origin, source: &Source, env: &Env) -> Result<()> {
+    let Source::ExternalAccount(account) = source else { return Ok(()) };
+    if matches!(account.credential_source, external_account::CredentialSource::Executable(_))
+        && !env.allow_executables
+    {
+        return Err(Error::parse(
+            origin,
+            "field \"credential_source.executable\" runs a program; set GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1 to allow it",
+        ));
+    }
+    Ok(())
 }
 
 fn read(origin: &Origin) -> Result<Vec<u8>> {
@@ -157,8 +257,8 @@ fn read(origin: &Origin) -> Result<Vec<u8>> {
     if path.is_dir() {
         return Err(Error::parse(origin, "is a directory; expected a JSON credentials file"));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::parse(origin, "file is empty"));
     }

@@ -3,14 +3,19 @@
 
 mod google_error;
 mod http;
+pub mod iam;
 pub mod jwt;
 pub mod metadata;
 pub mod oauth;
+pub mod sts;
+pub mod subject;
 
 pub use http::{Http, RetryPolicy};
 
+use std::{future::Future, pin::Pin};
+
 use crate::{
-    credentials::Source,
+    credentials::{ExternalAccount, Source},
     error::{Error, Result},
     token::Token,
 };
@@ -51,7 +56,10 @@ pub async fn access_token(http: &Http, source: &Source, request: &AccessRequest)
             if key.is_default_universe() {
                 oauth::service_account_access(http, key, &scopes, request.subject.as_deref()).await
             } else if request.subject.is_some() {
-                Err(Error::usage("--subject", "domain-wide delegation works only in the googleapis.com universe"))
+                Err(Error::usage(
+                    "--subject",
+                    "domain-wide delegation works only in the googleapis.com universe",
+                ))
             } else {
                 oauth::self_signed_access(key, &scopes)
             }
@@ -64,29 +72,73 @@ pub async fn access_token(http: &Http, source: &Source, request: &AccessRequest)
             reject_subject(request)?;
             metadata::access_token(http, server, request.scopes.as_deref()).await
         }
+        Source::ExternalAccount(account) => {
+            reject_subject(request)?;
+            let scopes = request.scopes_or_default();
+            match &account.impersonation {
+                None => federated(http, account, &scopes).await,
+                Some(target) => {
+                    // Go's rule: STS grants cloud-platform, IAM narrows to the caller's scopes.
+                    let federated = federated(http, account, &[CLOUD_PLATFORM.to_owned()]).await?;
+                    iam::generate_access_token(http, target, &federated.value, &scopes).await
+                }
+            }
+        }
+        Source::Impersonated(imp) => {
+            reject_subject(request)?;
+            let caller = caller_token(http, &imp.source).await?;
+            iam::generate_access_token(http, &imp.target, &caller.value, &request.scopes_or_default()).await
+        }
     }
 }
 
 /// Mints an ID token from any source that can.
 pub async fn id_token(http: &Http, source: &Source, request: &IdRequest) -> Result<Token> {
+    let (audience, email) = (request.audience.as_str(), request.include_email);
     match source {
         Source::ServiceAccount(key) if key.is_default_universe() => {
-            oauth::service_account_id(http, key, &request.audience).await
+            oauth::service_account_id(http, key, audience).await
         }
         Source::ServiceAccount(key) => Err(Error::Unsupported(format!(
-            "ID tokens for keys in universe \"{}\" need IAM Credentials, which this build does not call; \
-             use a googleapis.com key or the metadata server",
+            "ID tokens for keys in universe \"{}\" are not supported; use --impersonate-service-account \
+             or the metadata server",
             key.universe_domain
         ))),
         Source::AuthorizedUser(user) => Err(Error::Unsupported(format!(
-            "{}: user credentials cannot mint ID tokens for an audience; use a service-account key \
-             or the metadata server",
+            "{}: user credentials cannot mint ID tokens for an audience; add \
+             --impersonate-service-account EMAIL or use a service-account key",
             user.origin
         ))),
-        Source::Metadata(server) => {
-            metadata::id_token(http, server, &request.audience, request.include_email).await
+        Source::Metadata(server) => metadata::id_token(http, server, audience, email).await,
+        Source::ExternalAccount(account) => match &account.impersonation {
+            Some(target) => {
+                let federated = federated(http, account, &[CLOUD_PLATFORM.to_owned()]).await?;
+                iam::generate_id_token(http, target, &federated.value, audience, email).await
+            }
+            None => Err(Error::Unsupported(format!(
+                "{}: Google cannot mint ID tokens for a federated identity by itself; configure a \
+                 service account to impersonate (service_account_impersonation_url, or --service-account)",
+                account.origin
+            ))),
+        },
+        Source::Impersonated(imp) => {
+            let caller = caller_token(http, &imp.source).await?;
+            iam::generate_id_token(http, &imp.target, &caller.value, audience, email).await
         }
     }
+}
+
+/// The token a source presents to IAM Credentials: cloud-platform, as Go's libraries ask.
+/// Boxed because an impersonated source may itself be any source.
+fn caller_token<'a>(http: &'a Http, source: &'a Source) -> Pin<Box<dyn Future<Output = Result<Token>> + 'a>> {
+    let request = AccessRequest { scopes: Some(vec![CLOUD_PLATFORM.to_owned()]), subject: None };
+    Box::pin(async move { access_token(http, source, &request).await })
+}
+
+/// Reads the subject token and exchanges it at STS.
+async fn federated(http: &Http, account: &ExternalAccount, scopes: &[String]) -> Result<Token> {
+    let subject = subject::read(http, account).await?;
+    sts::exchange(http, account, &subject, scopes).await
 }
 
 fn reject_subject(request: &AccessRequest) -> Result<()> {

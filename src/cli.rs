@@ -26,6 +26,9 @@ pub enum Command {
     PrintAccessToken(PrintAccessArgs),
     /// Print an ID token for an audience, like `gcloud auth print-identity-token`.
     PrintIdentityToken(PrintIdentityArgs),
+    /// kubectl credential plugin: print one ExecCredential (v1 or v1beta1, as
+    /// KUBERNETES_EXEC_INFO asks) with an access token, cached across kubectl runs.
+    ExecCredential(ExecCredentialArgs),
 }
 
 /// Logging, for every subcommand. Logs go to stderr.
@@ -148,6 +151,23 @@ pub struct PrintIdentityArgs {
     /// Output: the bare token, or JSON {"id_token","expiry"}.
     #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_FORMAT", default_value_t = OutputFormat::Bare)]
     pub format: OutputFormat,
+}
+
+/// Flags of `exec-credential`.
+#[derive(Debug, Args)]
+pub struct ExecCredentialArgs {
+    /// Credential selection.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// OAuth scopes, comma-separated [default: cloud-platform,userinfo.email].
+    #[arg(long, value_name = "SCOPES", value_delimiter = ',', env = "GCP_TOKEN_AGENT_SCOPES")]
+    pub scopes: Option<Vec<String>>,
+    /// Same as --workload-identity-provider.
+    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_AUDIENCE", conflicts_with = "workload_identity_provider", help_heading = "Workload identity")]
+    pub audience: Option<String>,
+    /// Answer from a running agent's token.json instead of minting (no network).
+    #[arg(long, value_name = "PATH", env = "GCP_TOKEN_AGENT_FROM_FILE", conflicts_with_all = ["credentials", "subject_token_file"])]
+    pub from_file: Option<PathBuf>,
 }
 
 /// How `print-*` writes its answer.

@@ -5,7 +5,7 @@ use std::{io::Write, process::ExitCode};
 use clap::Parser;
 use gcp_token_agent::{
     cli::{Cli, Command},
-    commands::print,
+    commands::{exec, print},
     credentials::Env,
     error::{EXIT_OTHER, EXIT_USAGE, Error},
     telemetry,
@@ -41,6 +41,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
         match &cli.command {
             Command::PrintAccessToken(args) => print::access_token(args, &env).await,
             Command::PrintIdentityToken(args) => print::identity_token(args, &env).await,
+            Command::ExecCredential(args) => exec::exec_credential(args, &env).await,
         }
     })
 }

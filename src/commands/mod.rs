@@ -1,5 +1,6 @@
 //! The short-lived faces: resolve a credential, answer from the cache or mint once, print.
 
+pub mod exec;
 pub mod print;
 
 use std::{future::Future, time::Duration};
@@ -53,13 +54,13 @@ pub fn cache(args: &SourceArgs, env: &Env) -> Option<TokenCache> {
     TokenCache::default_dir(env).map(TokenCache::new)
 }
 
-/// A cached token for `key`, or a fresh one from `mint`, stored for next time.
-/// A cache that cannot be written is reported and otherwise ignored.
-pub async fn cached_or_mint<F>(cache: Option<&TokenCache>, key: &str, mint: F) -> Result<Token>
+/// A cached token for `key` with at least `min_remaining` left, or a fresh one from `mint`,
+/// stored for next time. A cache that cannot be written is reported and otherwise ignored.
+pub async fn cached_or_mint<F>(cache: Option<&TokenCache>, key: &str, min_remaining: Duration, mint: F) -> Result<Token>
 where
     F: Future<Output = Result<Token>>,
 {
-    if let Some(token) = cache.and_then(|c| c.load(key, MIN_CACHED_LIFETIME)) {
+    if let Some(token) = cache.and_then(|c| c.load(key, min_remaining)) {
         tracing::debug!("answered from the disk cache");
         return Ok(token);
     }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{cache, cached_or_mint, load_source};
+use super::{MIN_CACHED_LIFETIME, cache, cached_or_mint, load_source};
 use crate::{
     cli::{OutputFormat, PrintAccessArgs, PrintIdentityArgs},
     credentials::Env,
@@ -25,7 +25,7 @@ pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
         let http = Http::new(RetryPolicy::default());
         exchange::access_token(&http, &loaded.source, &request).await
     };
-    let token = cached_or_mint(cache.as_ref(), &key, mint).await?;
+    let token = cached_or_mint(cache.as_ref(), &key, MIN_CACHED_LIFETIME, mint).await?;
     Ok(match args.format {
         OutputFormat::Bare => format!("{}\n", token.value.expose()),
         OutputFormat::Json => format!(
@@ -49,7 +49,7 @@ pub async fn identity_token(args: &PrintIdentityArgs, env: &Env) -> Result<Strin
         let http = Http::new(RetryPolicy::default());
         exchange::id_token(&http, &loaded.source, &request).await
     };
-    let token = cached_or_mint(cache.as_ref(), &key, mint).await?;
+    let token = cached_or_mint(cache.as_ref(), &key, MIN_CACHED_LIFETIME, mint).await?;
     Ok(match args.format {
         OutputFormat::Bare => format!("{}\n", token.value.expose()),
         OutputFormat::Json => {

@@ -1,0 +1,73 @@
+//! `exec-credential`: a kubectl credential plugin, cached on disk across kubectl runs.
+
+use std::{path::Path, time::SystemTime};
+
+use serde::Deserialize;
+
+use super::{MIN_CACHED_LIFETIME, cache, cached_or_mint, load_source};
+use crate::{
+    cli::ExecCredentialArgs,
+    credentials::Env,
+    error::{Error, Origin, Result, UpstreamError, UpstreamErrorKind},
+    exchange::{self, AccessRequest, CLOUD_PLATFORM, Http, RetryPolicy},
+    secret::Secret,
+    sinks::{
+        exec_credential::{EXPIRY_MARGIN, ExecInfo, render},
+        token_cache::TokenCache,
+    },
+    token::{Token, parse_rfc3339},
+};
+
+/// GKE maps the caller by email, so the plugin asks for it by default.
+pub const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
+
+/// Returns the ExecCredential JSON `exec-credential` prints.
+pub async fn exec_credential(args: &ExecCredentialArgs, env: &Env) -> Result<String> {
+    let info = ExecInfo::parse(env.kubernetes_exec_info.as_deref())?;
+    let token = match &args.from_file {
+        Some(path) => from_agent_file(path)?,
+        None => mint_cached(args, env, &info).await?,
+    };
+    Ok(render(&info, &token))
+}
+
+async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> Result<Token> {
+    let mut source = args.source.clone();
+    source.workload_identity_provider = source.workload_identity_provider.or(args.audience.clone());
+    let loaded = load_source(&source, env)?;
+    let scopes = args.scopes.clone().unwrap_or_else(|| vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()]);
+    let request = AccessRequest { scopes: Some(scopes.clone()), subject: None };
+    let server = info.cluster_server.as_deref().unwrap_or("");
+    let key = TokenCache::key(&["exec", &loaded.fingerprint, &scopes.join(" "), server]);
+    let cache = cache(&source, env);
+    let mint = async {
+        let http = Http::new(RetryPolicy::default());
+        exchange::access_token(&http, &loaded.source, &request).await
+    };
+    // A cached token must outlive the early expiry we report by a comfortable margin.
+    cached_or_mint(cache.as_ref(), &key, MIN_CACHED_LIFETIME + EXPIRY_MARGIN, mint).await
+}
+
+/// Reads a running agent's `token.json`: no network, no credentials.
+fn from_agent_file(path: &Path) -> Result<Token> {
+    #[derive(Deserialize)]
+    struct TokenJson {
+        access_token: Secret,
+        expiry: String,
+    }
+    let origin = Origin { path: path.to_path_buf(), via: "--from-file" };
+    let bytes = std::fs::read(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
+    let file: TokenJson = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::parse(&origin, format!("is not an agent token.json with \"access_token\" and \"expiry\" ({e})"))
+    })?;
+    let expires_at =
+        parse_rfc3339(&file.expiry).ok_or_else(|| Error::parse(&origin, "field \"expiry\" is not RFC 3339"))?;
+    if expires_at <= SystemTime::now() {
+        return Err(Error::Upstream(UpstreamError {
+            endpoint: "agent token file",
+            url: path.display().to_string(),
+            kind: UpstreamErrorKind::BadResponse(format!("the token expired at {}; is the agent running?", file.expiry)),
+        }));
+    }
+    Ok(Token { value: file.access_token, expires_at })
+}

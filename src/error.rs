@@ -103,6 +103,63 @@ impl Error {
         }
     }
 
+    /// The pipeline stage that failed, for the `stage` metric label.
+    pub fn stage(&self) -> &'static str {
+        match self {
+            Error::SignAssertion { .. } => "sign",
+            Error::WriteFile { .. } => "file_write",
+            Error::Upstream(e) => match e.endpoint {
+                "token endpoint" => "token_endpoint",
+                "STS" => "sts",
+                "IAM Credentials" => "impersonation",
+                "metadata server" => "metadata",
+                _ => "source",
+            },
+            _ => "source",
+        }
+    }
+
+    /// A low-cardinality reason for the `reason` metric label: Google's error code when it is
+    /// one of the known few, else the HTTP status class or the kind of local failure.
+    pub fn reason(&self) -> &'static str {
+        const KNOWN: [&str; 12] = [
+            "invalid_grant", "invalid_request", "invalid_scope", "invalid_client", "unauthorized_client",
+            "unsupported_grant_type", "invalid_target", "temporarily_unavailable", "server_error",
+            "PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND",
+        ];
+        match self {
+            Error::ReadCredentials { .. } => "unreadable",
+            Error::ParseCredentials { .. } | Error::Usage { .. } => "invalid",
+            Error::NoCredentials { .. } => "not_found",
+            Error::Unsupported(_) => "unsupported",
+            Error::SignAssertion { .. } => "bad_key",
+            Error::WriteFile { .. } => "io",
+            Error::Upstream(e) => match &e.kind {
+                UpstreamErrorKind::Unreachable(_) => "unreachable",
+                UpstreamErrorKind::BadResponse(_) => "bad_response",
+                UpstreamErrorKind::Refused { status, code, .. } => {
+                    match code.as_deref().and_then(|c| KNOWN.iter().find(|k| **k == c)) {
+                        Some(known) => known,
+                        None if *status == 429 => "rate_limited",
+                        None if *status >= 500 => "server_error",
+                        None => "refused",
+                    }
+                }
+            },
+        }
+    }
+
+    /// Whether trying again soon may help. Refusals Google's libraries do not retry
+    /// (`invalid_grant`, 403, ...) and bad configuration will not heal by hammering.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Upstream(e) => crate::exchange::is_retryable(&e.kind),
+            // A broken or half-written file is usually mid-rotation; the watcher also re-kicks.
+            Error::ReadCredentials { .. } | Error::ParseCredentials { .. } | Error::WriteFile { .. } => true,
+            _ => false,
+        }
+    }
+
     /// A usage error for `flag`.
     pub fn usage(flag: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Usage { flag: flag.into(), reason: reason.into() }

@@ -25,6 +25,7 @@ pub mod commands;
 pub mod credentials;
 pub mod error;
 pub mod exchange;
+pub mod refresh;
 pub mod secret;
 pub mod sinks;
 pub mod telemetry;

@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod sts;
 pub mod subject;
 
+pub use google_error::is_retryable;
 pub use http::{Http, RetryPolicy};
 
 use std::{future::Future, pin::Pin};

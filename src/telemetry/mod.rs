@@ -18,3 +18,5 @@ pub fn init_logging(args: &LogArgs) -> Result<()> {
     }
     Ok(())
 }
+
+pub mod metrics;

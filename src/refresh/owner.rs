@@ -1,0 +1,196 @@
+//! The owner task of one token: mint, publish, sleep until the schedule says, repeat.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use tokio::{sync::watch, time::Instant};
+
+use super::schedule;
+use crate::{error::Result, telemetry::metrics::Metrics, token::Token};
+
+/// Mints one token. Called afresh for every refresh, so it re-reads credential files.
+pub type MintFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Token>> + Send>> + Send + Sync>;
+
+/// The single task that fetches one token and publishes it.
+pub struct Owner {
+    /// The metric label: `access` or `id:<name>`.
+    pub name: String,
+    /// How to get a new token.
+    pub mint: MintFn,
+    /// Where the token in service is published; `None` while there is no valid one.
+    pub publish: watch::Sender<Option<Token>>,
+    /// Bumped by the source watcher: a change means "re-exchange now".
+    pub reload: watch::Receiver<u64>,
+    /// Observer.
+    pub metrics: Metrics,
+}
+
+impl Owner {
+    /// Runs until `shutdown` turns true (or its sender goes away).
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        loop {
+            let delay = self.refresh_once(&mut failures).await;
+            if !self.wait(delay, &mut shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// One refresh attempt; returns how long to wait before the next.
+    async fn refresh_once(&mut self, failures: &mut u32) -> Duration {
+        let outcome = {
+            let _timer = self.metrics.refresh_timer(&self.name);
+            (self.mint)().await
+        };
+        let now = SystemTime::now();
+        match outcome {
+            Ok(token) => {
+                *failures = 0;
+                self.metrics.refresh_succeeded(&self.name, &token);
+                let next = schedule::refresh_at(now, token.expires_at, fastrand::f64());
+                tracing::info!(token = %self.name, expiry = %token.expiry_rfc3339(), "refreshed");
+                self.publish.send_replace(Some(token));
+                next.duration_since(now).unwrap_or(schedule::MIN_REFRESH_DELAY)
+            }
+            Err(error) => {
+                *failures += 1;
+                self.metrics.refresh_failed(&self.name, error.stage(), error.reason());
+                let delay = schedule::backoff(*failures, error.is_retryable(), fastrand::f64());
+                let keeping = match &*self.publish.borrow() {
+                    Some(t) if t.remaining(now) > Duration::ZERO => format!("keeping the current token until {}", t.expiry_rfc3339()),
+                    _ => "no valid token in service".to_owned(),
+                };
+                let hint = if error.is_retryable() { "" } else { " (not retryable: backing off to the cap)" };
+                tracing::warn!(token = %self.name, "refresh failed: {error}; {keeping}; retrying in {delay:.1?}{hint}");
+                delay
+            }
+        }
+    }
+
+    /// Waits `delay`, waking early for a source change; withdraws the current token if it
+    /// expires meanwhile. Returns false on shutdown.
+    async fn wait(&mut self, delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let deadline = Instant::now() + delay;
+        loop {
+            let expiry = self.publish.borrow().as_ref().map(|t| t.remaining(SystemTime::now()));
+            let reload_open = self.reload.has_changed().is_ok();
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => return true,
+                result = self.reload.changed(), if reload_open => {
+                    if result.is_ok() {
+                        tracing::info!(token = %self.name, "credential source changed; refreshing now");
+                        return true;
+                    }
+                }
+                () = sleep_or_never(expiry), if expiry.is_some() => self.withdraw(),
+                _ = shutdown.changed() => return false,
+            }
+            if *shutdown.borrow() {
+                return false;
+            }
+        }
+    }
+
+    /// Never hand out an expired token: stop publishing it.
+    fn withdraw(&mut self) {
+        tracing::error!(token = %self.name, "the token expired before a refresh succeeded; serving none");
+        self.metrics.token_withdrawn(&self.name);
+        self.publish.send_replace(None);
+    }
+}
+
+async fn sleep_or_never(delay: Option<Duration>) {
+    match delay {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        error::{Error, UpstreamError, UpstreamErrorKind},
+        secret::Secret,
+    };
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A mint that fails while `fail_first` calls remain, then hands out `lifetime` tokens.
+    fn counting_mint(lifetime: Duration, fail_first: u32, calls: Arc<AtomicU32>) -> MintFn {
+        Arc::new(move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if n < fail_first {
+                    return Err(Error::Upstream(UpstreamError {
+                        endpoint: "token endpoint",
+                        url: "http://test".into(),
+                        kind: UpstreamErrorKind::Refused { status: 503, code: None, description: None },
+                    }));
+                }
+                Ok(Token::new(Secret::new(format!("t{n}")), SystemTime::now(), lifetime))
+            })
+        })
+    }
+
+    fn start(mint: MintFn) -> (watch::Receiver<Option<Token>>, watch::Sender<u64>, watch::Sender<bool>) {
+        let (publish, tokens) = watch::channel(None);
+        let (reload_tx, reload) = watch::channel(0);
+        let (stop, shutdown) = watch::channel(false);
+        let owner = Owner { name: "access".into(), mint, publish, reload, metrics: Metrics::new() };
+        tokio::spawn(owner.run(shutdown));
+        (tokens, reload_tx, stop)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_are_refreshed_around_half_their_lifetime() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let (tokens, _reload, _stop) = start(counting_mint(Duration::from_secs(100), 0, calls.clone()));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(tokens.borrow().is_some());
+        // Refreshes fall between 45 and 55 s apart: after 300 s, 6 or 7 mints in all.
+        tokio::time::sleep(Duration::from_secs(299)).await;
+        let n = calls.load(Ordering::SeqCst);
+        assert!((6..=7).contains(&n), "{n} mints");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_exponentially_then_recover() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let (tokens, _reload, _stop) = start(counting_mint(Duration::from_secs(3600), 4, calls.clone()));
+        // Fails at t=0, ~1, ~3, ~7 (with up to 20% jitter per step), succeeds at ~15.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(tokens.borrow().is_none());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        assert_eq!(tokens.borrow().as_ref().map(|t| t.value.expose().to_owned()), Some("t4".to_owned()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_change_triggers_an_immediate_refresh() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let (_tokens, reload, _stop) = start(counting_mint(Duration::from_secs(3600), 0, calls.clone()));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        reload.send_modify(|n| *n += 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_the_owner() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let (_tokens, _reload, stop) = start(counting_mint(Duration::from_secs(2), 0, calls.clone()));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stop.send_replace(true);
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

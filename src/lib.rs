@@ -30,3 +30,4 @@ pub mod secret;
 pub mod sinks;
 pub mod telemetry;
 pub mod token;
+pub mod watch;

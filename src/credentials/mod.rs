@@ -35,6 +35,28 @@ pub enum Source {
     Impersonated(Box<Impersonated>),
 }
 
+impl Source {
+    /// The files this source reads on every mint: what `run` watches for rotation.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        match self {
+            Source::ServiceAccount(key) => vec![key.origin.path.clone()],
+            Source::AuthorizedUser(user) => vec![user.origin.path.clone()],
+            Source::Metadata(_) => Vec::new(),
+            Source::ExternalAccount(account) => {
+                let mut files = Vec::new();
+                if account.origin.via != "--subject-token-file" {
+                    files.push(account.origin.path.clone());
+                }
+                if let external_account::CredentialSource::File { path, .. } = &account.credential_source {
+                    files.push(path.clone());
+                }
+                files
+            }
+            Source::Impersonated(imp) => imp.source.watched_files(),
+        }
+    }
+}
+
 /// A source plus a fingerprint of exactly what was loaded, for cache keys.
 #[derive(Debug, Clone)]
 pub struct Loaded {

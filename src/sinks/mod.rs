@@ -2,4 +2,5 @@
 
 pub mod atomic;
 pub mod exec_credential;
+pub mod files;
 pub mod token_cache;

@@ -1,0 +1,95 @@
+//! Token files in `--output-dir`: `token`, `token.json`, `id_token.<name>`, each replaced
+//! atomically and durably with `--file-mode` applied on every write.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::atomic;
+use crate::{error::Error, refresh::schedule, telemetry::metrics::Metrics, token::Token};
+
+/// Where and how token files are written.
+#[derive(Debug, Clone)]
+pub struct FileSink {
+    /// The output directory.
+    pub dir: PathBuf,
+    /// Permission bits applied on every write.
+    pub mode: u32,
+    /// Observer.
+    pub metrics: Metrics,
+}
+
+/// Which files a token goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `token` and `token.json`.
+    Access,
+    /// `id_token.<name>`.
+    Id(String),
+}
+
+impl FileSink {
+    /// Writes every file for `token`; the first error is returned after trying all.
+    pub fn write(&self, target: &Target, token: &Token) -> Result<(), Error> {
+        match target {
+            Target::Access => {
+                let json = json!({
+                    "access_token": token.value.expose(),
+                    "token_type": "Bearer",
+                    "expiry": token.expiry_rfc3339(),
+                });
+                let first = self.write_file("token.json", json.to_string().as_bytes());
+                let second = self.write_file("token", token.value.expose().as_bytes());
+                first.and(second)
+            }
+            Target::Id(name) => self.write_file(&format!("id_token.{name}"), token.value.expose().as_bytes()),
+        }
+    }
+
+    fn write_file(&self, name: &str, contents: &[u8]) -> Result<(), Error> {
+        let path = self.dir.join(name);
+        let result = atomic::write(&path, contents, self.mode, true);
+        self.metrics.file_written(name, result.is_ok());
+        result.map_err(|source| Error::WriteFile { path, source })
+    }
+
+    /// Writes each token `tokens` publishes until the channel closes. A failed write keeps
+    /// the last good files and is retried with backoff until it works or a new token arrives.
+    pub async fn follow(self, label: String, target: Target, mut tokens: watch::Receiver<Option<Token>>) {
+        loop {
+            let token = tokens.borrow_and_update().clone();
+            if let Some(token) = token {
+                self.write_with_retry(&label, &target, &token, &mut tokens).await;
+            }
+            if tokens.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn write_with_retry(&self, label: &str, target: &Target, token: &Token, tokens: &mut watch::Receiver<Option<Token>>) {
+        let mut failures = 0;
+        while let Err(error) = self.write(target, token) {
+            failures += 1;
+            self.metrics.refresh_failed(label, error.stage(), error.reason());
+            let delay = schedule::backoff(failures, true, fastrand::f64());
+            tracing::error!(token = %label, "{error}; the previous files stay in place; retrying in {delay:.1?}");
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = tokens.changed() => return,
+            }
+        }
+        if failures > 0 {
+            tracing::info!(token = %label, "token files written after {failures} failed attempts");
+        }
+    }
+}
+
+/// Parses `--file-mode` (octal, e.g. 0640 or 640).
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("\"{text}\" is not an octal permission mode like 0640"))
+}

@@ -19,6 +19,12 @@ pub struct Cli {
 /// The faces of the binary.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The sidecar: keep tokens fresh, write them to --output-dir, serve them on loopback in
+    /// the GCE metadata-server format, expose health and metrics. --oneshot: write and exit.
+    ///
+    /// Every flag is also a key of the --config YAML file (e.g. `output-dir: /var/run/gcp`);
+    /// precedence is flag > environment variable > file > default.
+    Run(Box<RunArgs>),
     /// Print an access token, like `gcloud auth print-access-token`.
     ///
     /// Reuses a cached token while it has at least 5 minutes left, so repeated calls make no
@@ -34,9 +40,10 @@ pub enum Command {
 /// Logging, for every subcommand. Logs go to stderr.
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter).
-    #[arg(long, global = true, env = "GCP_TOKEN_AGENT_LOG_LEVEL", default_value = "warn")]
-    pub log_level: String,
+    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter)
+    /// [default: info for run, warn for the others].
+    #[arg(long, global = true, env = "GCP_TOKEN_AGENT_LOG_LEVEL")]
+    pub log_level: Option<String>,
     /// Log format.
     #[arg(long, global = true, env = "GCP_TOKEN_AGENT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -151,6 +158,63 @@ pub struct PrintIdentityArgs {
     /// Output: the bare token, or JSON {"id_token","expiry"}.
     #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_FORMAT", default_value_t = OutputFormat::Bare)]
     pub format: OutputFormat,
+}
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Credential selection (--no-cache does not apply to run).
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// OAuth scopes of the access token, comma-separated [default: cloud-platform].
+    #[arg(long, value_name = "SCOPES", value_delimiter = ',', env = "GCP_TOKEN_AGENT_SCOPES")]
+    pub scopes: Option<Vec<String>>,
+    /// Domain-wide delegation: the user a service-account key acts as.
+    #[arg(long, value_name = "EMAIL", env = "GCP_TOKEN_AGENT_SUBJECT")]
+    pub subject: Option<String>,
+    /// Same as --workload-identity-provider.
+    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_AUDIENCE", conflicts_with = "workload_identity_provider", help_heading = "Workload identity")]
+    pub audience: Option<String>,
+    /// Keep an ID token for AUDIENCE fresh too, written to `id_token.NAME`; repeatable or
+    /// comma-separated.
+    #[arg(long = "id-token", value_name = "NAME=AUDIENCE", value_delimiter = ',', env = "GCP_TOKEN_AGENT_ID_TOKEN")]
+    pub id_tokens: Vec<String>,
+    /// Ask for the email claims in ID tokens.
+    #[arg(long, env = "GCP_TOKEN_AGENT_INCLUDE_EMAIL")]
+    pub include_email: bool,
+    /// Write `token`, `token.json` and `id_token.NAME` here (atomically, durably).
+    #[arg(long, value_name = "DIR", env = "GCP_TOKEN_AGENT_OUTPUT_DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Permission bits of the token files, octal, applied on every write.
+    #[arg(long, value_name = "MODE", env = "GCP_TOKEN_AGENT_FILE_MODE", default_value = "0640")]
+    pub file_mode: String,
+    /// The GCE-metadata-compatible token API (`off` disables it).
+    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_LISTEN", default_value = "127.0.0.1:8989")]
+    pub listen: String,
+    /// Allow --listen on a non-loopback address: anyone who can reach it gets your tokens.
+    #[arg(long, env = "GCP_TOKEN_AGENT_ALLOW_NON_LOOPBACK")]
+    pub allow_non_loopback: bool,
+    /// /healthz, /readyz and /metrics (`off` disables it). Never serves a token.
+    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_ADMIN_LISTEN", default_value = "0.0.0.0:8990")]
+    pub admin_listen: String,
+    /// /readyz answers 200 only while every token is valid for at least this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_MIN_REMAINING", default_value = "60s")]
+    pub min_remaining: Duration,
+    /// The project the metadata API reports [default: the credential's project_id].
+    #[arg(long, value_name = "ID", env = "GCP_TOKEN_AGENT_PROJECT_ID")]
+    pub project_id: Option<String>,
+    /// The numeric project the metadata API reports.
+    #[arg(long, value_name = "NUMBER", env = "GCP_TOKEN_AGENT_NUMERIC_PROJECT_ID")]
+    pub numeric_project_id: Option<String>,
+    /// Obtain every token, write the files, exit 0 (init containers, Jobs, CronJobs).
+    #[arg(long, env = "GCP_TOKEN_AGENT_ONESHOT")]
+    pub oneshot: bool,
+    /// A YAML file whose keys are these flags' names.
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// On SIGTERM/SIGINT, finish in-flight requests for at most this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_SHUTDOWN_GRACE", default_value = "10s")]
+    pub shutdown_grace: Duration,
 }
 
 /// Flags of `exec-credential`.

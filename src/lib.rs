@@ -22,11 +22,13 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod exchange;
 pub mod refresh;
 pub mod secret;
+pub mod server;
 pub mod sinks;
 pub mod telemetry;
 pub mod token;

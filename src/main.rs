@@ -2,25 +2,27 @@
 
 use std::{io::Write, process::ExitCode};
 
-use clap::Parser;
 use gcp_token_agent::{
     cli::{Cli, Command},
-    commands::{exec, print},
+    commands::{exec, print, run},
+    config::{self, ParseError, RunConfig},
     credentials::Env,
     error::{EXIT_OTHER, EXIT_USAGE, Error},
     telemetry,
 };
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match config::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(ParseError::Clap(e)) => {
             let _ = e.print();
             // --help and --version are not errors; everything else is bad usage.
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
+        Err(ParseError::Config(e)) => return fail(&e),
     };
-    if let Err(e) = telemetry::init_logging(&cli.log) {
+    let default_level = if matches!(cli.command, Command::Run(_)) { "info" } else { "warn" };
+    if let Err(e) = telemetry::init_logging(&cli.log, default_level) {
         return fail(&e);
     }
     match dispatch(cli) {
@@ -32,13 +34,18 @@ fn main() -> ExitCode {
 /// Runs the subcommand and returns what goes to stdout.
 fn dispatch(cli: Cli) -> Result<String, Error> {
     let env = Env::from_process();
-    // The CLI faces make at most a couple of requests: one thread is plenty and starts fastest.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // The CLI faces make at most a few requests: one thread is plenty and starts fastest.
+    let mut runtime = match cli.command {
+        Command::Run(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = runtime
         .enable_all()
         .build()
         .map_err(|e| Error::Unsupported(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         match &cli.command {
+            Command::Run(args) => run::run(RunConfig::from_args(args)?, env).await.map(|()| String::new()),
             Command::PrintAccessToken(args) => print::access_token(args, &env).await,
             Command::PrintIdentityToken(args) => print::identity_token(args, &env).await,
             Command::ExecCredential(args) => exec::exec_credential(args, &env).await,

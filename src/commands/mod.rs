@@ -2,6 +2,7 @@
 
 pub mod exec;
 pub mod print;
+pub mod run;
 
 use std::{future::Future, time::Duration};
 

@@ -188,7 +188,7 @@ mod tests {
     fn failures_expired_tokens_and_newer_versions_are_errors() {
         assert!(
             parse(r#"{"version":1,"success":false,"code":"401","message":"no"}"#)
-                .unwrap_err()
+                .expect_err("must fail")
                 .contains("401: no")
         );
         assert!(parse(r#"{"version":1,"success":true,"id_token":"a.b.c","expiration_time":1}"#).is_err());

@@ -1,7 +1,22 @@
 //! Keeping tokens fresh: one owner task per token publishes through a watch channel;
 //! consumers (files, the loopback API, readiness) only ever read what it published.
 
+pub mod minter;
 pub mod owner;
 pub mod schedule;
 
+pub use minter::{Minter, OnDemand};
 pub use owner::{MintFn, Owner};
+
+use tokio::sync::watch;
+
+use crate::token::Token;
+
+/// A token as its consumers see it: a name and the channel its owner publishes on.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// `access` or `id:<name>`.
+    pub name: String,
+    /// `None` until the first token, and whenever none is valid.
+    pub tokens: watch::Receiver<Option<Token>>,
+}

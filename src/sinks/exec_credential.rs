@@ -97,7 +97,7 @@ mod tests {
     #[test]
     fn unknown_versions_and_garbage_are_refused() {
         let alpha = r#"{"apiVersion":"client.authentication.k8s.io/v1alpha1","kind":"ExecCredential"}"#;
-        assert!(ExecInfo::parse(Some(alpha)).unwrap_err().to_string().contains("v1alpha1"));
+        assert!(ExecInfo::parse(Some(alpha)).expect_err("must fail").to_string().contains("v1alpha1"));
         assert!(ExecInfo::parse(Some("{")).is_err());
     }
 

@@ -7,10 +7,11 @@ use crate::{
     error::{Error, Result},
 };
 
-/// Installs the global subscriber for `--log-level` and `--log-format`.
-pub fn init_logging(args: &LogArgs) -> Result<()> {
-    let filter = EnvFilter::try_new(&args.log_level)
-        .map_err(|e| Error::usage("--log-level", format!("\"{}\" is not a level or filter ({e})", args.log_level)))?;
+/// Installs the global subscriber for `--log-level` (or `default_level`) and `--log-format`.
+pub fn init_logging(args: &LogArgs, default_level: &str) -> Result<()> {
+    let level = args.log_level.as_deref().unwrap_or(default_level);
+    let filter = EnvFilter::try_new(level)
+        .map_err(|e| Error::usage("--log-level", format!("\"{level}\" is not a level or filter ({e})")))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.with_ansi(false).init(),

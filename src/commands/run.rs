@@ -1,0 +1,270 @@
+//! `run`: the sidecar. One owner task per token, token files, the loopback metadata API,
+//! the admin listener, source watching; SIGTERM drains.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+
+use super::load_source;
+use crate::{
+    config::RunConfig,
+    credentials::{Env, Loaded, Source},
+    error::{Error, Result},
+    exchange::{self, Http, IdRequest, RetryPolicy},
+    refresh::{MintFn, Minter, OnDemand, Owner, Published},
+    server::{self, admin, metadata},
+    sinks::files::{FileSink, Target},
+    telemetry::metrics::Metrics,
+    watch as source_watch,
+};
+
+/// Runs the sidecar until SIGTERM/SIGINT (or, with `--oneshot`, until the files are written).
+pub async fn run(config: RunConfig, env: Env) -> Result<()> {
+    let metrics = Metrics::new();
+    // Resolve once up front: a bad flag or file is a configuration error (exit 64), not a retry loop.
+    let loaded = load_source(&config.source, &env)?;
+    let http = Http::new(RetryPolicy::default());
+    let minter = Minter::new(config.source.clone(), env.clone(), http.clone());
+    if config.oneshot {
+        return oneshot(&config, &minter, &metrics).await;
+    }
+    let listeners = bind(&config).await?;
+    let (stop, shutdown) = watch::channel(false);
+    let (reload_tx, reload) = watch::channel(0u64);
+    let tokens = spawn_owners(&config, &minter, &metrics, &reload, &shutdown);
+    if let Some(dir) = &config.output_dir {
+        let sink = FileSink { dir: dir.clone(), mode: config.file_mode, metrics: metrics.clone() };
+        for (published, target) in &tokens {
+            tokio::spawn(sink.clone().follow(published.name.clone(), target.clone(), published.tokens.clone()));
+        }
+    }
+    let check_source = config.source.clone();
+    let check_env = env.clone();
+    let check: source_watch::CheckFn = Arc::new(move || load_source(&check_source, &check_env).map(drop).map_err(|e| e.to_string()));
+    let _watch = source_watch::spawn(loaded.source.watched_files(), reload_tx, check, metrics.clone());
+    let identity = identity(&loaded, &config, &http).await;
+    let servers = start_servers(listeners, &config, &tokens, minter, identity, &metrics, &shutdown);
+    drain_on_signal(stop, servers, config.shutdown_grace).await
+}
+
+type Tokens = Vec<(Published, Target)>;
+
+fn spawn_owners(
+    config: &RunConfig,
+    minter: &Minter,
+    metrics: &Metrics,
+    reload: &watch::Receiver<u64>,
+    shutdown: &watch::Receiver<bool>,
+) -> Tokens {
+    let mut tokens = Vec::new();
+    let access = config.access.clone();
+    let m = minter.clone();
+    let mint: MintFn = Arc::new(move || {
+        let (m, access) = (m.clone(), access.clone());
+        Box::pin(async move { m.access(&access).await })
+    });
+    tokens.push((spawn_owner("access".into(), mint, metrics, reload, shutdown), Target::Access));
+    for spec in &config.id_tokens {
+        let request = IdRequest { audience: spec.audience.clone(), include_email: config.include_email };
+        let m = minter.clone();
+        let mint: MintFn = Arc::new(move || {
+            let (m, request) = (m.clone(), request.clone());
+            Box::pin(async move { m.id(&request).await })
+        });
+        let published = spawn_owner(format!("id:{}", spec.name), mint, metrics, reload, shutdown);
+        tokens.push((published, Target::Id(spec.name.clone())));
+    }
+    tokens
+}
+
+fn spawn_owner(
+    name: String,
+    mint: MintFn,
+    metrics: &Metrics,
+    reload: &watch::Receiver<u64>,
+    shutdown: &watch::Receiver<bool>,
+) -> Published {
+    let (publish, tokens) = watch::channel(None);
+    let owner = Owner { name: name.clone(), mint, publish, reload: reload.clone(), metrics: metrics.clone() };
+    tokio::spawn(owner.run(shutdown.clone()));
+    Published { name, tokens }
+}
+
+/// `--oneshot`: every token once, files written, done.
+async fn oneshot(config: &RunConfig, minter: &Minter, metrics: &Metrics) -> Result<()> {
+    let dir = config.output_dir.clone().ok_or_else(|| Error::usage("--oneshot", "needs --output-dir"))?;
+    let sink = FileSink { dir, mode: config.file_mode, metrics: metrics.clone() };
+    let mut jobs = JoinSet::new();
+    let (m, access) = (minter.clone(), config.access.clone());
+    jobs.spawn(async move { (Target::Access, m.access(&access).await) });
+    for spec in &config.id_tokens {
+        let (m, name) = (minter.clone(), spec.name.clone());
+        let request = IdRequest { audience: spec.audience.clone(), include_email: config.include_email };
+        jobs.spawn(async move { (Target::Id(name), m.id(&request).await) });
+    }
+    let mut first_error = None;
+    while let Some(Ok((target, minted))) = jobs.join_next().await {
+        let written = minted.and_then(|token| sink.write(&target, &token));
+        if let Err(e) = written {
+            tracing::error!("{target:?}: {e}");
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("oneshot: every token written");
+            Ok(())
+        }
+    }
+}
+
+struct Listeners {
+    metadata: Option<TcpListener>,
+    admin: Option<TcpListener>,
+}
+
+/// Binds both listeners before anything starts, so a taken port fails fast with the flag's name.
+async fn bind(config: &RunConfig) -> Result<Listeners> {
+    async fn one(flag: &str, addr: Option<SocketAddr>) -> Result<Option<TcpListener>> {
+        let Some(addr) = addr else { return Ok(None) };
+        let listener = TcpListener::bind(addr).await.map_err(|e| Error::usage(flag, format!("cannot listen on {addr}: {e}")))?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        tracing::info!("{flag} listening on {bound}");
+        if flag == "--listen" && !addr.ip().is_loopback() {
+            tracing::warn!("the token API listens on non-loopback {bound}: anyone who can reach it gets your tokens");
+        }
+        Ok(Some(listener))
+    }
+    Ok(Listeners { metadata: one("--listen", config.listen).await?, admin: one("--admin-listen", config.admin_listen).await? })
+}
+
+fn start_servers(
+    listeners: Listeners,
+    config: &RunConfig,
+    tokens: &Tokens,
+    minter: Minter,
+    identity: metadata::Identity,
+    metrics: &Metrics,
+    shutdown: &watch::Receiver<bool>,
+) -> JoinSet<()> {
+    let mut servers = JoinSet::new();
+    let grace = config.shutdown_grace;
+    if let Some(listener) = listeners.metadata {
+        let state = metadata::MetadataState {
+            access: tokens[0].0.clone(),
+            scopes: config.access.scopes_or_default(),
+            id_tokens: kept_id_tokens(config, tokens),
+            minter,
+            on_demand: OnDemand::default(),
+            identity,
+            metrics: metrics.clone(),
+        };
+        servers.spawn(server::serve(listener, metadata::router(state), shutdown.clone(), grace));
+    }
+    if let Some(listener) = listeners.admin {
+        let state = admin::AdminState {
+            tokens: tokens.iter().map(|(p, _)| p.clone()).collect(),
+            min_remaining: config.min_remaining,
+            metrics: metrics.clone(),
+        };
+        servers.spawn(server::serve(listener, admin::router(state), shutdown.clone(), grace));
+    }
+    servers
+}
+
+fn kept_id_tokens(config: &RunConfig, tokens: &Tokens) -> Vec<metadata::KeptIdToken> {
+    config
+        .id_tokens
+        .iter()
+        .zip(tokens.iter().skip(1))
+        .map(|(spec, (published, _))| metadata::KeptIdToken {
+            audience: spec.audience.clone(),
+            include_email: config.include_email,
+            published: published.clone(),
+        })
+        .collect()
+}
+
+/// What the metadata API says about who we are.
+async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata::Identity {
+    let mut facts = metadata::Identity {
+        email: "default".to_owned(),
+        project_id: config.project_id.clone(),
+        numeric_project_id: config.numeric_project_id.clone(),
+        universe_domain: crate::credentials::service_account::DEFAULT_UNIVERSE.to_owned(),
+    };
+    match &loaded.source {
+        Source::ServiceAccount(key) => {
+            facts.email = key.client_email.clone();
+            facts.universe_domain = key.universe_domain.clone();
+            facts.project_id = facts.project_id.or(key.project_id.clone());
+        }
+        Source::Impersonated(imp) => facts.email = imp.target.email.clone(),
+        Source::ExternalAccount(account) => {
+            if let Some(target) = &account.impersonation {
+                facts.email = target.email.clone();
+            }
+            facts.universe_domain = account.universe_domain.clone();
+            facts.numeric_project_id = facts.numeric_project_id.or_else(|| project_number(&account.audience));
+        }
+        Source::AuthorizedUser(user) => facts.project_id = facts.project_id.or(user.quota_project_id.clone()),
+        Source::Metadata(server) => {
+            let fetch = |path: &'static str| exchange::metadata::text(http, server, path);
+            facts.email = fetch("instance/service-accounts/default/email").await.unwrap_or(facts.email);
+            facts.project_id = facts.project_id.or(fetch("project/project-id").await.ok());
+            facts.numeric_project_id = facts.numeric_project_id.or(fetch("project/numeric-project-id").await.ok());
+        }
+    }
+    // A service account's email names its project: NAME@PROJECT.iam.gserviceaccount.com.
+    facts.project_id = facts.project_id.or_else(|| {
+        let (_, domain) = facts.email.split_once('@')?;
+        domain.strip_suffix(".iam.gserviceaccount.com").map(str::to_owned)
+    });
+    facts
+}
+
+/// `//iam.googleapis.com/projects/NUMBER/locations/...` -> NUMBER.
+fn project_number(audience: &str) -> Option<String> {
+    let rest = audience.split("/projects/").nth(1)?;
+    let number = rest.split('/').next()?;
+    number.chars().all(|c| c.is_ascii_digit()).then(|| number.to_owned())
+}
+
+/// Waits for SIGTERM or SIGINT, then drains; a second signal aborts at once.
+async fn drain_on_signal(stop: watch::Sender<bool>, mut servers: JoinSet<()>, grace: Duration) -> Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::Unsupported(format!("cannot handle SIGTERM: {e}")))?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests for at most {grace:?}");
+    stop.send_replace(true);
+    let drained = async { while servers.join_next().await.is_some() {} };
+    tokio::select! {
+        () = drained => {}
+        _ = terminate.recv() => abort(),
+        _ = tokio::signal::ctrl_c() => abort(),
+        () = tokio::time::sleep(grace + Duration::from_secs(1)) => tracing::warn!("drain deadline passed"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn abort() -> ! {
+    tracing::warn!("second signal: aborting");
+    std::process::exit(130)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_number_comes_from_the_provider_name() {
+        let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/p/providers/k";
+        assert_eq!(project_number(audience).as_deref(), Some("123456"));
+        assert_eq!(project_number("identitynamespace:p.svc.id.goog:https://x"), None);
+    }
+}

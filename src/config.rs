@@ -1,0 +1,281 @@
+//! Configuration: the command line, `GCP_TOKEN_AGENT_*` variables and `run --config FILE`
+//! merged as flag > env > file > default, then validated into one typed [`RunConfig`]
+//! with every problem reported at once.
+
+use std::{
+    ffi::OsString,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use clap::{ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
+
+use crate::{
+    cli::{Cli, Command, RunArgs, SourceArgs},
+    error::Error,
+    exchange::AccessRequest,
+    sinks::files::parse_mode,
+};
+
+/// Parses the command line; for `run --config FILE`, fills what flags and env left unset
+/// from the file. Clap errors (including --help) come back as `Err(Left)`.
+pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
+    let command = Cli::command().args_override_self(true);
+    let matches = command.clone().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
+    let cli = Cli::from_arg_matches(&matches).map_err(ParseError::Clap)?;
+    let (Command::Run(run), Some(("run", sub))) = (&cli.command, matches.subcommand()) else { return Ok(cli) };
+    let Some(path) = &run.config else { return Ok(cli) };
+    let extra = file_args(path, &command, &matches, sub).map_err(ParseError::Config)?;
+    let position = argv.iter().position(|a| a == "run").map_or(argv.len(), |i| i + 1);
+    let mut merged = argv;
+    merged.splice(position..position, extra);
+    let matches = command.try_get_matches_from(&merged).map_err(ParseError::Clap)?;
+    Cli::from_arg_matches(&matches).map_err(ParseError::Clap)
+}
+
+/// Why parsing failed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// Clap's own error (also --help and --version).
+    Clap(clap::Error),
+    /// The config file is unusable.
+    Config(Error),
+}
+
+/// Turns the file's keys into `--key=value` arguments for those not set by flag or env.
+fn file_args(path: &Path, root: &clap::Command, matches: &ArgMatches, run: &ArgMatches) -> Result<Vec<OsString>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage("--config", format!("cannot read {}: {e}", path.display())))?;
+    let map: std::collections::BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(&text)
+        .map_err(|e| Error::usage("--config", format!("{} is not a YAML mapping of flag names: {e}", path.display())))?;
+    let run_command = root.find_subcommand("run").cloned().unwrap_or_default();
+    let mut args = Vec::new();
+    let mut problems = Vec::new();
+    for (raw_key, value) in map {
+        let key = raw_key.replace('_', "-");
+        let found = run_command.get_arguments().map(|a| (a, run)).chain(root.get_arguments().map(|a| (a, matches)));
+        let Some((arg, scope)) = found.into_iter().find(|(a, _)| a.get_long() == Some(key.as_str())) else {
+            problems.push(format!("unknown key \"{raw_key}\""));
+            continue;
+        };
+        if key == "config" {
+            problems.push("key \"config\" cannot name another file".to_owned());
+            continue;
+        }
+        let explicit = matches!(scope.value_source(arg.get_id().as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+        if explicit {
+            continue;
+        }
+        let is_flag = !arg.get_action().takes_values();
+        match values(&value) {
+            Ok(list) if is_flag => match list.as_slice() {
+                [v] if v == "true" => args.push(format!("--{key}").into()),
+                [v] if v == "false" => {}
+                _ => problems.push(format!("key \"{raw_key}\" must be true or false")),
+            },
+            Ok(list) => args.extend(list.into_iter().map(|v| OsString::from(format!("--{key}={v}")))),
+            Err(why) => problems.push(format!("key \"{raw_key}\" {why}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(args)
+    } else {
+        Err(Error::usage("--config", format!("{}: {}", path.display(), problems.join("; "))))
+    }
+}
+
+/// A YAML scalar or list of scalars as argument strings.
+fn values(value: &serde_json::Value) -> Result<Vec<String>, String> {
+    let scalar = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        _ => Err("must be a string, number, boolean or a list of them".to_owned()),
+    };
+    match value {
+        serde_json::Value::Array(items) => items.iter().map(scalar).collect(),
+        other => scalar(other).map(|v| vec![v]),
+    }
+}
+
+/// An ID token to keep fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenSpec {
+    /// File suffix and metric label (`id:<name>`).
+    pub name: String,
+    /// The audience.
+    pub audience: String,
+}
+
+/// `run`'s validated configuration.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Credential selection.
+    pub source: SourceArgs,
+    /// The access token to keep fresh.
+    pub access: AccessRequest,
+    /// The ID tokens to keep fresh.
+    pub id_tokens: Vec<IdTokenSpec>,
+    /// Email claims in ID tokens.
+    pub include_email: bool,
+    /// Where token files go, if anywhere.
+    pub output_dir: Option<PathBuf>,
+    /// Their mode.
+    pub file_mode: u32,
+    /// The token API address, unless off.
+    pub listen: Option<SocketAddr>,
+    /// The admin address, unless off.
+    pub admin_listen: Option<SocketAddr>,
+    /// Readiness threshold.
+    pub min_remaining: Duration,
+    /// Reported project id, when set.
+    pub project_id: Option<String>,
+    /// Reported numeric project id, when set.
+    pub numeric_project_id: Option<String>,
+    /// Write and exit.
+    pub oneshot: bool,
+    /// Drain deadline.
+    pub shutdown_grace: Duration,
+}
+
+impl RunConfig {
+    /// Validates `run`'s arguments, collecting every problem before failing.
+    pub fn from_args(args: &RunArgs) -> Result<Self, Error> {
+        let mut problems = Vec::new();
+        let mut note = |flag: &str, why: String| problems.push(format!("{flag}: {why}"));
+        let mut source = args.source.clone();
+        source.workload_identity_provider = source.workload_identity_provider.or(args.audience.clone());
+        let id_tokens = parse_id_tokens(&args.id_tokens).unwrap_or_else(|why| {
+            note("--id-token", why);
+            Vec::new()
+        });
+        let file_mode = parse_mode(&args.file_mode).unwrap_or_else(|why| {
+            note("--file-mode", why);
+            0o640
+        });
+        let listen = parse_listen(&args.listen, !args.allow_non_loopback).unwrap_or_else(|why| {
+            note("--listen", why);
+            None
+        });
+        let admin_listen = parse_listen(&args.admin_listen, false).unwrap_or_else(|why| {
+            note("--admin-listen", why);
+            None
+        });
+        if let Some(dir) = args.output_dir.as_ref().filter(|d| !d.is_dir()) {
+            note("--output-dir", format!("{} is not an existing directory", dir.display()));
+        }
+        if args.oneshot && args.output_dir.is_none() {
+            note("--oneshot", "needs --output-dir to write the tokens to".to_owned());
+        }
+        if let Some(scopes) = args.scopes.as_ref().filter(|s| s.iter().any(|x| x.trim().is_empty())) {
+            note("--scopes", format!("{scopes:?} contains an empty scope"));
+        }
+        if !problems.is_empty() {
+            return Err(Error::usage("configuration", format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  "))));
+        }
+        Ok(Self {
+            source,
+            access: AccessRequest { scopes: args.scopes.clone(), subject: args.subject.clone() },
+            id_tokens,
+            include_email: args.include_email,
+            output_dir: args.output_dir.clone(),
+            file_mode,
+            listen,
+            admin_listen,
+            min_remaining: args.min_remaining,
+            project_id: args.project_id.clone(),
+            numeric_project_id: args.numeric_project_id.clone(),
+            oneshot: args.oneshot,
+            shutdown_grace: args.shutdown_grace,
+        })
+    }
+}
+
+/// `NAME=AUDIENCE` pairs; names become file suffixes, so they stay simple and unique.
+fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, String> {
+    let mut out: Vec<IdTokenSpec> = Vec::new();
+    for spec in specs {
+        let (name, audience) = spec.split_once('=').ok_or_else(|| format!("\"{spec}\" is not NAME=AUDIENCE"))?;
+        let simple = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !simple || name.starts_with('.') {
+            return Err(format!("name \"{name}\" must be letters, digits, '-', '_' or '.'"));
+        }
+        if audience.is_empty() {
+            return Err(format!("\"{spec}\" has an empty audience"));
+        }
+        if out.iter().any(|s| s.name == name) {
+            return Err(format!("name \"{name}\" is used twice"));
+        }
+        out.push(IdTokenSpec { name: name.to_owned(), audience: audience.to_owned() });
+    }
+    Ok(out)
+}
+
+/// An address, or `None` for `off`. `loopback_only` refuses anything but 127/8 and ::1.
+fn parse_listen(text: &str, loopback_only: bool) -> Result<Option<SocketAddr>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    let addr: SocketAddr = text.parse().map_err(|_| format!("\"{text}\" is not an IP:PORT address (or off)"))?;
+    if loopback_only && !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address; the token API hands out tokens to anyone who can reach it. \
+             Pass --allow-non-loopback if you mean it"
+        ));
+    }
+    Ok(Some(addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_token_specs_are_parsed_and_checked() {
+        let ok = parse_id_tokens(&["run=https://svc.run.app".into(), "iap=123.apps".into()]).expect("valid");
+        assert_eq!(ok[0], IdTokenSpec { name: "run".into(), audience: "https://svc.run.app".into() });
+        assert!(parse_id_tokens(&["noequals".into()]).is_err());
+        assert!(parse_id_tokens(&["../x=aud".into()]).is_err());
+        assert!(parse_id_tokens(&["a=x".into(), "a=y".into()]).is_err());
+    }
+
+    #[test]
+    fn the_token_api_stays_on_loopback_unless_allowed() {
+        assert!(parse_listen("127.0.0.1:8989", true).expect("ok").is_some());
+        assert!(parse_listen("0.0.0.0:8989", true).is_err());
+        assert!(parse_listen("0.0.0.0:8989", false).expect("ok").is_some());
+        assert_eq!(parse_listen("off", true), Ok(None));
+    }
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_config_file_fills_only_what_flags_leave_unset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.yaml");
+        std::fs::write(&file, "listen: 127.0.0.1:7000\nfile_mode: \"0600\"\noneshot: true\nid-token: [a=x, b=y]\n")
+            .expect("write");
+        let cli = parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8"), "--listen", "127.0.0.1:9000"]))
+            .expect("parses");
+        let Command::Run(run) = cli.command else { panic!("run") };
+        assert_eq!(run.listen, "127.0.0.1:9000", "the flag wins over the file");
+        assert_eq!(run.file_mode, "0600");
+        assert!(run.oneshot);
+        assert_eq!(run.id_tokens, ["a=x", "b=y"]);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_all_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.yaml");
+        std::fs::write(&file, "colour: blue\nsize: 3\n").expect("write");
+        let Err(ParseError::Config(e)) = parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")])) else {
+            panic!("should fail")
+        };
+        let text = e.to_string();
+        assert!(text.contains("\"colour\"") && text.contains("\"size\""), "{text}");
+    }
+}

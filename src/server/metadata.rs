@@ -1,0 +1,281 @@
+//! The GCE metadata-server API on loopback, so unmodified Google SDKs and gcloud get the
+//! agent's tokens via `GCE_METADATA_HOST`, `GCE_METADATA_IP` and `GCE_METADATA_ROOT`.
+//! Answers come from the owners' published tokens; other scopes and audiences are minted
+//! on demand and cached.
+
+use std::{
+    collections::BTreeSet,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use axum::{
+    Json, Router,
+    extract::{MatchedPath, Path, Query, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    exchange::{AccessRequest, IdRequest},
+    refresh::{Minter, OnDemand, Published},
+    telemetry::metrics::Metrics,
+    token::Token,
+};
+
+/// How long a request waits for the first token at a cold start before answering 503.
+const COLD_START_WAIT: Duration = Duration::from_secs(30);
+const V1: &str = "/computeMetadata/v1";
+
+/// The identity facts the API reports.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The service account's email (also accepted in place of `default`).
+    pub email: String,
+    /// `project/project-id`, if known.
+    pub project_id: Option<String>,
+    /// `project/numeric-project-id`, if known.
+    pub numeric_project_id: Option<String>,
+    /// `universe/universe-domain`.
+    pub universe_domain: String,
+}
+
+/// An ID token the agent keeps fresh, served when its audience and format are asked for.
+#[derive(Debug, Clone)]
+pub struct KeptIdToken {
+    /// Its audience.
+    pub audience: String,
+    /// Whether it carries the email claims (format=full).
+    pub include_email: bool,
+    /// Its owner's channel.
+    pub published: Published,
+}
+
+/// What the routes read.
+pub struct MetadataState {
+    /// The access token for the configured scopes.
+    pub access: Published,
+    /// Those scopes.
+    pub scopes: Vec<String>,
+    /// The ID tokens kept fresh.
+    pub id_tokens: Vec<KeptIdToken>,
+    /// For other scopes and audiences.
+    pub minter: Minter,
+    /// Their cache.
+    pub on_demand: OnDemand,
+    /// Identity facts.
+    pub identity: Identity,
+    /// Observer.
+    pub metrics: Metrics,
+}
+
+/// The metadata router.
+pub fn router(state: MetadataState) -> Router {
+    let state = Arc::new(state);
+    let account = format!("{V1}/instance/service-accounts/{{account}}");
+    Router::new()
+        .route("/", get(|| async { "computeMetadata/\n" }))
+        .route(V1, get(|| async { "instance/\nproject/\nuniverse/\n" }))
+        .route(&format!("{V1}/"), get(|| async { "instance/\nproject/\nuniverse/\n" }))
+        // Node's detection asks for `instance` without a slash and takes a 404 as "not on GCE".
+        .route(&format!("{V1}/instance"), get(|| async { "service-accounts/\n" }))
+        .route(&format!("{V1}/instance/"), get(|| async { "service-accounts/\n" }))
+        .route(&format!("{V1}/instance/service-accounts"), get(accounts))
+        .route(&format!("{V1}/instance/service-accounts/"), get(accounts))
+        .route(&account, get(account_dir))
+        .route(&format!("{account}/"), get(account_dir))
+        .route(&format!("{account}/email"), get(email))
+        .route(&format!("{account}/scopes"), get(scopes))
+        .route(&format!("{account}/aliases"), get(aliases))
+        .route(&format!("{account}/token"), get(token))
+        .route(&format!("{account}/identity"), get(identity))
+        .route(&format!("{V1}/project/project-id"), get(project_id))
+        .route(&format!("{V1}/project/numeric-project-id"), get(numeric_project_id))
+        .route(&format!("{V1}/universe/universe-domain"), get(universe))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// The metadata server's rules: `Metadata-Flavor: Google` required, no proxied requests
+/// (`X-Forwarded-For`), the flavor header on every answer; plus metrics by route template.
+async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    let headers = request.headers();
+    let flavored = headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
+    let mut response = if headers.contains_key("x-forwarded-for") {
+        (StatusCode::FORBIDDEN, "requests with X-Forwarded-For are refused\n").into_response()
+    } else if !flavored {
+        (StatusCode::FORBIDDEN, "Missing required header \"Metadata-Flavor\": \"Google\"\n").into_response()
+    } else {
+        next.run(request).await
+    };
+    response.headers_mut().insert("metadata-flavor", HeaderValue::from_static("Google"));
+    response.headers_mut().insert(header::SERVER, HeaderValue::from_static("Metadata Server for VM"));
+    state.metrics.http_request(&route, response.status().as_u16(), started);
+    response
+}
+
+#[derive(Deserialize)]
+struct DirQuery {
+    recursive: Option<String>,
+}
+
+async fn accounts(State(state): State<Arc<MetadataState>>) -> String {
+    format!("default/\n{}/\n", state.identity.email)
+}
+
+async fn account_dir(
+    State(state): State<Arc<MetadataState>>,
+    Path(account): Path<String>,
+    Query(query): Query<DirQuery>,
+) -> Response {
+    if !known(&state, &account) {
+        return undefined(&account);
+    }
+    if query.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true")) {
+        let body = json!({ "aliases": ["default"], "email": state.identity.email, "scopes": state.scopes });
+        return Json(body).into_response();
+    }
+    "aliases\nemail\nidentity\nscopes\ntoken\n".into_response()
+}
+
+async fn email(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
+    if !known(&state, &account) {
+        return undefined(&account);
+    }
+    state.identity.email.clone().into_response()
+}
+
+async fn scopes(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
+    if !known(&state, &account) {
+        return undefined(&account);
+    }
+    format!("{}\n", state.scopes.join("\n")).into_response()
+}
+
+async fn aliases(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
+    if !known(&state, &account) {
+        return undefined(&account);
+    }
+    "default\n".into_response()
+}
+
+/// `default` and the account's email name the one account the agent serves.
+fn known(state: &MetadataState, account: &str) -> bool {
+    account == "default" || account == state.identity.email
+}
+
+fn undefined(account: &str) -> Response {
+    (StatusCode::NOT_FOUND, format!("service account \"{account}\" is not defined\n")).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    scopes: Option<String>,
+}
+
+async fn token(
+    State(state): State<Arc<MetadataState>>,
+    Path(account): Path<String>,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    if !known(&state, &account) {
+        return undefined(&account);
+    }
+    let wanted: BTreeSet<String> =
+        query.scopes.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let configured: BTreeSet<String> = state.scopes.iter().cloned().collect();
+    let token = if wanted.is_empty() || wanted == configured {
+        published(&state.access).await
+    } else {
+        let key = format!("access|{}", wanted.iter().cloned().collect::<Vec<_>>().join(" "));
+        let request = AccessRequest { scopes: Some(wanted.into_iter().collect()), subject: None };
+        state.on_demand.get(&key, state.minter.access(&request)).await.map_err(|e| e.to_string())
+    };
+    match token {
+        Ok(token) => Json(json!({
+            "access_token": token.value.expose(),
+            "expires_in": token.remaining(SystemTime::now()).as_secs(),
+            "token_type": "Bearer",
+        }))
+        .into_response(),
+        Err(why) => unavailable(&why),
+    }
+}
+
+#[derive(Deserialize)]
+struct IdentityQuery {
+    audience: Option<String>,
+    format: Option<String>,
+}
+
+async fn identity(
+    State(state): State<Arc<MetadataState>>,
+    Path(account): Path<String>,
+    Query(query): Query<IdentityQuery>,
+) -> Response {
+    if !known(&state, &account) {
+        return undefined(&account);
+    }
+    let Some(audience) = query.audience.filter(|a| !a.is_empty()) else {
+        return (StatusCode::BAD_REQUEST, "non-empty audience parameter required\n").into_response();
+    };
+    let include_email = match query.format.as_deref() {
+        None | Some("standard") => false,
+        Some("full") => true,
+        Some(other) => return (StatusCode::BAD_REQUEST, format!("format \"{other}\" is not standard or full\n")).into_response(),
+    };
+    let kept = state.id_tokens.iter().find(|k| k.audience == audience && k.include_email == include_email);
+    let token = match kept {
+        Some(kept) => published(&kept.published).await,
+        None => {
+            let key = format!("id|{include_email}|{audience}");
+            let request = IdRequest { audience, include_email };
+            state.on_demand.get(&key, state.minter.id(&request)).await.map_err(|e| e.to_string())
+        }
+    };
+    match token {
+        Ok(token) => token.value.expose().to_owned().into_response(),
+        Err(why) => unavailable(&why),
+    }
+}
+
+/// The owner's current token; at a cold start, wait for the first one.
+async fn published(published: &Published) -> Result<Token, String> {
+    let mut tokens = published.tokens.clone();
+    let valid = |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) > Duration::ZERO);
+    match tokio::time::timeout(COLD_START_WAIT, tokens.wait_for(valid)).await {
+        Ok(Ok(token)) => token.clone().ok_or_else(|| "no token".to_owned()),
+        _ => Err(format!("no valid {} token yet; see the agent's log", published.name)),
+    }
+}
+
+/// 503: clients retry it. The text names the failed step, never a secret.
+fn unavailable(why: &str) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response()
+}
+
+async fn project_id(State(state): State<Arc<MetadataState>>) -> Response {
+    optional(state.identity.project_id.as_deref())
+}
+
+async fn numeric_project_id(State(state): State<Arc<MetadataState>>) -> Response {
+    optional(state.identity.numeric_project_id.as_deref())
+}
+
+async fn universe(State(state): State<Arc<MetadataState>>) -> String {
+    state.identity.universe_domain.clone()
+}
+
+fn optional(value: Option<&str>) -> Response {
+    match value {
+        Some(v) => v.to_owned().into_response(),
+        None => (StatusCode::NOT_FOUND, "not defined; set --project-id / --numeric-project-id\n").into_response(),
+    }
+}

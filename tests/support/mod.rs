@@ -4,3 +4,4 @@
 
 pub mod emulator;
 pub mod agent;
+pub mod clients;

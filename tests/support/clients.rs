@@ -1,0 +1,63 @@
+//! Real clients nobody here wrote: Python google-auth and gcloud, run as child processes.
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+};
+
+/// Runs a Python snippet with `args` (sys.argv[1:]) and returns stdout; panics with stderr on failure.
+pub fn python(script: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs (scripts/install-test-deps.sh installs google-auth)");
+    assert!(output.status.success(), "python failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A gcloud with its own fresh configuration directory, as TESTING.md advises.
+pub struct Gcloud {
+    config: tempfile::TempDir,
+}
+
+impl Default for Gcloud {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gcloud {
+    /// A fresh configuration with usage reporting and update checks off.
+    pub fn new() -> Self {
+        let gcloud = Self { config: tempfile::tempdir().expect("temp dir") };
+        gcloud.ok(&["config", "set", "core/disable_usage_reporting", "true"], &[]);
+        gcloud.ok(&["config", "set", "component_manager/disable_update_check", "true"], &[]);
+        gcloud
+    }
+
+    /// The configuration directory (CLOUDSDK_CONFIG).
+    pub fn config_dir(&self) -> &Path {
+        self.config.path()
+    }
+
+    /// Runs gcloud and returns stdout; panics with stderr on failure.
+    pub fn ok(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
+        let output = Command::new("gcloud")
+            .args(args)
+            .arg("--quiet")
+            .env("CLOUDSDK_CONFIG", self.config.path())
+            .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+            .envs(envs.iter().copied())
+            .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+            .stdin(Stdio::null())
+            .output()
+            .expect("gcloud runs (it is preinstalled, see TESTING.md)");
+        assert!(output.status.success(), "gcloud {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}

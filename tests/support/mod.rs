@@ -5,3 +5,4 @@
 pub mod emulator;
 pub mod agent;
 pub mod clients;
+pub mod apiserver;

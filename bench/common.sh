@@ -1,0 +1,31 @@
+# Shared by the bench scripts: build once, start the local Google emulator, clean up.
+# shellcheck shell=bash
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin gcp-token-agent --example google_emulator
+agent="$root/target/release/gcp-token-agent"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start_emulator [emulator flags...]: starts it, sets $emulator_url.
+start_emulator() {
+  "$root/target/release/examples/google_emulator" "$@" >"$work/emulator.out" &
+  pids+=($!)
+  for _ in $(seq 100); do
+    emulator_url=$(sed -n 's/^emulator listening on //p' "$work/emulator.out")
+    [ -n "$emulator_url" ] && return 0
+    sleep 0.05
+  done
+  echo "the emulator did not start" >&2
+  exit 1
+}
+
+# calls ROUTE: how many requests the emulator received on ROUTE.
+calls() {
+  curl -s "$emulator_url/emulator/calls" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', 0))"
+}

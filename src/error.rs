@@ -196,6 +196,8 @@ pub enum UpstreamErrorKind {
         code: Option<String>,
         /// Google's description.
         description: Option<String>,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<std::time::Duration>,
     },
     /// A 2xx answer we cannot use.
     BadResponse(String),
@@ -206,7 +208,7 @@ impl fmt::Display for UpstreamErrorKind {
         match self {
             Self::Unreachable(why) => write!(f, "unreachable: {why}"),
             Self::BadResponse(why) => write!(f, "unusable response: {why}"),
-            Self::Refused { status, code, description } => {
+            Self::Refused { status, code, description, .. } => {
                 write!(f, "HTTP {status}")?;
                 if let Some(code) = code {
                     write!(f, " {code}")?;
@@ -221,6 +223,14 @@ impl fmt::Display for UpstreamErrorKind {
 }
 
 impl UpstreamError {
+    /// How long the server asked us to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match &self.kind {
+            UpstreamErrorKind::Refused { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Google's `error` code, if it sent one.
     pub fn code(&self) -> Option<&str> {
         match &self.kind {

@@ -23,11 +23,13 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let metrics = Metrics::new();
     // Resolve once up front: a bad flag or file is a configuration error (exit 64), not a retry loop.
     let loaded = load_source(&config.source, &env)?;
-    let http = Http::new(RetryPolicy::default());
-    let minter = Minter::new(config.source.clone(), env.clone(), http.clone());
     if config.oneshot {
+        let minter = Minter::new(config.source.clone(), env, Http::new(RetryPolicy::default()));
         return oneshot(&config, &minter, &metrics).await;
     }
+    // The owners back off on their own; one HTTP attempt per refresh keeps the two from multiplying.
+    let http = Http::new(RetryPolicy { attempts: 1, ..RetryPolicy::default() });
+    let minter = Minter::new(config.source.clone(), env.clone(), http.clone());
     let listeners = bind(&config).await?;
     let (stop, shutdown) = watch::channel(false);
     let (reload_tx, reload) = watch::channel(0u64);

@@ -1,5 +1,7 @@
 //! Google's error bodies, and which failures are worth another try.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use crate::error::UpstreamErrorKind;
@@ -11,7 +13,7 @@ const RETRYABLE_CODES: [&str; 3] = ["internal_failure", "server_error", "tempora
 ///
 /// * OAuth/STS (RFC 6749 §5.2): `{"error": "invalid_grant", "error_description": "..."}`
 /// * Google APIs (IAM, metadata): `{"error": {"code": 403, "message": "...", "status": "PERMISSION_DENIED"}}`
-pub fn parse(status: u16, body: &[u8]) -> UpstreamErrorKind {
+pub fn parse(status: u16, body: &[u8], retry_after: Option<Duration>) -> UpstreamErrorKind {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ErrorField {
@@ -28,7 +30,7 @@ pub fn parse(status: u16, body: &[u8]) -> UpstreamErrorKind {
         Ok(Body { error: ErrorField::Api { message, status }, .. }) => (status, message),
         Err(_) => (None, plain_text(body)),
     };
-    UpstreamErrorKind::Refused { status, code, description: description.map(|d| truncate(&d)) }
+    UpstreamErrorKind::Refused { status, code, description: description.map(|d| truncate(&d)), retry_after }
 }
 
 /// Whether Google's libraries would try this refusal again: 5xx, 408, 429, or a retryable
@@ -37,7 +39,7 @@ pub fn is_retryable(kind: &UpstreamErrorKind) -> bool {
     match kind {
         UpstreamErrorKind::Unreachable(_) => true,
         UpstreamErrorKind::BadResponse(_) => false,
-        UpstreamErrorKind::Refused { status, code, description } => {
+        UpstreamErrorKind::Refused { status, code, description, .. } => {
             let retryable_code = |text: &Option<String>| {
                 text.as_deref().is_some_and(|t| RETRYABLE_CODES.contains(&t))
             };
@@ -68,7 +70,7 @@ mod tests {
     use super::*;
 
     fn refused(status: u16, body: &str) -> UpstreamErrorKind {
-        parse(status, body.as_bytes())
+        parse(status, body.as_bytes(), None)
     }
 
     #[test]

@@ -42,10 +42,18 @@ pub struct Http {
     retry: RetryPolicy,
 }
 
-/// One failed attempt, with the server's `Retry-After` if it sent one.
+/// One failed attempt.
 struct Failure {
     kind: UpstreamErrorKind,
-    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn retry_after(&self) -> Option<Duration> {
+        match &self.kind {
+            UpstreamErrorKind::Refused { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl Http {
@@ -93,27 +101,22 @@ impl Http {
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|f: &Failure| google_error::is_retryable(&f.kind))
-            .adjust(|f, delay| delay.map(|d| f.retry_after.map_or(d, |r| r.min(retry.max_retry_after))))
+            .adjust(|f, delay| delay.map(|d| f.retry_after().map_or(d, |r| r.min(retry.max_retry_after))))
             .notify(|f, delay| tracing::warn!(endpoint, url, "{}; retrying in {delay:.1?}", f.kind))
             .await
             .map_err(|f| UpstreamError { endpoint, url: url.to_owned(), kind: f.kind })
     }
 
     async fn attempt(&self, request: RequestBuilder) -> Result<Vec<u8>, Failure> {
-        let response = request.send().await.map_err(|e| Failure {
-            kind: UpstreamErrorKind::Unreachable(describe(&e)),
-            retry_after: None,
-        })?;
+        let response =
+            request.send().await.map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?;
         let status = response.status();
         let retry_after = retry_after(&response);
-        let body = response.bytes().await.map_err(|e| Failure {
-            kind: UpstreamErrorKind::Unreachable(describe(&e)),
-            retry_after: None,
-        })?;
+        let body = response.bytes().await.map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?;
         if status.is_success() {
             return Ok(body.to_vec());
         }
-        Err(Failure { kind: google_error::parse(status.as_u16(), &body), retry_after })
+        Err(Failure { kind: google_error::parse(status.as_u16(), &body, retry_after) })
     }
 }
 

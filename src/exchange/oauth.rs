@@ -90,7 +90,7 @@ async fn post(http: &Http, url: &str, form: &[(&str, &str)]) -> Result<TokenResp
         return Err(UpstreamError {
             endpoint: ENDPOINT,
             url: url.to_owned(),
-            kind: UpstreamErrorKind::Refused { status: 200, code: Some(code), description: None },
+            kind: UpstreamErrorKind::Refused { status: 200, code: Some(code), description: None, retry_after: None },
         });
     }
     Ok(response)

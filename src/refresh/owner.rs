@@ -10,7 +10,11 @@ use std::{
 use tokio::{sync::watch, time::Instant};
 
 use super::schedule;
-use crate::{error::Result, telemetry::metrics::Metrics, token::Token};
+use crate::{
+    error::{Error, Result},
+    telemetry::metrics::Metrics,
+    token::Token,
+};
 
 /// Mints one token. Called afresh for every refresh, so it re-reads credential files.
 pub type MintFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Token>> + Send>> + Send + Sync>;
@@ -60,7 +64,11 @@ impl Owner {
             Err(error) => {
                 *failures += 1;
                 self.metrics.refresh_failed(&self.name, error.stage(), error.reason());
-                let delay = schedule::backoff(*failures, error.is_retryable(), fastrand::f64());
+                let mut delay = schedule::backoff(*failures, error.is_retryable(), fastrand::f64());
+                if let Error::Upstream(upstream) = &error {
+                    // A server that says when to come back is believed, within the cap.
+                    delay = delay.max(upstream.retry_after().unwrap_or_default().min(schedule::BACKOFF_CAP));
+                }
                 let keeping = match &*self.publish.borrow() {
                     Some(t) if t.remaining(now) > Duration::ZERO => format!("keeping the current token until {}", t.expiry_rfc3339()),
                     _ => "no valid token in service".to_owned(),
@@ -115,7 +123,7 @@ async fn sleep_or_never(delay: Option<Duration>) {
 mod tests {
     use super::*;
     use crate::{
-        error::{Error, UpstreamError, UpstreamErrorKind},
+        error::{UpstreamError, UpstreamErrorKind},
         secret::Secret,
     };
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -129,7 +137,7 @@ mod tests {
                     return Err(Error::Upstream(UpstreamError {
                         endpoint: "token endpoint",
                         url: "http://test".into(),
-                        kind: UpstreamErrorKind::Refused { status: 503, code: None, description: None },
+                        kind: UpstreamErrorKind::Refused { status: 503, code: None, description: None, retry_after: None },
                     }));
                 }
                 Ok(Token::new(Secret::new(format!("t{n}")), SystemTime::now(), lifetime))

@@ -2,7 +2,8 @@
 // Each test crate uses only part of the support code.
 #![allow(dead_code)]
 
-pub mod emulator;
 pub mod agent;
-pub mod clients;
 pub mod apiserver;
+pub mod clients;
+pub mod emulator;
+pub mod running;

@@ -1,0 +1,266 @@
+//! `run`: the sidecar against the emulator — oneshot, refresh before expiry, key rotation by a
+//! kubelet-style `..data` swap, broken sources, torn reads, an outage, config, shutdown.
+
+mod support;
+
+use std::{
+    os::unix::fs::{PermissionsExt, symlink},
+    path::Path,
+    time::{Duration, Instant, SystemTime},
+};
+
+use serde_json::Value;
+use support::{
+    agent::Sandbox,
+    emulator::{Emulator, Fault, KeyFile},
+    running::RunningAgent,
+};
+
+const EMAIL: &str = "sidecar@emulator-project.iam.gserviceaccount.com";
+
+fn key_in(emulator: &Emulator, sandbox: &Sandbox, name: &str) -> (KeyFile, String) {
+    let key = emulator.add_service_account(EMAIL);
+    let path = sandbox.path(name);
+    key.write_to(&path).expect("write key");
+    (key, path.to_string_lossy().into_owned())
+}
+
+fn out_dir(sandbox: &Sandbox) -> String {
+    let dir = sandbox.path("out");
+    std::fs::create_dir_all(&dir).expect("mkdir out");
+    dir.to_string_lossy().into_owned()
+}
+
+fn read(dir: &str, name: &str) -> String {
+    std::fs::read_to_string(Path::new(dir).join(name)).unwrap_or_default()
+}
+
+#[test]
+fn oneshot_writes_every_file_with_the_mode_and_exits_zero() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let run = sandbox.run(&["run", "--oneshot", "--credentials", &key, "--output-dir", &out, "--id-token", "api=https://api.example"]);
+    run.ok();
+    let token = read(&out, "token");
+    assert!(!token.ends_with('\n'), "the raw token has no newline");
+    assert_eq!(emulator.issued(&token).expect("issued").principal_email, EMAIL);
+    let json: Value = serde_json::from_str(&read(&out, "token.json")).expect("token.json");
+    assert_eq!(json["access_token"], token.as_str());
+    assert_eq!(json["token_type"], "Bearer");
+    assert!(json["expiry"].as_str().is_some_and(|e| e.ends_with('Z')));
+    let claims = emulator.verify_id_token(&read(&out, "id_token.api")).expect("valid ID token");
+    assert_eq!(claims["aud"], "https://api.example");
+    for name in ["token", "token.json", "id_token.api"] {
+        let mode = std::fs::metadata(Path::new(&out).join(name)).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{name}");
+    }
+    let custom = sandbox.run(&["run", "--oneshot", "--credentials", &key, "--output-dir", &out, "--file-mode", "0600"]);
+    custom.ok();
+    let mode = std::fs::metadata(Path::new(&out).join("token")).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "--file-mode is applied on every write, not only on create");
+}
+
+#[test]
+fn oneshot_fails_clearly_when_google_refuses() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    for _ in 0..3 {
+        emulator.push_fault(Fault::ErrorCode { status: 400, error: "invalid_grant".into() });
+    }
+    let run = sandbox.run(&["run", "--oneshot", "--credentials", &key, "--output-dir", &out]);
+    assert_eq!(run.code, 69, "{}", run.stderr);
+    assert!(run.stderr.contains("invalid_grant"));
+    assert!(read(&out, "token").is_empty(), "no file is written for a failed token");
+}
+
+#[test]
+fn every_configuration_problem_is_reported_at_once() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&[
+        "run", "--credentials", "/x.json", "--id-token", "no-equals-sign", "--file-mode", "999",
+        "--listen", "0.0.0.0:8989", "--output-dir", "/does/not/exist",
+    ]);
+    let text = run.fails_with(64);
+    for flag in ["--id-token", "--file-mode", "--listen", "--output-dir"] {
+        assert!(text.contains(flag), "{flag} missing from: {text}");
+    }
+}
+
+#[test]
+fn the_config_file_is_read_and_flags_win_over_it() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let config = sandbox.write("agent.yaml", format!("credentials: {key}\noutput-dir: {out}\noneshot: true\nfile-mode: \"0600\"\n"));
+    sandbox.run(&["run", "--config", &config, "--file-mode", "0644"]).ok();
+    let mode = std::fs::metadata(Path::new(&out).join("token")).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    let bad = sandbox.write("bad.yaml", "colour: blue\n");
+    assert!(sandbox.run(&["run", "--config", &bad]).fails_with(64).contains("colour"));
+}
+
+#[test]
+fn tokens_are_refreshed_before_they_expire() {
+    let emulator = Emulator::start();
+    emulator.set_token_lifetime(4);
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out, "--min-remaining", "1s"]);
+    agent.wait_ready();
+    let started = Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    while started.elapsed() < Duration::from_secs(7) {
+        let token = read(&out, "token");
+        let issued = emulator.issued(&token).expect("the file always holds an issued token");
+        assert!(issued.expires_at > SystemTime::now(), "the file never holds an expired token");
+        seen.insert(token);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A refresh at about half of a 4 s lifetime: 3 or 4 tokens in 7 s, one request each.
+    assert!((3..=5).contains(&seen.len()), "{} tokens seen", seen.len());
+    assert!((3..=5).contains(&emulator.calls("token")), "{} token requests", emulator.calls("token"));
+}
+
+/// Kubelet and Secret volumes: `key.json -> ..data/key.json`, `..data -> ..TIMESTAMP/`.
+fn kubelet_volume(dir: &Path, generation: u32, contents: &str) {
+    let stamp = dir.join(format!("..2026_11_25_{generation:04}"));
+    std::fs::create_dir_all(&stamp).expect("mkdir");
+    std::fs::write(stamp.join("key.json"), contents).expect("write");
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    symlink(stamp.file_name().expect("name"), &tmp).expect("symlink");
+    std::fs::rename(&tmp, dir.join("..data")).expect("atomic swap");
+    if !dir.join("key.json").exists() {
+        symlink("..data/key.json", dir.join("key.json")).expect("symlink");
+    }
+}
+
+#[test]
+fn a_secret_style_key_rotation_is_picked_up_within_a_second() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let volume = sandbox.path("secret");
+    std::fs::create_dir_all(&volume).expect("mkdir");
+    let first = emulator.add_service_account(EMAIL);
+    kubelet_volume(&volume, 1, &first.json().to_string());
+    let key = volume.join("key.json").to_string_lossy().into_owned();
+    let out = out_dir(&sandbox);
+    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out]);
+    agent.wait_ready();
+    let before = read(&out, "token");
+    let rotated = emulator.add_service_account("rotated@emulator-project.iam.gserviceaccount.com");
+    kubelet_volume(&volume, 2, &rotated.json().to_string());
+    let swapped = Instant::now();
+    agent.wait_until(Duration::from_secs(5), "a token from the rotated key", || {
+        let token = read(&out, "token");
+        token != before && emulator.issued(&token).is_some_and(|i| i.principal_email == rotated.email())
+    });
+    assert!(swapped.elapsed() < Duration::from_secs(2), "took {:?}", swapped.elapsed());
+    assert!(agent.logs().contains("credential source changed"));
+}
+
+#[test]
+fn a_broken_source_file_keeps_the_last_good_token_and_is_reported() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let (good, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out]);
+    agent.wait_ready();
+    let before = read(&out, "token");
+    std::fs::write(&key, "{ half-written").expect("break it");
+    agent.wait_until(Duration::from_secs(5), "the broken file reported", || agent.logs().contains("not usable yet"));
+    let metrics = support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body;
+    assert!(metrics.contains(r#"gcp_token_agent_source_reloads_total{result="failure"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"stage="source""#), "{metrics}");
+    assert_eq!(read(&out, "token"), before, "the last good token stays");
+    assert_eq!(agent.metadata_get("/computeMetadata/v1/instance/service-accounts/default/token").status, 200);
+    good.write_to(Path::new(&key)).expect("fix it");
+    agent.wait_until(Duration::from_secs(5), "a new token after the fix", || read(&out, "token") != before);
+}
+
+#[test]
+fn a_reader_never_sees_a_torn_file_while_tokens_rotate_every_second() {
+    let emulator = Emulator::start();
+    emulator.set_token_lifetime(2);
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out, "--min-remaining", "0s"]);
+    agent.wait_ready();
+    let (token_path, json_path) = (Path::new(&out).join("token"), Path::new(&out).join("token.json"));
+    let mut reads = 0u32;
+    let started = Instant::now();
+    while reads < 100_000 || started.elapsed() < Duration::from_secs(3) {
+        let token = std::fs::read_to_string(&token_path).expect("token is always there");
+        assert!(token.starts_with("ya29.emu-") && token.len() > 40, "torn token read: {token:?}");
+        let json = std::fs::read(&json_path).expect("token.json is always there");
+        let parsed: Value = serde_json::from_slice(&json).expect("token.json always parses");
+        assert!(parsed["access_token"].as_str().is_some_and(|t| t.starts_with("ya29.emu-")));
+        reads += 2;
+    }
+    assert!(emulator.calls("token") >= 3, "tokens rotated during the reads: {}", emulator.calls("token"));
+}
+
+#[test]
+fn an_outage_is_ridden_out_on_the_current_token_and_recovery_is_quick() {
+    let emulator = Emulator::start();
+    emulator.set_token_lifetime(24);
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out, "--min-remaining", "1s"]);
+    agent.wait_ready();
+    let first = read(&out, "token");
+    for _ in 0..3 {
+        emulator.push_fault(Fault::Status(503));
+    }
+    // The refresh at ~12 s fails three times (backoff ~1, 2, 4 s), then succeeds.
+    agent.wait_until(Duration::from_secs(23), "a fresh token after the outage", || {
+        let token = read(&out, "token");
+        let issued = emulator.issued(&token).expect("always an issued token");
+        assert!(issued.expires_at > SystemTime::now(), "never an expired token in the file");
+        token != first
+    });
+    assert_eq!(emulator.pending_faults(), 0);
+    let metrics = support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body;
+    assert!(metrics.contains(r#"gcp_token_agent_refresh_errors_total{reason="server_error",stage="token_endpoint",token="access"} 3"#), "{metrics}");
+    assert!(agent.logs().contains("keeping the current token until"));
+}
+
+#[test]
+fn a_missing_output_directory_is_reported_and_recovered_from() {
+    let emulator = Emulator::start();
+    emulator.set_token_lifetime(4);
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out, "--min-remaining", "0s"]);
+    agent.wait_ready();
+    std::fs::remove_dir_all(&out).expect("remove the output dir");
+    agent.wait_until(Duration::from_secs(8), "the write failure logged", || agent.logs().contains("cannot write"));
+    std::fs::create_dir_all(&out).expect("recreate");
+    agent.wait_until(Duration::from_secs(10), "files written again", || !read(&out, "token").is_empty());
+    let metrics = support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body;
+    assert!(metrics.contains(r#"gcp_token_agent_file_writes_total{file="token.json",result="failure"}"#), "{metrics}");
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero_leaving_the_files() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let mut agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out]);
+    agent.wait_ready();
+    agent.signal("TERM");
+    assert_eq!(agent.wait_exit(Duration::from_secs(15)), 0, "{}", agent.logs());
+    assert!(!read(&out, "token").is_empty(), "files are left in place");
+    assert!(agent.logs().contains("shutting down"));
+}

@@ -1,0 +1,149 @@
+//! A live `gcp-token-agent run` process: its logs, its listeners, a tiny HTTP client, signals.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    process::{Child, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use super::agent::Sandbox;
+
+/// A running agent; dropping it kills the process.
+pub struct RunningAgent {
+    child: Child,
+    logs: Arc<Mutex<String>>,
+    /// The metadata API address, if enabled.
+    pub metadata: Option<SocketAddr>,
+    /// The admin address, if enabled.
+    pub admin: Option<SocketAddr>,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body as text.
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The first header named `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl RunningAgent {
+    /// Starts `run ARGS` with both listeners on free loopback ports and waits until they listen.
+    pub fn start(sandbox: &Sandbox, args: &[&str]) -> Self {
+        let mut command = sandbox.command();
+        command.arg("run").args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]).args(args);
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn run");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut logs = sink.lock().expect("lock");
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let mut agent = Self { child, logs, metadata: None, admin: None };
+        agent.metadata = agent.wait_for_listen("--listen listening on ");
+        agent.admin = agent.wait_for_listen("--admin-listen listening on ");
+        agent
+    }
+
+    fn wait_for_listen(&mut self, marker: &str) -> Option<SocketAddr> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(addr) = self.logs().lines().find_map(|l| l.split(marker).nth(1)).and_then(|a| a.trim().parse().ok()) {
+                return Some(addr);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the agent exited with {status}:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the agent never logged {marker:?}:\n{}", self.logs());
+    }
+
+    /// Everything the agent logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().expect("lock").clone()
+    }
+
+    /// Waits until `predicate` holds (checked every 20 ms), panicking with the logs after `timeout`.
+    #[track_caller]
+    pub fn wait_until(&self, timeout: Duration, what: &str, mut predicate: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if predicate() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("timed out waiting for {what}; agent logs:\n{}", self.logs());
+    }
+
+    /// Waits for `/readyz` to answer 200.
+    #[track_caller]
+    pub fn wait_ready(&self) {
+        let admin = self.admin.expect("admin listener");
+        self.wait_until(Duration::from_secs(20), "readiness", || get(admin, "/readyz", &[]).status == 200);
+    }
+
+    /// GET on the metadata API with `Metadata-Flavor: Google`.
+    pub fn metadata_get(&self, path: &str) -> HttpAnswer {
+        get(self.metadata.expect("metadata listener"), path, &[("Metadata-Flavor", "Google")])
+    }
+
+    /// Sends a signal (by name, e.g. "TERM").
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
+        assert!(status.expect("kill").success());
+    }
+
+    /// Waits for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the agent did not exit within {timeout:?}:\n{}", self.logs());
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET (Connection: close), enough for these tests.
+pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(40))).expect("timeout");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n").expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpAnswer { status, headers, body: body.to_owned() }
+}

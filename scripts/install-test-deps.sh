@@ -11,6 +11,22 @@ python_deps() {
   python3 -m pip install --quiet --disable-pip-version-check google-auth requests
 }
 
+apt_deps() {
+  # promtool (from prometheus) lints /metrics; wrk drives bench/metadata.sh.
+  if command -v promtool >/dev/null && command -v wrk >/dev/null; then return; fi
+  log "apt: prometheus wrk"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus wrk >/dev/null
+}
+
+node_deps() {
+  local dir=tests/interop/node
+  if [ -d "$dir/node_modules/google-auth-library" ]; then return; fi
+  log "npm: google-auth-library@10 (into $dir)"
+  (cd "$dir" && npm install --no-audit --no-fund --no-package-lock --silent)
+}
+
 rust_components() {
   if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then return; fi
   log "rustup: rustfmt clippy"
@@ -21,11 +37,14 @@ check_preinstalled() {
   # gcloud, gke-gcloud-auth-plugin and kubectl come with the machine (TESTING.md); say so
   # clearly if they are missing rather than failing deep inside a test.
   local tool
-  for tool in gcloud; do
+  for tool in gcloud gke-gcloud-auth-plugin kubectl; do
     command -v "$tool" >/dev/null || log "warning: $tool not on PATH; its interop tests will fail"
   done
 }
 
+cd "$(dirname "$0")/.."
 rust_components
+apt_deps
 python_deps
+node_deps
 check_preinstalled

@@ -1,0 +1,167 @@
+//! The loopback metadata API and the admin listener of a live `run`: every route, header rule
+//! and status, metrics linted by promtool, and one upstream call for a cold-start stampede.
+
+mod support;
+
+use std::{process::Command, time::Duration};
+
+use serde_json::Value;
+use support::{
+    agent::Sandbox,
+    emulator::{Emulator, Fault},
+    running::{RunningAgent, get},
+};
+
+const EMAIL: &str = "meta@emulator-project.iam.gserviceaccount.com";
+const SA: &str = "/computeMetadata/v1/instance/service-accounts";
+
+fn agent_with(emulator: &Emulator, sandbox: &Sandbox, extra: &[&str]) -> RunningAgent {
+    let path = sandbox.path("key.json");
+    emulator.add_service_account(EMAIL).write_to(&path).expect("write key");
+    let out = sandbox.path("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let key = path.to_string_lossy().into_owned();
+    let out = out.to_string_lossy().into_owned();
+    let args = [&["--credentials", key.as_str(), "--output-dir", out.as_str()], extra].concat();
+    RunningAgent::start(sandbox, &args)
+}
+
+#[test]
+fn the_header_rules_hold_on_every_route_and_every_answer_is_flavored() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(&emulator, &sandbox, &[]);
+    agent.wait_ready();
+    let addr = agent.metadata.expect("listener");
+    for path in ["/", "/computeMetadata/v1/", &format!("{SA}/default/token"), "/computeMetadata/v1/project/project-id"] {
+        let bare = get(addr, path, &[]);
+        assert_eq!(bare.status, 403, "{path} without Metadata-Flavor");
+        assert_eq!(bare.header("metadata-flavor"), Some("Google"));
+        let proxied = get(addr, path, &[("Metadata-Flavor", "Google"), ("X-Forwarded-For", "10.0.0.1")]);
+        assert_eq!(proxied.status, 403, "{path} with X-Forwarded-For");
+        let ok = agent.metadata_get(path);
+        assert_eq!(ok.status, 200, "{path}");
+        assert_eq!(ok.header("metadata-flavor"), Some("Google"));
+    }
+    let missing = agent.metadata_get("/computeMetadata/v1/instance/no-such-thing");
+    assert_eq!((missing.status, missing.header("metadata-flavor")), (404, Some("Google")));
+}
+
+#[test]
+fn directories_identity_and_project_routes_answer_like_gce() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(&emulator, &sandbox, &["--numeric-project-id", "4242"]);
+    agent.wait_ready();
+    assert_eq!(agent.metadata_get("/computeMetadata/v1/instance").status, 200, "Node probes it without a slash");
+    assert_eq!(agent.metadata_get(&format!("{SA}/")).body, format!("default/\n{EMAIL}/\n"));
+    let recursive: Value = serde_json::from_str(&agent.metadata_get(&format!("{SA}/default/?recursive=true")).body).expect("json");
+    assert_eq!(recursive["email"], EMAIL);
+    assert_eq!(recursive["aliases"][0], "default");
+    assert_eq!(recursive["scopes"][0], "https://www.googleapis.com/auth/cloud-platform");
+    assert_eq!(agent.metadata_get(&format!("{SA}/default/email")).body, EMAIL);
+    assert_eq!(agent.metadata_get(&format!("{SA}/{EMAIL}/email")).body, EMAIL, "the email names the account too");
+    assert_eq!(agent.metadata_get(&format!("{SA}/default/aliases")).body, "default\n");
+    assert_eq!(agent.metadata_get(&format!("{SA}/default/scopes")).body, "https://www.googleapis.com/auth/cloud-platform\n");
+    assert_eq!(agent.metadata_get(&format!("{SA}/stranger@x.com/email")).status, 404);
+    assert_eq!(agent.metadata_get("/computeMetadata/v1/project/project-id").body, "emulator-project");
+    assert_eq!(agent.metadata_get("/computeMetadata/v1/project/numeric-project-id").body, "4242");
+    assert_eq!(agent.metadata_get("/computeMetadata/v1/universe/universe-domain").body, "googleapis.com");
+}
+
+#[test]
+fn the_token_route_serves_the_published_token_and_mints_other_scopes_on_demand() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(&emulator, &sandbox, &[]);
+    agent.wait_ready();
+    let answer = agent.metadata_get(&format!("{SA}/default/token"));
+    assert!(answer.header("content-type").is_some_and(|c| c.starts_with("application/json")));
+    let json: Value = serde_json::from_str(&answer.body).expect("json");
+    let file = std::fs::read_to_string(sandbox.path("out").join("token")).expect("token file");
+    assert_eq!(json["access_token"], file.as_str());
+    assert_eq!(json["token_type"], "Bearer");
+    let expires_in = json["expires_in"].as_u64().expect("expires_in");
+    assert!((3500..=3600).contains(&expires_in), "{expires_in}");
+    let same = agent.metadata_get(&format!("{SA}/{EMAIL}/token?scopes=https://www.googleapis.com/auth/cloud-platform"));
+    assert_eq!(serde_json::from_str::<Value>(&same.body).expect("json")["access_token"], file.as_str());
+    assert_eq!(emulator.calls("token"), 1);
+    let other = "/token?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fpubsub%2Chttps%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform";
+    let minted: Value = serde_json::from_str(&agent.metadata_get(&format!("{SA}/default{other}")).body).expect("json");
+    let token = minted["access_token"].as_str().expect("token");
+    assert_ne!(token, file);
+    assert_eq!(emulator.issued(token).expect("issued").scopes.len(), 2);
+    agent.metadata_get(&format!("{SA}/default{other}"));
+    assert_eq!(emulator.calls("token"), 2, "the second request for that scope set is cached");
+}
+
+#[test]
+fn the_identity_route_serves_kept_and_on_demand_id_tokens() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(&emulator, &sandbox, &["--id-token", "api=https://api.example"]);
+    agent.wait_ready();
+    let calls = emulator.calls("token");
+    let kept = agent.metadata_get(&format!("{SA}/default/identity?audience=https%3A%2F%2Fapi.example"));
+    assert_eq!(kept.body, std::fs::read_to_string(sandbox.path("out").join("id_token.api")).expect("file"));
+    assert_eq!(emulator.calls("token"), calls, "a kept ID token needs no request");
+    let full = agent.metadata_get(&format!("{SA}/default/identity?audience=https://other.example&format=full&licenses=FALSE"));
+    let claims = emulator.verify_id_token(&full.body).expect("valid");
+    assert_eq!(claims["aud"], "https://other.example");
+    assert_eq!(agent.metadata_get(&format!("{SA}/default/identity")).status, 400, "audience is required");
+    assert_eq!(agent.metadata_get(&format!("{SA}/default/identity?audience=a&format=weird")).status, 400);
+}
+
+#[test]
+fn a_cold_start_stampede_of_500_requests_causes_one_exchange() {
+    let emulator = Emulator::start();
+    emulator.push_fault(Fault::Slow(Duration::from_secs(2)));
+    let sandbox = Sandbox::new();
+    let agent = agent_with(&emulator, &sandbox, &[]);
+    let addr = agent.metadata.expect("listener");
+    let not_yet = get(agent.admin.expect("admin"), "/readyz", &[]);
+    assert_eq!(not_yet.status, 503, "not ready before the first token: {}", not_yet.body);
+    let path = format!("{SA}/default/token");
+    let threads: Vec<_> = (0..500)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || get(addr, &path, &[("Metadata-Flavor", "Google")]))
+        })
+        .collect();
+    let tokens: std::collections::BTreeSet<String> = threads
+        .into_iter()
+        .map(|t| {
+            let answer = t.join().expect("thread");
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            serde_json::from_str::<Value>(&answer.body).expect("json")["access_token"].as_str().expect("t").to_owned()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(emulator.calls("token"), 1, "500 requests, one upstream exchange");
+}
+
+#[test]
+fn admin_routes_report_health_readiness_and_metrics_that_promtool_accepts() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(&emulator, &sandbox, &[]);
+    agent.wait_ready();
+    let admin = agent.admin.expect("admin");
+    assert_eq!(get(admin, "/healthz", &[]).status, 200);
+    agent.metadata_get(&format!("{SA}/default/token"));
+    let metrics = get(admin, "/metrics", &[]).body;
+    let file = std::fs::read_to_string(sandbox.path("out").join("token")).expect("token");
+    assert!(!metrics.contains(&file), "never a token in metrics");
+    assert!(metrics.contains(r#"route="/computeMetadata/v1/instance/service-accounts/{account}/token""#), "{metrics}");
+    assert!(metrics.contains("gcp_token_agent_ready 1"));
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (apt prometheus; scripts/install-test-deps.sh)");
+    std::io::Write::write_all(promtool.stdin.as_mut().expect("stdin"), metrics.as_bytes()).expect("write");
+    let output = promtool.wait_with_output().expect("promtool");
+    assert!(output.status.success(), "promtool: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+}

@@ -45,6 +45,9 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let check: source_watch::CheckFn = Arc::new(move || load_source(&check_source, &check_env).map(drop).map_err(|e| e.to_string()));
     let _watch = source_watch::spawn(loaded.source.watched_files(), reload_tx, check, metrics.clone());
     let identity = identity(&loaded, &config, &http).await;
+    if identity.numeric_project_id.is_none() && config.listen.is_some() {
+        tracing::info!("no numeric project id known: gcloud (GCE_METADATA_ROOT) needs --numeric-project-id to detect this agent");
+    }
     let servers = start_servers(listeners, &config, &tokens, minter, identity, &metrics, &shutdown);
     drain_on_signal(stop, servers, config.shutdown_grace).await
 }

@@ -1,0 +1,154 @@
+//! Unmodified Google clients against a live `run` on loopback: Python google-auth, Node
+//! google-auth-library, gcloud and gke-gcloud-auth-plugin each receive exactly the token the
+//! emulator issued to the agent.
+
+mod support;
+
+use std::{path::PathBuf, process::Command};
+
+use serde_json::Value;
+use support::{
+    agent::Sandbox,
+    clients::{Gcloud, python},
+    emulator::Emulator,
+    running::RunningAgent,
+};
+
+const EMAIL: &str = "interop@emulator-project.iam.gserviceaccount.com";
+const AUDIENCE: &str = "https://service.example.com";
+
+struct Live {
+    emulator: Emulator,
+    sandbox: Sandbox,
+    agent: RunningAgent,
+    host: String,
+}
+
+impl Live {
+    fn start(scopes: &str) -> Self {
+        Self::start_with(scopes, &[])
+    }
+
+    fn start_with(scopes: &str, extra: &[&str]) -> Self {
+        let emulator = Emulator::start();
+        let sandbox = Sandbox::new();
+        let key = sandbox.path("key.json");
+        emulator.add_service_account(EMAIL).write_to(&key).expect("write key");
+        let out = sandbox.path("out");
+        std::fs::create_dir_all(&out).expect("mkdir");
+        let args = ["--credentials", key.to_str().expect("utf8"), "--output-dir", out.to_str().expect("utf8"), "--scopes", scopes];
+        let agent = RunningAgent::start(&sandbox, &[&args[..], extra].concat());
+        agent.wait_ready();
+        let host = agent.metadata.expect("listener").to_string();
+        Self { emulator, sandbox, agent, host }
+    }
+
+    fn file_token(&self) -> String {
+        std::fs::read_to_string(self.sandbox.path("out").join("token")).expect("token file")
+    }
+
+    fn envs(&self) -> Vec<(&'static str, String)> {
+        ["GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT"].map(|k| (k, self.host.clone())).to_vec()
+    }
+
+    fn assert_agents_id_token(&self, jwt: &str) {
+        let claims = self.emulator.verify_id_token(jwt.trim()).expect("an ID token the emulator signed");
+        assert_eq!(claims["aud"], AUDIENCE);
+        assert_eq!(claims["email"], EMAIL);
+    }
+}
+
+const PYTHON: &str = r#"
+import sys
+import google.auth
+from google.auth.transport.requests import Request
+from google.oauth2 import id_token
+creds, project = google.auth.default()
+creds.refresh(Request())
+print(type(creds).__module__)
+print(creds.token)
+print(project)
+print(id_token.fetch_id_token(Request(), sys.argv[1]))
+"#;
+
+#[test]
+fn python_google_auth_uses_the_agent_as_its_metadata_server() {
+    let live = Live::start("https://www.googleapis.com/auth/cloud-platform");
+    let envs = live.envs();
+    let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = python(PYTHON, &[AUDIENCE], &envs);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "google.auth.compute_engine.credentials");
+    assert_eq!(lines[1], live.file_token(), "exactly the agent's token");
+    assert_eq!(lines[2], "emulator-project");
+    live.assert_agents_id_token(lines[3]);
+}
+
+const NODE: &str = r#"
+const { GoogleAuth } = require('google-auth-library');
+(async () => {
+  const auth = new GoogleAuth({ scopes: 'https://www.googleapis.com/auth/cloud-platform' });
+  const client = await auth.getClient();
+  const { token } = await client.getAccessToken();
+  const project = await auth.getProjectId();
+  const idClient = await auth.getIdTokenClient(process.argv[1]);
+  const headers = await idClient.getRequestHeaders();
+  const authorization = typeof headers.get === 'function' ? headers.get('authorization') : headers.Authorization;
+  console.log(client.constructor.name);
+  console.log(token);
+  console.log(project);
+  console.log(authorization.replace(/^Bearer /, ''));
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn node_google_auth_library_uses_the_agent_as_its_metadata_server() {
+    let live = Live::start("https://www.googleapis.com/auth/cloud-platform");
+    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/node/node_modules");
+    let output = Command::new("node")
+        .args(["-e", NODE, AUDIENCE])
+        .envs(live.envs())
+        .env("NODE_PATH", &modules)
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "node: {}", String::from_utf8_lossy(&output.stderr));
+    let out = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Compute");
+    assert_eq!(lines[1], live.file_token());
+    assert_eq!(lines[2], "emulator-project");
+    live.assert_agents_id_token(lines[3]);
+}
+
+#[test]
+fn gcloud_prints_the_agents_tokens_through_gce_metadata_root() {
+    // gcloud detects a metadata server by its project/numeric-project-id.
+    let live = Live::start_with("https://www.googleapis.com/auth/cloud-platform", &["--numeric-project-id", "123456"]);
+    let gcloud = Gcloud::new();
+    let root = [("GCE_METADATA_ROOT", live.host.as_str())];
+    let token = gcloud.ok(&["auth", "print-access-token"], &root);
+    assert_eq!(token.trim(), live.file_token());
+    let id = gcloud.ok(&["auth", "print-identity-token", &format!("--audiences={AUDIENCE}")], &root);
+    let claims = live.emulator.verify_id_token(id.trim()).expect("valid");
+    assert_eq!(claims["aud"], AUDIENCE);
+}
+
+#[test]
+fn gke_gcloud_auth_plugin_in_adc_mode_gets_the_agents_token() {
+    // The plugin asks for cloud-platform + userinfo.email; configure the agent the same way.
+    let live = Live::start("https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email");
+    let output = Command::new("gke-gcloud-auth-plugin")
+        .arg("--use_application_default_credentials")
+        .envs(live.envs())
+        .env("HOME", live.sandbox.root())
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("CLOUDSDK_CONFIG")
+        .output()
+        .expect("gke-gcloud-auth-plugin runs");
+    assert!(output.status.success(), "plugin: {}", String::from_utf8_lossy(&output.stderr));
+    let credential: Value = serde_json::from_slice(&output.stdout).expect("ExecCredential JSON");
+    assert_eq!(credential["status"]["token"], live.file_token().as_str());
+    assert_eq!(live.emulator.calls("token"), 1, "the plugin's request was answered from the agent's token");
+    drop(live.agent);
+}

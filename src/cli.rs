@@ -35,6 +35,60 @@ pub enum Command {
     /// kubectl credential plugin: print one ExecCredential (v1 or v1beta1, as
     /// KUBERNETES_EXEC_INFO asks) with an access token, cached across kubectl runs.
     ExecCredential(ExecCredentialArgs),
+    /// The mutating admission webhook: injects `run` into pods labelled
+    /// gcp-token-agent.io/inject=true (review path POST /mutate, HTTPS).
+    Webhook(WebhookArgs),
+}
+
+/// Flags of `webhook`.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// The HTTPS address the API server calls.
+    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+    /// PEM certificate chain; re-read when it changes.
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_TLS_CERT")]
+    pub tls_cert: PathBuf,
+    /// PEM private key; re-read when it changes.
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_TLS_KEY")]
+    pub tls_key: PathBuf,
+    /// /healthz, /readyz and /metrics (plain HTTP).
+    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_ADMIN_LISTEN", default_value = "0.0.0.0:8990")]
+    pub admin_listen: std::net::SocketAddr,
+    /// The image of the injected agent.
+    #[arg(long, value_name = "IMAGE", env = "GCP_TOKEN_AGENT_AGENT_IMAGE")]
+    pub agent_image: String,
+    /// The provider pods use unless they annotate another; `metadata` proxies the node's
+    /// metadata server instead (GKE Workload Identity).
+    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER")]
+    pub workload_identity_provider: Option<String>,
+    /// Native sidecar (init container, restartPolicy Always), classic container, or auto
+    /// (native when the API server is 1.29 or newer).
+    #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_SIDECAR_MODE", default_value_t = SidecarMode::Auto)]
+    pub sidecar_mode: SidecarMode,
+    /// GOOGLE_CLOUD_PROJECT for pods that do not annotate one.
+    #[arg(long, value_name = "ID", env = "GCP_TOKEN_AGENT_PROJECT_ID")]
+    pub project_id: Option<String>,
+    /// The injected agent's loopback metadata port.
+    #[arg(long, value_name = "PORT", env = "GCP_TOKEN_AGENT_AGENT_PORT", default_value_t = 8989)]
+    pub agent_port: u16,
+    /// The injected agent's probe port.
+    #[arg(long, value_name = "PORT", env = "GCP_TOKEN_AGENT_AGENT_ADMIN_PORT", default_value_t = 8990)]
+    pub agent_admin_port: u16,
+    /// On SIGTERM/SIGINT, finish in-flight reviews for at most this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_SHUTDOWN_GRACE", default_value = "10s")]
+    pub shutdown_grace: Duration,
+}
+
+/// How the agent is injected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SidecarMode {
+    /// Native when the cluster supports it.
+    Auto,
+    /// An init container with restartPolicy Always: starts first, does not block Jobs.
+    Native,
+    /// A regular container.
+    Classic,
 }
 
 /// Logging, for every subcommand. Logs go to stderr.

@@ -193,7 +193,7 @@ impl RunConfig {
 }
 
 /// `NAME=AUDIENCE` pairs; names become file suffixes, so they stay simple and unique.
-fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, String> {
+pub(crate) fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, String> {
     let mut out: Vec<IdTokenSpec> = Vec::new();
     for spec in specs {
         let (name, audience) = spec.split_once('=').ok_or_else(|| format!("\"{spec}\" is not NAME=AUDIENCE"))?;

@@ -33,3 +33,4 @@ pub mod sinks;
 pub mod telemetry;
 pub mod token;
 pub mod watch;
+pub mod webhook;

@@ -8,7 +8,7 @@ use gcp_token_agent::{
     config::{self, ParseError, RunConfig},
     credentials::Env,
     error::{EXIT_OTHER, EXIT_USAGE, Error},
-    telemetry,
+    telemetry, webhook,
 };
 
 fn main() -> ExitCode {
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         }
         Err(ParseError::Config(e)) => return fail(&e),
     };
-    let default_level = if matches!(cli.command, Command::Run(_)) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Run(_) | Command::Webhook(_)) { "info" } else { "warn" };
     if let Err(e) = telemetry::init_logging(&cli.log, default_level) {
         return fail(&e);
     }
@@ -36,7 +36,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
     let env = Env::from_process();
     // The CLI faces make at most a few requests: one thread is plenty and starts fastest.
     let mut runtime = match cli.command {
-        Command::Run(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Run(_) | Command::Webhook(_) => tokio::runtime::Builder::new_multi_thread(),
         _ => tokio::runtime::Builder::new_current_thread(),
     };
     let runtime = runtime
@@ -49,6 +49,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
             Command::PrintAccessToken(args) => print::access_token(args, &env).await,
             Command::PrintIdentityToken(args) => print::identity_token(args, &env).await,
             Command::ExecCredential(args) => exec::exec_credential(args, &env).await,
+            Command::Webhook(args) => webhook::run(args).await.map(|()| String::new()),
         }
     })
 }

@@ -1,7 +1,7 @@
 //! `run`: the sidecar. One owner task per token, token files, the loopback metadata API,
 //! the admin listener, source watching; SIGTERM drains.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
@@ -49,7 +49,7 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         tracing::info!("no numeric project id known: gcloud (GCE_METADATA_ROOT) needs --numeric-project-id to detect this agent");
     }
     let servers = start_servers(listeners, &config, &tokens, minter, identity, &metrics, &shutdown);
-    drain_on_signal(stop, servers, config.shutdown_grace).await
+    server::drain_on_signal(stop, servers, config.shutdown_grace).await
 }
 
 type Tokens = Vec<(Published, Target)>;
@@ -133,13 +133,10 @@ struct Listeners {
 async fn bind(config: &RunConfig) -> Result<Listeners> {
     async fn one(flag: &str, addr: Option<SocketAddr>) -> Result<Option<TcpListener>> {
         let Some(addr) = addr else { return Ok(None) };
-        let listener = TcpListener::bind(addr).await.map_err(|e| Error::usage(flag, format!("cannot listen on {addr}: {e}")))?;
-        let bound = listener.local_addr().unwrap_or(addr);
-        tracing::info!("{flag} listening on {bound}");
         if flag == "--listen" && !addr.ip().is_loopback() {
-            tracing::warn!("the token API listens on non-loopback {bound}: anyone who can reach it gets your tokens");
+            tracing::warn!("the token API listens on non-loopback {addr}: anyone who can reach it gets your tokens");
         }
-        Ok(Some(listener))
+        server::bind(flag, addr).await.map(Some)
     }
     Ok(Listeners { metadata: one("--listen", config.listen).await?, admin: one("--admin-listen", config.admin_listen).await? })
 }
@@ -165,7 +162,7 @@ fn start_servers(
             identity,
             metrics: metrics.clone(),
         };
-        servers.spawn(server::serve(listener, metadata::router(state), shutdown.clone(), grace));
+        servers.spawn(server::serve(listener, None, metadata::router(state), shutdown.clone(), grace));
     }
     if let Some(listener) = listeners.admin {
         let state = admin::AdminState {
@@ -173,7 +170,7 @@ fn start_servers(
             min_remaining: config.min_remaining,
             metrics: metrics.clone(),
         };
-        servers.spawn(server::serve(listener, admin::router(state), shutdown.clone(), grace));
+        servers.spawn(server::serve(listener, None, admin::router(state), shutdown.clone(), grace));
     }
     servers
 }
@@ -234,32 +231,6 @@ fn project_number(audience: &str) -> Option<String> {
     let rest = audience.split("/projects/").nth(1)?;
     let number = rest.split('/').next()?;
     number.chars().all(|c| c.is_ascii_digit()).then(|| number.to_owned())
-}
-
-/// Waits for SIGTERM or SIGINT, then drains; a second signal aborts at once.
-async fn drain_on_signal(stop: watch::Sender<bool>, mut servers: JoinSet<()>, grace: Duration) -> Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::Unsupported(format!("cannot handle SIGTERM: {e}")))?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests for at most {grace:?}");
-    stop.send_replace(true);
-    let drained = async { while servers.join_next().await.is_some() {} };
-    tokio::select! {
-        () = drained => {}
-        _ = terminate.recv() => abort(),
-        _ = tokio::signal::ctrl_c() => abort(),
-        () = tokio::time::sleep(grace + Duration::from_secs(1)) => tracing::warn!("drain deadline passed"),
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-fn abort() -> ! {
-    tracing::warn!("second signal: aborting");
-    std::process::exit(130)
 }
 
 #[cfg(test)]

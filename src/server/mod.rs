@@ -9,18 +9,29 @@ use std::{sync::Arc, time::Duration};
 use axum::Router;
 use hyper_util::{rt::TokioIo, rt::TokioTimer, service::TowerToHyperService};
 use tokio::{
+    io::{AsyncRead, AsyncWrite},
     net::TcpListener,
     sync::{Semaphore, watch},
+    task::JoinSet,
 };
+use tokio_rustls::TlsAcceptor;
+
+use crate::error::{Error, Result};
 
 /// A client must send its request headers within this time (slowloris protection).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many connections at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// Serves `router` on `listener` until `shutdown` turns true, then lets in-flight requests
-/// finish for at most `grace`.
-pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` turns true,
+/// then lets in-flight requests finish for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -39,21 +50,16 @@ pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::R
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let mut stop = shutdown.clone();
+        let (router, tls, stop) = (router.clone(), tls.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = async { let _ = stop.wait_for(|s| *s).await; } => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+            match tls {
+                None => connection(stream, router, stop).await,
+                Some(acceptor) => match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => connection(stream, router, stop).await,
+                    Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
             }
         });
     }
@@ -63,4 +69,58 @@ pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::R
     if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
         tracing::warn!("shutdown grace of {grace:?} elapsed with requests still in flight");
     }
+}
+
+/// One HTTP/1.1 connection, closed gracefully when `stop` turns true.
+async fn connection<I>(io: I, router: Router, mut stop: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = async { let _ = stop.wait_for(|s| *s).await; } => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// Binds `addr` for `flag`, failing with the flag's name (a taken port is a configuration error).
+pub async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener> {
+    let listener =
+        TcpListener::bind(addr).await.map_err(|e| Error::usage(flag, format!("cannot listen on {addr}: {e}")))?;
+    tracing::info!("{flag} listening on {}", listener.local_addr().unwrap_or(addr));
+    Ok(listener)
+}
+
+/// Waits for SIGTERM or SIGINT, then drains `servers`; a second signal aborts at once.
+pub async fn drain_on_signal(stop: watch::Sender<bool>, mut servers: JoinSet<()>, grace: Duration) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| Error::Unsupported(format!("cannot handle SIGTERM: {e}")))?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests for at most {grace:?}");
+    stop.send_replace(true);
+    let drained = async { while servers.join_next().await.is_some() {} };
+    tokio::select! {
+        () = drained => {}
+        _ = terminate.recv() => abort(),
+        _ = tokio::signal::ctrl_c() => abort(),
+        () = tokio::time::sleep(grace + Duration::from_secs(1)) => tracing::warn!("drain deadline passed"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn abort() -> ! {
+    tracing::warn!("second signal: aborting");
+    std::process::exit(130)
 }

@@ -23,6 +23,7 @@ pub struct Metrics {
     http_requests_total: IntCounterVec,
     http_request_duration_seconds: HistogramVec,
     ready: IntGauge,
+    admissions_total: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -108,6 +109,7 @@ impl Metrics {
                 &["route", "code"],
                 vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0],
             ),
+            admissions_total: counter(&r, "admissions_total", "Webhook admission reviews by result.", &["result"]),
             ready,
             registry: r,
         }
@@ -153,6 +155,11 @@ impl Metrics {
         let code = code.to_string();
         self.http_requests_total.with_label_values(&[route, &code]).inc();
         self.http_request_duration_seconds.with_label_values(&[route, &code]).observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The webhook answered a review: mutated, unchanged, skipped, denied, invalid or error.
+    pub fn admission(&self, result: &str) {
+        self.admissions_total.with_label_values(&[result]).inc();
     }
 
     /// Sets the readiness gauge.

@@ -39,7 +39,7 @@ pub struct WebhookState {
 pub async fn review(State(state): State<Arc<WebhookState>>, body: Bytes) -> Response {
     let request: AdmissionRequest<DynamicObject> = match parse(&body) {
         Ok(request) => request,
-        Err(why) => return answer(&state, "invalid", AdmissionResponse::invalid(why)),
+        Err(why) => return answer(&state, "invalid", invalid(why)),
     };
     if request.kind.kind != "Pod" {
         let mut response = AdmissionResponse::from(&request);
@@ -49,7 +49,7 @@ pub async fn review(State(state): State<Arc<WebhookState>>, body: Bytes) -> Resp
     let pod = match request.object.as_ref().map(|o| serde_json::to_value(o).and_then(serde_json::from_value::<Pod>)) {
         Some(Ok(pod)) => pod,
         Some(Err(e)) => return answer(&state, "invalid", AdmissionResponse::from(&request).deny(format!("cannot read the pod: {e}"))),
-        None => return answer(&state, "invalid", AdmissionResponse::invalid("the review carries no object")),
+        None => return answer(&state, "invalid", invalid("the review carries no object".to_owned())),
     };
     let mut context = state.context.clone();
     match lookup_gsa(&state, &request, &pod).await {
@@ -89,6 +89,13 @@ fn respond(
             }
         }
     }
+}
+
+/// A review we cannot read: denied with 400, so the API server shows a clear reason.
+fn invalid(why: String) -> AdmissionResponse {
+    let mut response = AdmissionResponse::invalid(format!("gcp-token-agent: {why}"));
+    response.result.code = 400;
+    response
 }
 
 fn answer(state: &WebhookState, result: &str, response: AdmissionResponse) -> Response {

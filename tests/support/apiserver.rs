@@ -12,6 +12,9 @@ use base64::Engine;
 use http_body_util::Full;
 use hyper::{Request, Response, body::Bytes, service::service_fn};
 use hyper_util::rt::TokioIo;
+/// ServiceAccounts by "namespace/name", as JSON objects.
+type Accounts = Arc<Mutex<std::collections::HashMap<String, serde_json::Value>>>;
+
 use tokio_rustls::{
     TlsAcceptor,
     rustls::{
@@ -25,6 +28,7 @@ pub struct ApiServer {
     addr: SocketAddr,
     ca_pem: String,
     seen: Arc<Mutex<Vec<String>>>,
+    accounts: Accounts,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -49,19 +53,21 @@ impl ApiServer {
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let accounts: Accounts = Arc::default();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let recorder = seen.clone();
+        let served = accounts.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 tokio::select! {
-                    () = accept_loop(listener, acceptor, recorder) => {}
+                    () = accept_loop(listener, acceptor, recorder, served) => {}
                     _ = stopped => {}
                 }
             });
         });
-        Self { addr, ca_pem, seen, stop: Some(stop), thread: Some(thread) }
+        Self { addr, ca_pem, seen, accounts, stop: Some(stop), thread: Some(thread) }
     }
 
     /// `https://127.0.0.1:PORT`.
@@ -72,6 +78,29 @@ impl ApiServer {
     /// The CA (its own certificate) as kubeconfig's base64 `certificate-authority-data`.
     pub fn ca_data(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(&self.ca_pem)
+    }
+
+    /// Registers a ServiceAccount with these annotations, served at
+    /// `/api/v1/namespaces/NS/serviceaccounts/NAME`.
+    pub fn add_service_account(&self, namespace: &str, name: &str, annotations: &[(&str, &str)]) {
+        let annotations: serde_json::Map<String, serde_json::Value> =
+            annotations.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v))).collect();
+        let account = serde_json::json!({
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": { "name": name, "namespace": namespace, "annotations": annotations, "uid": "0000-stand-in" },
+        });
+        self.accounts.lock().expect("lock").insert(format!("{namespace}/{name}"), account);
+    }
+
+    /// A kubeconfig for this server (token auth), as kube-rs and kubectl read it.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: standin\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+             contexts:\n- name: standin\n  context:\n    cluster: standin\n    user: standin\ncurrent-context: standin\n\
+             users:\n- name: standin\n  user:\n    token: stand-in-token\n",
+            self.url(),
+            self.ca_data()
+        )
     }
 
     /// Every bearer token presented so far, in order.
@@ -91,22 +120,22 @@ impl Drop for ApiServer {
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, seen: Arc<Mutex<Vec<String>>>) {
+async fn accept_loop(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, seen: Arc<Mutex<Vec<String>>>, accounts: Accounts) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
-        let (acceptor, seen) = (acceptor.clone(), seen.clone());
+        let (acceptor, seen, accounts) = (acceptor.clone(), seen.clone(), accounts.clone());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(stream).await else { return };
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let seen = seen.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&request, &seen)) }
+                let (seen, accounts) = (seen.clone(), accounts.clone());
+                async move { Ok::<_, std::convert::Infallible>(answer(&request, &seen, &accounts)) }
             });
             let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
         });
     }
 }
 
-fn answer(request: &Request<hyper::body::Incoming>, seen: &Mutex<Vec<String>>) -> Response<Full<Bytes>> {
+fn answer(request: &Request<hyper::body::Incoming>, seen: &Mutex<Vec<String>>, accounts: &Accounts) -> Response<Full<Bytes>> {
     let bearer = request
         .headers()
         .get("authorization")
@@ -117,7 +146,16 @@ fn answer(request: &Request<hyper::body::Incoming>, seen: &Mutex<Vec<String>>) -
         return json(401, r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}"#);
     };
     seen.lock().expect("lock").push(token);
-    match request.uri().path() {
+    let path = request.uri().path();
+    if let Some(rest) = path.strip_prefix("/api/v1/namespaces/") {
+        if let Some((namespace, name)) = rest.split_once("/serviceaccounts/") {
+            return match accounts.lock().expect("lock").get(&format!("{namespace}/{name}")) {
+                Some(account) => json(200, &account.to_string()),
+                None => json(404, r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#),
+            };
+        }
+    }
+    match path {
         "/version" => json(
             200,
             r#"{"major":"1","minor":"33","gitVersion":"v1.33.0","gitCommit":"stand-in","gitTreeState":"clean",

@@ -41,8 +41,13 @@ impl HttpAnswer {
 impl RunningAgent {
     /// Starts `run ARGS` with both listeners on free loopback ports and waits until they listen.
     pub fn start(sandbox: &Sandbox, args: &[&str]) -> Self {
+        Self::start_command(sandbox, "run", args)
+    }
+
+    /// Starts `SUBCOMMAND ARGS` (run or webhook) with both listeners on free loopback ports.
+    pub fn start_command(sandbox: &Sandbox, subcommand: &str, args: &[&str]) -> Self {
         let mut command = sandbox.command();
-        command.arg("run").args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]).args(args);
+        command.arg(subcommand).args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]).args(args);
         let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn run");
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(String::new()));

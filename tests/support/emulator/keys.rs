@@ -191,21 +191,14 @@ impl RawJwt {
 
     /// RS256 signature check against `key`.
     pub fn verify(&self, key: &DecodingKey) -> bool {
-        jsonwebtoken::crypto::verify(
-            &self.signature,
-            self.signing_input.as_bytes(),
-            key,
-            Algorithm::RS256,
-        )
-        .unwrap_or(false)
+        jsonwebtoken::crypto::verify(&self.signature, self.signing_input.as_bytes(), key, Algorithm::RS256)
+            .unwrap_or(false)
     }
 }
 
 fn decode_object(part: &str) -> Option<Value> {
     let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .filter(Value::is_object)
+    serde_json::from_slice::<Value>(&bytes).ok().filter(Value::is_object)
 }
 
 /// A new service-account key plus the key file that carries it.

@@ -7,9 +7,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::issue::{issue_access_token, sign_id_token};
 use super::server::{json_body, text};
 use super::state::Shared;
-use super::token::{issue_access_token, sign_id_token};
 
 const SA_PREFIX: &str = "/computeMetadata/v1/instance/service-accounts/";
 const ZONE: &str = "us-central1-a";
@@ -27,9 +27,7 @@ pub fn service_account_leaf(path: &str) -> Option<&str> {
 pub fn decorate(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert("metadata-flavor", HeaderValue::from_static("Google"));
-    let is_plain = headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    let is_plain = headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
     if is_plain {
         // The real server labels text values this way; JSON stays JSON.
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/text"));
@@ -79,10 +77,7 @@ fn plain_value(shared: &Shared, rest: &str) -> Response {
         "instance/id" => text(200, INSTANCE_ID),
         "instance/name" => text(200, INSTANCE_NAME),
         "instance/zone" => text(200, format!("projects/{}/zones/{ZONE}", meta.numeric_project_id)),
-        "instance/hostname" => text(
-            200,
-            format!("{INSTANCE_NAME}.{ZONE}.c.{}.internal", meta.project_id),
-        ),
+        "instance/hostname" => text(200, format!("{INSTANCE_NAME}.{ZONE}.c.{}.internal", meta.project_id)),
         _ => not_found(),
     }
 }
@@ -103,10 +98,9 @@ fn service_accounts(shared: &Shared, sa_path: &str, query: &[(String, String)]) 
     }
     let lines = |items: &[String]| items.iter().map(|s| format!("{s}\n")).collect::<String>();
     match leaf {
-        "" if param(query, "recursive") == Some("true") => json_body(
-            200,
-            json!({ "aliases": ["default"], "email": email, "scopes": scopes }),
-        ),
+        "" if param(query, "recursive") == Some("true") => {
+            json_body(200, json!({ "aliases": ["default"], "email": email, "scopes": scopes }))
+        }
         "" => text(200, "aliases\nemail\nidentity\nscopes\ntoken\n"),
         "email" => text(200, email),
         "scopes" => text(200, lines(&scopes)),
@@ -169,10 +163,7 @@ fn identity(shared: &Shared, email: &str, query: &[(String, String)]) -> Respons
 }
 
 fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
-    query
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn not_found() -> Response {

@@ -1,116 +1,19 @@
-//! HTTP plumbing: a listener whose connections a handler can kill (for
-//! `Fault::Reset`), request classification, accounting and fault injection.
+//! HTTP plumbing: request classification, accounting, fault injection and
+//! the response shapes shared by the token and metadata routes.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::serve::{IncomingStream, Listener};
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-use super::state::{Fault, Recorded, Shared};
-use super::{metadata, token};
-
-/// Per-connection switch a handler flips to drop its own connection.
-#[derive(Clone, Default)]
-pub struct Kill(Arc<AtomicBool>);
-
-impl Kill {
-    fn fire(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    fn fired(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl axum::extract::connect_info::Connected<IncomingStream<'_, KillableListener>> for Kill {
-    fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
-/// TCP listener handing out [`KillableStream`]s; the "address" of each
-/// connection is its [`Kill`] switch so handlers can reach it via ConnectInfo.
-pub struct KillableListener(pub TcpListener);
-
-impl Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = Kill;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            // Accept errors (e.g. EMFILE) are transient for a test server.
-            if let Ok((tcp, _)) = self.0.accept().await {
-                let kill = Kill::default();
-                return (KillableStream { tcp, kill: kill.clone() }, kill);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(Kill::default())
-    }
-}
-
-/// A TCP stream that fails every write once its [`Kill`] fired, so hyper
-/// drops the connection before a single response byte goes out.
-pub struct KillableStream {
-    tcp: TcpStream,
-    kill: Kill,
-}
-
-impl KillableStream {
-    fn killed(&self) -> Option<std::io::Error> {
-        if !self.kill.fired() {
-            return None;
-        }
-        // Zero linger makes the close an RST, the way a crashed proxy looks.
-        let _ = self.tcp.set_zero_linger();
-        Some(std::io::ErrorKind::ConnectionReset.into())
-    }
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.killed() {
-            Some(e) => Poll::Ready(Err(e)),
-            None => Pin::new(&mut self.tcp).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.killed() {
-            Some(e) => Poll::Ready(Err(e)),
-            None => Pin::new(&mut self.tcp).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
-}
+use super::faults::{Faulted, apply_fault, take_fault};
+use super::killable::{Kill, KillableListener};
+use super::state::{Recorded, Shared};
+use super::{form, iam, metadata, sts, token};
 
 /// Serves the emulator on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -124,6 +27,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 pub fn classify(path: &str) -> &'static str {
     if path == "/token" {
         "token"
+    } else if path == "/v1/token" {
+        "sts"
+    } else if let Some(rest) = path.strip_prefix("/v1/projects/") {
+        iam::classify(rest)
     } else if path == "/emulator/calls" {
         "control"
     } else if path == "/" || path.starts_with("/computeMetadata") {
@@ -148,22 +55,20 @@ async fn dispatch(
     let route = classify(parts.uri.path());
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let mut rec = record_of(route, &parts.method, &parts.uri, &parts.headers);
-    let parsed_form = (route == "token").then(|| token::parse(&parts.headers, &body, &mut rec));
-    let fault = take_fault(&shared, route);
-    if fault == Some(Fault::Reset) {
-        kill.fire();
-        finish(&shared, rec, 0);
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    let parsed_form = matches!(route, "token" | "sts").then(|| form::parse(&parts.headers, &body, &mut rec));
+    if route.starts_with("iam_") {
+        rec.json = serde_json::from_slice(&body).ok();
     }
-    let mut response = match fault {
-        Some(Fault::Slow(pause)) => {
-            tokio::time::sleep(pause).await;
-            None
+    let mut response = match apply_fault(take_fault(&shared, route), route).await {
+        Faulted::Proceed => route_request(&shared, route, &parts, parsed_form, &body),
+        Faulted::Answer(response) => response,
+        Faulted::Drop => {
+            kill.fire();
+            finish(&shared, rec, 0);
+            // Never written: the killed stream fails the first write.
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
-        Some(other) => Some(fault_response(&other)),
-        None => None,
-    }
-    .unwrap_or_else(|| route_request(&shared, route, &parts, parsed_form));
+    };
     if route.starts_with("metadata") {
         metadata::decorate(&mut response);
     }
@@ -175,25 +80,18 @@ fn route_request(
     shared: &Shared,
     route: &str,
     parts: &axum::http::request::Parts,
-    form: Option<Result<token::Form, Response>>,
+    form: Option<Result<form::Form, OAuthError>>,
+    body: &[u8],
 ) -> Response {
     match (route, form) {
         ("token", Some(form)) if parts.method == "POST" => token::respond(shared, form),
-        ("token", _) => oauth_error(405, "invalid_request", "Method not allowed: use POST."),
+        ("sts", Some(form)) if parts.method == "POST" => sts::respond(shared, &parts.headers, form),
+        ("token" | "sts", _) => oauth_error(405, "invalid_request", "Method not allowed: use POST."),
+        ("iam_access" | "iam_id", _) => iam::respond(shared, route, parts, body),
         ("control", _) => Json(shared.lock().calls.clone()).into_response(),
         (r, _) if r.starts_with("metadata") => metadata::respond(shared, parts),
         _ => text(404, "Not Found"),
     }
-}
-
-/// Counts the request and pops the next fault if this route takes faults.
-fn take_fault(shared: &Shared, route: &'static str) -> Option<Fault> {
-    let mut state = shared.lock();
-    if let Some(count) = state.calls.get_mut(route) {
-        *count += 1;
-    }
-    let faultable = matches!(route, "token" | "metadata_token" | "metadata_identity");
-    if faultable { state.faults.pop_front() } else { None }
 }
 
 fn finish(shared: &Shared, mut rec: Recorded, status: u16) {
@@ -223,6 +121,7 @@ fn record_of(
         method: method.to_string(),
         path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
         form: Default::default(),
+        json: None,
         headers: kept,
         jwt_header: None,
         jwt_claims: None,
@@ -230,23 +129,54 @@ fn record_of(
     }
 }
 
-fn fault_response(fault: &Fault) -> Response {
-    match fault {
-        Fault::Status(code) => text(*code, "emulated failure"),
-        Fault::ErrorCode { status, error } => oauth_error(*status, error, "emulated failure"),
-        Fault::RateLimited { retry_after_secs } => {
-            let mut response = oauth_error(429, "rate_limit_exceeded", "emulated failure");
-            let value = HeaderValue::from(*retry_after_secs);
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-            response
-        }
-        // Handled by the caller; kept total so a new variant is a compile error.
-        Fault::Slow(_) | Fault::Reset => text(500, "emulated failure"),
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A Google OAuth error not yet rendered; small, so `Result`s stay cheap.
+pub struct OAuthError {
+    status: u16,
+    error: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    /// An error with this status, `error` code and `error_description`.
+    pub fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError { status, error, description: description.into() }
     }
 }
 
-fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        oauth_error(self.status, self.error, &self.description)
+    }
+}
+
+/// A Google API error not yet rendered: `{"error": {"code", "message", "status"}}`.
+pub struct ApiError {
+    code: u16,
+    status: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with this HTTP code, canonical `status` and message.
+    pub fn new(code: u16, status: &'static str, message: impl Into<String>) -> Self {
+        ApiError { code, status, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        api_error(self.code, self.status, &self.message)
+    }
+}
+
+/// Google API error envelope, as IAM Credentials and other JSON APIs send it.
+pub fn api_error(code: u16, status_name: &str, message: &str) -> Response {
+    let body = json!({ "error": { "code": code, "message": message, "status": status_name } });
+    (status(code), Json(body)).into_response()
 }
 
 /// Google OAuth error body: `{"error": ..., "error_description": ...}`.

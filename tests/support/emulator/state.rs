@@ -2,13 +2,15 @@
 //! accounting and the ledger of issued tokens.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
+use super::iam::IamPolicy;
 use super::keys::Signer;
+use super::oidc::Federation;
 
 /// Audience Python google-auth always puts in assertions, whatever the key
 /// file's `token_uri` says; the emulator accepts it alongside its own URL.
@@ -21,10 +23,8 @@ pub const PROJECT_ID: &str = "emulator-project";
 pub const DEFAULT_METADATA_EMAIL: &str = "emulator-vm@emulator-project.iam.gserviceaccount.com";
 
 /// Scopes a default GCE VM service account carries.
-pub const DEFAULT_VM_SCOPES: [&str; 2] = [
-    "https://www.googleapis.com/auth/cloud-platform",
-    "https://www.googleapis.com/auth/userinfo.email",
-];
+pub const DEFAULT_VM_SCOPES: [&str; 2] =
+    ["https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/userinfo.email"];
 
 /// Scopes granted to an `authorized_user`, as `gcloud auth application-default login` does.
 pub const DEFAULT_USER_SCOPES: [&str; 4] = [
@@ -35,15 +35,18 @@ pub const DEFAULT_USER_SCOPES: [&str; 4] = [
 ];
 
 /// Route names used by [`super::Emulator::calls`] and `/emulator/calls`.
-pub const COUNTED_ROUTES: [&str; 4] = [
-    "token",
-    "metadata_token",
-    "metadata_identity",
-    "metadata_other",
-];
+pub const COUNTED_ROUTES: [&str; 7] =
+    ["token", "metadata_token", "metadata_identity", "metadata_other", "sts", "iam_access", "iam_id"];
 
-/// One scripted failure, consumed FIFO by the next request to `/token` or to
-/// the metadata `token`/`identity` routes.
+/// Routes that take scripted faults, each with its own queue
+/// ([`super::Emulator::push_fault_to`]); the first three also drain the
+/// shared queue of [`super::Emulator::push_fault`].
+pub const FAULT_ROUTES: [&str; 6] =
+    ["token", "metadata_token", "metadata_identity", "sts", "iam_access", "iam_id"];
+
+/// One scripted failure, consumed FIFO by the next request to a route of
+/// [`FAULT_ROUTES`]. IAM routes render error codes in Google's API envelope
+/// `{"error": {"code", "message", "status"}}`, the others in OAuth's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Answer with this status and the plain-text body "emulated failure".
@@ -52,7 +55,8 @@ pub enum Fault {
     ErrorCode {
         /// HTTP status code.
         status: u16,
-        /// The `error` field, e.g. "temporarily_unavailable" or "invalid_grant".
+        /// The `error` field, e.g. "temporarily_unavailable" or "invalid_grant";
+        /// on IAM routes the `error.status`, e.g. "UNAVAILABLE".
         error: String,
     },
     /// Answer 429 with a `Retry-After` header.
@@ -90,13 +94,15 @@ pub struct Recorded {
     pub method: String,
     /// Path plus query string as received.
     pub path_and_query: String,
-    /// Parsed form body (token endpoint only).
+    /// Parsed form body (token endpoint and STS only).
     pub form: BTreeMap<String, String>,
+    /// Parsed JSON body (IAM Credentials routes only), when it was JSON.
+    pub json: Option<Value>,
     /// Request headers, lowercased names; `authorization` is never kept.
     pub headers: BTreeMap<String, String>,
-    /// Decoded header of the `assertion`, when one was sent and decodable.
+    /// Decoded header of the `assertion` (or STS `subject_token`), when decodable.
     pub jwt_header: Option<Value>,
-    /// Decoded claims of the `assertion`, when one was sent and decodable.
+    /// Decoded claims of the `assertion` (or STS `subject_token`), when decodable.
     pub jwt_claims: Option<Value>,
     /// Status answered; 0 when a [`Fault::Reset`] dropped the connection.
     pub status: u16,
@@ -152,8 +158,14 @@ pub struct State {
     pub users: HashMap<String, AuthorizedUser>,
     /// The metadata server's identity.
     pub metadata: MetadataAccount,
-    /// Scripted faults, FIFO.
+    /// Scripted faults shared by the token and metadata routes, FIFO.
     pub faults: VecDeque<Fault>,
+    /// Scripted faults for one route each, FIFO, consulted first.
+    pub route_faults: HashMap<&'static str, VecDeque<Fault>>,
+    /// Trusted OIDC issuers, workload providers and STS clients.
+    pub federation: Federation,
+    /// Who may mint tokens for which service account.
+    pub iam: IamPolicy,
     /// Per-route request counters.
     pub calls: BTreeMap<&'static str, usize>,
     /// Every request, in arrival-completion order.
@@ -178,6 +190,9 @@ impl State {
                 scopes: DEFAULT_VM_SCOPES.iter().map(|s| s.to_string()).collect(),
             },
             faults: VecDeque::new(),
+            route_faults: HashMap::new(),
+            federation: Federation::default(),
+            iam: IamPolicy::default(),
             calls: COUNTED_ROUTES.iter().map(|r| (*r, 0)).collect(),
             requests: Vec::new(),
             issued: HashMap::new(),
@@ -190,21 +205,24 @@ impl State {
     }
 }
 
-/// State plus the immutable ID-token signer, shared with the server thread.
+/// State plus the ID-token signer, shared with the server thread.
 pub struct Shared {
     /// Mutable state; never held across an `.await`.
     pub state: Mutex<State>,
-    /// The emulator's own ID-token key.
-    pub signer: Signer,
+    /// The emulator's own ID-token key, generated on first use because RSA
+    /// generation costs ~0.1 s in debug builds and most tests never need it.
+    signer: OnceLock<Signer>,
 }
 
 impl Shared {
     /// Wraps fresh state for an emulator at `base_url`.
     pub fn new(base_url: &str) -> Arc<Self> {
-        Arc::new(Shared {
-            state: Mutex::new(State::new(base_url)),
-            signer: Signer::generate(),
-        })
+        Arc::new(Shared { state: Mutex::new(State::new(base_url)), signer: OnceLock::new() })
+    }
+
+    /// The emulator's ID-token signer.
+    pub fn signer(&self) -> &Signer {
+        self.signer.get_or_init(Signer::generate)
     }
 
     /// Locks the state; a test that panicked while holding the lock must not
@@ -221,25 +239,18 @@ impl Shared {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// `n` random decimal digits, never starting with 0 (Google ids are numbers).
 pub fn random_digits(n: usize) -> String {
     let first = fastrand::char('1'..='9');
-    std::iter::once(first)
-        .chain((1..n).map(|_| fastrand::char('0'..='9')))
-        .collect()
+    std::iter::once(first).chain((1..n).map(|_| fastrand::char('0'..='9'))).collect()
 }
 
 /// `n` random lowercase hex characters.
 pub fn random_hex(n: usize) -> String {
-    (0..n)
-        .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
-        .collect()
+    (0..n).map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0')).collect()
 }
 
 /// `n` random ASCII letters and digits.

@@ -57,10 +57,8 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<PodSettings, Stri
     if let Some(email) = settings.service_account.as_deref().filter(|e| !e.contains('@')) {
         bad("service-account", format!("\"{email}\" is not a service account email"));
     }
-    if let Some(provider) = settings.provider.as_deref().filter(|p| *p != METADATA_PROVIDER) {
-        if let Err(why) = check_audience(provider) {
-            bad("workload-identity-provider", why);
-        }
+    if let Some(Err(why)) = settings.provider.as_deref().filter(|p| *p != METADATA_PROVIDER).map(check_audience) {
+        bad("workload-identity-provider", why);
     }
     if let Some(Err(why)) = settings.id_tokens.as_deref().map(|v| parse_id_tokens(&split(v))) {
         bad("id-tokens", why);

@@ -147,13 +147,11 @@ fn answer(request: &Request<hyper::body::Incoming>, seen: &Mutex<Vec<String>>, a
     };
     seen.lock().expect("lock").push(token);
     let path = request.uri().path();
-    if let Some(rest) = path.strip_prefix("/api/v1/namespaces/") {
-        if let Some((namespace, name)) = rest.split_once("/serviceaccounts/") {
-            return match accounts.lock().expect("lock").get(&format!("{namespace}/{name}")) {
-                Some(account) => json(200, &account.to_string()),
-                None => json(404, r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#),
-            };
-        }
+    if let Some((namespace, name)) = path.strip_prefix("/api/v1/namespaces/").and_then(|r| r.split_once("/serviceaccounts/")) {
+        return match accounts.lock().expect("lock").get(&format!("{namespace}/{name}")) {
+            Some(account) => json(200, &account.to_string()),
+            None => json(404, r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#),
+        };
     }
     match path {
         "/version" => json(

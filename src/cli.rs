@@ -35,9 +35,38 @@ pub enum Command {
     /// kubectl credential plugin: print one ExecCredential (v1 or v1beta1, as
     /// KUBERNETES_EXEC_INFO asks) with an access token, cached across kubectl runs.
     ExecCredential(ExecCredentialArgs),
+    /// Sign in with a Google account in the browser (OAuth installed-app flow with PKCE) and
+    /// save an authorized_user credential where Application Default Credentials look for it.
+    Login(LoginArgs),
     /// The mutating admission webhook: injects `run` into pods labelled
     /// gcp-token-agent.io/inject=true (review path POST /mutate, HTTPS).
     Webhook(WebhookArgs),
+}
+
+/// Flags of `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The OAuth client JSON downloaded from the Google Cloud console ("installed" or "web").
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_CLIENT_SECRETS")]
+    pub client_secrets: PathBuf,
+    /// Scopes to ask for, comma-separated [default: openid, userinfo.email, cloud-platform].
+    #[arg(long, value_name = "SCOPES", value_delimiter = ',', env = "GCP_TOKEN_AGENT_SCOPES")]
+    pub scopes: Option<Vec<String>>,
+    /// Where to write the credential [default: gcloud's application_default_credentials.json].
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Only print the URL; do not try to open a browser.
+    #[arg(long, env = "GCP_TOKEN_AGENT_NO_BROWSER")]
+    pub no_browser: bool,
+    /// The loopback port for the redirect (0: any free port).
+    #[arg(long, value_name = "N", env = "GCP_TOKEN_AGENT_PORT", default_value_t = 0)]
+    pub port: u16,
+    /// Give up if no sign-in completes within this time.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_TIMEOUT", default_value = "5m")]
+    pub timeout: Duration,
+    /// Billing project recorded as quota_project_id.
+    #[arg(long, value_name = "ID", env = "GCP_TOKEN_AGENT_QUOTA_PROJECT")]
+    pub quota_project: Option<String>,
 }
 
 /// Flags of `webhook`.

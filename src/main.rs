@@ -4,7 +4,7 @@ use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
     cli::{Cli, Command},
-    commands::{exec, print, run},
+    commands::{exec, login, print, run},
     config::{self, ParseError, RunConfig},
     credentials::Env,
     error::{EXIT_OTHER, EXIT_USAGE, Error},
@@ -49,6 +49,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
             Command::PrintAccessToken(args) => print::access_token(args, &env).await,
             Command::PrintIdentityToken(args) => print::identity_token(args, &env).await,
             Command::ExecCredential(args) => exec::exec_credential(args, &env).await,
+            Command::Login(args) => login::login(args, &env).await,
             Command::Webhook(args) => webhook::run(args).await.map(|()| String::new()),
         }
     })

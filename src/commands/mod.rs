@@ -1,6 +1,7 @@
 //! The short-lived faces: resolve a credential, answer from the cache or mint once, print.
 
 pub mod exec;
+pub mod login;
 pub mod print;
 pub mod run;
 

@@ -1,0 +1,270 @@
+//! `login`: the OAuth 2.0 installed-app flow (loopback redirect + PKCE, RFC 8252 / RFC 7636)
+//! that turns a person's consent into an `authorized_user` credential file.
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    process::Stdio,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    response::Html,
+    routing::get,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use crate::{
+    cli::LoginArgs,
+    credentials::{Env, service_account::GOOGLE_TOKEN_URI},
+    error::{Error, Origin, Result, UpstreamError, UpstreamErrorKind},
+    exchange::{Http, RetryPolicy},
+    secret::Secret,
+    sinks::atomic,
+};
+
+/// What `login` asks for by default: what `gcloud auth application-default login` asks for.
+pub const DEFAULT_SCOPES: [&str; 3] =
+    ["openid", "https://www.googleapis.com/auth/userinfo.email", "https://www.googleapis.com/auth/cloud-platform"];
+
+/// The OAuth client from the JSON file Google's console downloads.
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    client_id: String,
+    client_secret: Secret,
+    auth_uri: String,
+    token_uri: String,
+}
+
+impl OAuthClient {
+    /// Reads `{"installed": {...}}` or `{"web": {...}}`, naming the missing field.
+    pub fn load(path: &Path) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct File {
+            installed: Option<Inner>,
+            web: Option<Inner>,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            client_id: Option<String>,
+            client_secret: Option<Secret>,
+            auth_uri: Option<String>,
+            token_uri: Option<String>,
+        }
+        let origin = Origin { path: path.to_owned(), via: "--client-secrets" };
+        let bytes = std::fs::read(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
+        let file: File = serde_json::from_slice(&bytes).map_err(|e| Error::parse(&origin, format!("not valid JSON ({e})")))?;
+        let inner = file.installed.or(file.web).ok_or_else(|| {
+            Error::parse(&origin, "has neither an \"installed\" nor a \"web\" OAuth client; download it from the console")
+        })?;
+        let field = |name: &str, value: Option<String>| {
+            value.filter(|v| !v.is_empty()).ok_or_else(|| Error::parse(&origin, format!("field \"{name}\" is missing")))
+        };
+        Ok(Self {
+            client_id: field("client_id", inner.client_id)?,
+            client_secret: inner.client_secret.filter(|s| !s.is_empty()).ok_or_else(|| Error::parse(&origin, "field \"client_secret\" is missing"))?,
+            auth_uri: field("auth_uri", inner.auth_uri)?,
+            token_uri: field("token_uri", inner.token_uri)?,
+        })
+    }
+}
+
+/// Runs the flow and returns the path written (what stdout prints).
+pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
+    let client = OAuthClient::load(&args.client_secrets)?;
+    let output = match &args.output {
+        Some(path) => path.clone(),
+        None => env.well_known_adc_file().ok_or_else(|| Error::usage("--output", "no HOME or CLOUDSDK_CONFIG to find gcloud's ADC file; pass --output"))?,
+    };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
+        .await
+        .map_err(|e| Error::usage("--port", format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
+    let port = listener.local_addr().map_err(|e| Error::usage("--port", e.to_string()))?.port();
+    let pkce = Pkce::new();
+    let redirect_uri = format!("http://127.0.0.1:{port}/");
+    let scopes = args.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+    let url = authorization_url(&client, &redirect_uri, &scopes.join(" "), &pkce)?;
+    eprintln!("Open this URL in a browser to sign in:\n\n    {url}\n");
+    if !args.no_browser {
+        open_browser(&url);
+    }
+    let code = tokio::time::timeout(args.timeout, wait_for_redirect(listener, pkce.state.clone()))
+        .await
+        .map_err(|_| Error::Unsupported(format!("no sign-in completed within {:?} (--timeout); nothing was written", args.timeout)))??;
+    let refresh_token = exchange_code(&client, &code, &redirect_uri, &pkce).await?;
+    write_credentials(&output, &client, &refresh_token, args.quota_project.as_deref())?;
+    eprintln!("Credentials saved to {}", output.display());
+    Ok(format!("{}\n", output.display()))
+}
+
+/// The PKCE verifier and the CSRF `state`, both from the system's CSPRNG.
+struct Pkce {
+    verifier: Secret,
+    state: String,
+}
+
+impl Pkce {
+    fn new() -> Self {
+        Self { verifier: Secret::new(random_token(48)), state: random_token(24) }
+    }
+
+    /// S256: BASE64URL(SHA-256(verifier)).
+    fn challenge(&self) -> String {
+        URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.verifier.expose().as_bytes()))
+    }
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    // The CSPRNG cannot fail on supported platforms; an all-zero buffer would be caught by state checks.
+    let _ = aws_lc_rs::rand::fill(&mut buffer);
+    URL_SAFE_NO_PAD.encode(buffer)
+}
+
+fn authorization_url(client: &OAuthClient, redirect_uri: &str, scope: &str, pkce: &Pkce) -> Result<String> {
+    let mut url = reqwest::Url::parse(&client.auth_uri)
+        .map_err(|e| Error::usage("--client-secrets", format!("field \"auth_uri\" is not a URL ({e})")))?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", scope)
+        .append_pair("state", &pkce.state)
+        .append_pair("code_challenge", &pkce.challenge())
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("access_type", "offline")
+        .append_pair("prompt", "consent");
+    Ok(url.into())
+}
+
+/// `$BROWSER`, else the desktop's opener; failure is fine, the URL is printed.
+fn open_browser(url: &str) {
+    let opener = std::env::var("BROWSER").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| {
+        if cfg!(target_os = "macos") { "open".to_owned() } else { "xdg-open".to_owned() }
+    });
+    let spawned = std::process::Command::new(&opener).arg(url).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    if spawned.is_err() {
+        eprintln!("(could not start a browser with {opener}; open the URL above yourself)");
+    }
+}
+
+#[derive(Deserialize)]
+struct Redirect {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+type Verdict = std::result::Result<Secret, String>;
+type Slot = Arc<Mutex<Option<oneshot::Sender<Verdict>>>>;
+
+/// Serves the loopback redirect until the first one arrives, then closes the listener.
+async fn wait_for_redirect(listener: tokio::net::TcpListener, state: String) -> Result<Secret> {
+    let (tx, rx) = oneshot::channel();
+    let slot: Slot = Arc::new(Mutex::new(Some(tx)));
+    let app = Router::new().route("/", get(redirect)).with_state((slot, Arc::new(state)));
+    let server = axum::serve(listener, app);
+    let verdict = tokio::select! {
+        verdict = rx => verdict.map_err(|_| Error::Unsupported("the redirect listener stopped".to_owned()))?,
+        result = server => return Err(Error::Unsupported(format!("the redirect listener failed: {result:?}"))),
+    };
+    // Leaving the select dropped the server: the listener is closed, a stray request is refused.
+    verdict.map_err(Error::Unsupported)
+}
+
+async fn redirect(State((slot, expected)): State<(Slot, Arc<String>)>, Query(query): Query<Redirect>) -> Html<&'static str> {
+    let verdict = match (query.error, query.state, query.code) {
+        (Some(error), _, _) => Err(format!("sign-in failed: Google answered \"{error}\" (was consent denied?)")),
+        (None, Some(state), _) if state != *expected => {
+            Err("the redirect's state does not match this login (a stale or forged redirect); run login again".to_owned())
+        }
+        (None, Some(_), Some(code)) if !code.is_empty() => Ok(Secret::new(code)),
+        _ => Err("the redirect carried no authorization code".to_owned()),
+    };
+    let page = if verdict.is_ok() { SUCCESS_PAGE } else { FAILURE_PAGE };
+    if let Some(tx) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = tx.send(verdict);
+    }
+    Html(page)
+}
+
+const SUCCESS_PAGE: &str = "<!doctype html><title>gcp-token-agent</title><h1>Signed in</h1>\
+    <p>gcp-token-agent received your authorization. You can close this tab.</p>";
+const FAILURE_PAGE: &str = "<!doctype html><title>gcp-token-agent</title><h1>Sign-in failed</h1>\
+    <p>See the terminal for the reason. You can close this tab.</p>";
+
+/// The `authorization_code` grant with the PKCE verifier; returns the refresh token.
+async fn exchange_code(client: &OAuthClient, code: &Secret, redirect_uri: &str, pkce: &Pkce) -> Result<Secret> {
+    #[derive(Deserialize)]
+    struct Answer {
+        refresh_token: Option<Secret>,
+    }
+    let http = Http::new(RetryPolicy::default());
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.expose()),
+        ("client_id", client.client_id.as_str()),
+        ("client_secret", client.client_secret.expose()),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", pkce.verifier.expose()),
+    ];
+    let url = &client.token_uri;
+    let body = http.send("token endpoint", url, |c| c.post(url).form(&form)).await?;
+    let answer: Answer = serde_json::from_slice(&body).map_err(|e| bad(url, &format!("not a token answer ({e})")))?;
+    answer.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| {
+        bad(url, "no refresh_token: the client must ask for offline access (access_type=offline, prompt=consent)").into()
+    })
+}
+
+fn bad(url: &str, why: &str) -> UpstreamError {
+    UpstreamError { endpoint: "token endpoint", url: url.to_owned(), kind: UpstreamErrorKind::BadResponse(why.to_owned()) }
+}
+
+/// Writes the `authorized_user` file atomically, readable by the user alone.
+fn write_credentials(path: &Path, client: &OAuthClient, refresh_token: &Secret, quota_project: Option<&str>) -> Result<()> {
+    let mut file = json!({
+        "type": "authorized_user",
+        "client_id": client.client_id,
+        "client_secret": client.client_secret.expose(),
+        "refresh_token": refresh_token.expose(),
+    });
+    if client.token_uri != GOOGLE_TOKEN_URI {
+        file["token_uri"] = json!(client.token_uri);
+    }
+    if let Some(project) = quota_project {
+        file["quota_project_id"] = json!(project);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .map_err(|source| Error::WriteFile { path: dir.to_owned(), source })?;
+    }
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+    atomic::write(path, text.as_bytes(), 0o600, true).map_err(|source| Error::WriteFile { path: path.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_challenge_is_the_s256_of_the_verifier() {
+        // RFC 7636 appendix B.
+        let pkce = Pkce { verifier: Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), state: String::new() };
+        assert_eq!(pkce.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn verifiers_and_states_are_random_and_url_safe() {
+        let (a, b) = (Pkce::new(), Pkce::new());
+        assert_ne!(a.verifier, b.verifier);
+        assert_ne!(a.state, b.state);
+        assert_eq!(a.verifier.expose().len(), 64);
+        assert!(a.verifier.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    }
+}

@@ -218,13 +218,15 @@ pub fn impersonation_from_url(
             ),
         )
     };
+    // The path decides, not the host: private endpoints and emulators serve IAM Credentials too.
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or_else(bad)?;
-    let (host, path) = rest.split_once('/').ok_or_else(bad)?;
+    let (_host, path) = rest.split_once('/').ok_or_else(bad)?;
     let email = path
         .strip_suffix(":generateAccessToken")
         .and_then(|p| p.rsplit_once("/serviceAccounts/"))
+        .filter(|(prefix, _)| prefix.ends_with("v1/projects/-"))
         .map(|(_, email)| email)
-        .filter(|e| !e.is_empty() && host.contains("iamcredentials"))
+        .filter(|e| e.contains('@'))
         .ok_or_else(bad)?;
     let lifetime = check_lifetime(lifetime_secs).map_err(|why| {
         Error::parse(origin, format!("field \"service_account_impersonation.token_lifetime_seconds\" {why}"))
@@ -389,8 +391,10 @@ mod tests {
         assert_eq!(imp.email, "sa@p.iam.gserviceaccount.com");
         assert_eq!(imp.delegates, ["projects/-/serviceAccounts/d@p.iam.gserviceaccount.com"]);
         assert_eq!(imp.lifetime, Some(Duration::from_secs(3600)));
-        let wrong = "https://example.com/v1/projects/-/serviceAccounts/sa@p:generateAccessToken";
+        let wrong = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p:generateIdToken";
         assert!(impersonation_from_url(&origin(), wrong, vec![], None).is_err());
+        let not_iam = "https://storage.googleapis.com/v1/b/bucket/o";
+        assert!(impersonation_from_url(&origin(), not_iam, vec![], None).is_err());
     }
 
     #[test]

@@ -51,23 +51,9 @@ pub fn respond(shared: &Shared, headers: &HeaderMap, form: Outcome<Form>) -> Res
 
 fn exchange(shared: &Shared, headers: &HeaderMap, form: &Form) -> Outcome<Value> {
     check_client(shared, headers)?;
-    if let Some(unknown) = form.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(invalid_request(&format!("Unknown parameter: {unknown}")));
-    }
-    if required(form, "grant_type")? != TOKEN_EXCHANGE {
-        return Err(OAuthError::new(400, "unsupported_grant_type", "Invalid value for \"grant_type\"."));
-    }
-    expect_value(form, "requested_token_type", &[ACCESS_TOKEN_TYPE])?;
-    expect_value(form, "subject_token_type", &SUBJECT_TYPES)?;
+    let scopes = check_form(form)?;
     let audience = form.get("audience").map(String::as_str).unwrap_or_default();
     let (issuer, allowed, prefix) = provider(shared, audience)?;
-    let scope = form.get("scope").filter(|s| !s.is_empty());
-    let scope = scope.ok_or_else(|| invalid_request("Scope(s) must be provided."))?;
-    let scopes =
-        parse_scopes(scope).ok_or_else(|| OAuthError::new(400, "invalid_scope", "Invalid scope."))?;
-    if let Some(options) = form.get("options") {
-        check_options(options)?;
-    }
     let (sub, exp) = verify_subject(shared, required(form, "subject_token")?, &issuer, &allowed)?;
     // Real STS caps the federated token at the subject's own expiry.
     let lifetime = shared.lock().lifetime.min(exp.saturating_sub(now())).max(1);
@@ -80,6 +66,24 @@ fn exchange(shared: &Shared, headers: &HeaderMap, form: &Form) -> Outcome<Value>
         body["expires_in"] = json!(lifetime);
     }
     Ok(body)
+}
+
+/// Field names, grant and token types, `options`; returns the scopes.
+fn check_form(form: &Form) -> Outcome<Vec<String>> {
+    if let Some(unknown) = form.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(invalid_request(&format!("Unknown parameter: {unknown}")));
+    }
+    if required(form, "grant_type")? != TOKEN_EXCHANGE {
+        return Err(OAuthError::new(400, "unsupported_grant_type", "Invalid value for \"grant_type\"."));
+    }
+    expect_value(form, "requested_token_type", &[ACCESS_TOKEN_TYPE])?;
+    expect_value(form, "subject_token_type", &SUBJECT_TYPES)?;
+    if let Some(options) = form.get("options") {
+        check_options(options)?;
+    }
+    let scope = form.get("scope").filter(|s| !s.is_empty());
+    let scope = scope.ok_or_else(|| invalid_request("Scope(s) must be provided."))?;
+    parse_scopes(scope).ok_or_else(|| OAuthError::new(400, "invalid_scope", "Invalid scope."))
 }
 
 /// Optional HTTP Basic client authentication; a client sent must be known.

@@ -178,6 +178,14 @@ pub struct SourceArgs {
     /// iam.allowServiceAccountCredentialLifetimeExtension).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_LIFETIME", help_heading = "Impersonation")]
     pub lifetime: Option<Duration>,
+    /// STS base URL for --subject-token-file, e.g. a Private Service Connect endpoint
+    /// [default: https://sts.googleapis.com]. Credential files carry their own token_url.
+    #[arg(long, value_name = "URL", env = "GCP_TOKEN_AGENT_STS_ENDPOINT", help_heading = "Endpoints")]
+    pub sts_endpoint: Option<String>,
+    /// IAM Credentials base URL for --service-account and --impersonate-service-account
+    /// [default: https://iamcredentials.googleapis.com].
+    #[arg(long, value_name = "URL", env = "GCP_TOKEN_AGENT_IAM_ENDPOINT", help_heading = "Endpoints")]
+    pub iam_endpoint: Option<String>,
 }
 
 /// Parses `3600`, `3600s`, `60m` or `12h`.

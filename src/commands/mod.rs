@@ -9,7 +9,7 @@ use std::{future::Future, time::Duration};
 
 use crate::{
     cli::{SourceArgs, SourceKind},
-    credentials::{self, Choice, Env, ImpersonationFlags, Loaded},
+    credentials::{self, Choice, Endpoints, Env, ImpersonationFlags, Loaded},
     error::{Error, Result},
     sinks::token_cache::TokenCache,
     token::Token,
@@ -45,7 +45,12 @@ pub fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
         delegates: args.delegates.clone(),
         lifetime_secs: args.lifetime.map(|d| d.as_secs()),
     };
-    credentials::resolve(&choice, &impersonate, env)
+    let defaults = Endpoints::default();
+    let endpoints = Endpoints {
+        sts: args.sts_endpoint.clone().unwrap_or(defaults.sts),
+        iam: args.iam_endpoint.clone().unwrap_or(defaults.iam),
+    };
+    credentials::resolve(&choice, &impersonate, &endpoints, env)
 }
 
 /// The disk cache, unless `--no-cache` or there is no home to put it in.

@@ -155,17 +155,18 @@ impl ExternalAccount {
         subject_token_file: PathBuf,
         audience: &str,
         service_account: Option<&str>,
+        endpoints: &Endpoints,
     ) -> Result<Self> {
         check_audience(audience).map_err(|why| Error::usage("--audience", why))?;
         let origin = Origin { path: subject_token_file.clone(), via: "--subject-token-file" };
         let impersonation = service_account
-            .map(|email| impersonation_for(&origin, email, DEFAULT_UNIVERSE, Vec::new(), None))
+            .map(|email| impersonation_for(&origin, email, &endpoints.iam, Vec::new(), None))
             .transpose()?;
         Ok(Self {
             origin,
             audience: audience.to_owned(),
             subject_token_type: JWT_TOKEN_TYPE.to_owned(),
-            token_url: sts_url(DEFAULT_UNIVERSE),
+            token_url: format!("{}/v1/token", endpoints.sts.trim_end_matches('/')),
             credential_source: CredentialSource::File { path: subject_token_file, format: Format::Text },
             impersonation,
             client: None,
@@ -239,17 +240,32 @@ pub fn impersonation_from_url(
     })
 }
 
-/// Impersonation of `email` in `universe` (the flag forms).
+/// Where the flag forms send STS and IAM Credentials calls: Google's endpoints unless
+/// overridden (Private Service Connect, restricted VIPs: `https://sts-xyz.p.googleapis.com`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// STS base URL; `/v1/token` is appended.
+    pub sts: String,
+    /// IAM Credentials base URL; `/v1/projects/-/serviceAccounts/...` is appended.
+    pub iam: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self { sts: format!("https://sts.{DEFAULT_UNIVERSE}"), iam: format!("https://iamcredentials.{DEFAULT_UNIVERSE}") }
+    }
+}
+
+/// Impersonation of `email` through the IAM Credentials endpoint at `iam_base` (the flag forms).
 pub fn impersonation_for(
     origin: &Origin,
     email: &str,
-    universe: &str,
+    iam_base: &str,
     delegates: Vec<String>,
     lifetime_secs: Option<u64>,
 ) -> Result<Impersonation> {
-    let url = format!(
-        "https://iamcredentials.{universe}/v1/projects/-/serviceAccounts/{email}:generateAccessToken"
-    );
+    let base = iam_base.trim_end_matches('/');
+    let url = format!("{base}/v1/projects/-/serviceAccounts/{email}:generateAccessToken");
     impersonation_from_url(origin, &url, delegates, lifetime_secs)
 }
 

@@ -10,7 +10,7 @@ pub mod service_account;
 use std::path::{Path, PathBuf};
 
 pub use authorized_user::AuthorizedUser;
-pub use external_account::{ExternalAccount, Impersonation};
+pub use external_account::{Endpoints, ExternalAccount, Impersonation};
 pub use impersonated::Impersonated;
 pub use metadata::MetadataServer;
 pub use service_account::ServiceAccountKey;
@@ -153,7 +153,7 @@ pub struct ImpersonationFlags {
 }
 
 /// Resolves the user's choice to a loaded credential, impersonating on top if asked.
-pub fn resolve(choice: &Choice, impersonate: &ImpersonationFlags, env: &Env) -> Result<Loaded> {
+pub fn resolve(choice: &Choice, impersonate: &ImpersonationFlags, endpoints: &Endpoints, env: &Env) -> Result<Loaded> {
     let loaded = match choice {
         Choice::File(path) => load_file(&Origin { path: path.clone(), via: "--credentials" }, env),
         Choice::Metadata => Ok(metadata_source(MetadataServer { explicit: true, ..env.metadata_server() })),
@@ -163,6 +163,7 @@ pub fn resolve(choice: &Choice, impersonate: &ImpersonationFlags, env: &Env) -> 
                 subject_token_file.clone(),
                 audience,
                 service_account.as_deref(),
+                endpoints,
             )?;
             let identity = format!(
                 "flags|{}|{audience}|{}",
@@ -180,17 +181,16 @@ pub fn resolve(choice: &Choice, impersonate: &ImpersonationFlags, env: &Env) -> 
             Err(Error::usage("--delegates/--lifetime", "only apply with --impersonate-service-account"))
         }
         None => Ok(loaded),
-        Some(email) => impersonate_on_top(loaded, email, impersonate),
+        Some(email) => impersonate_on_top(loaded, email, impersonate, &endpoints.iam),
     }
 }
 
-fn impersonate_on_top(loaded: Loaded, email: &str, flags: &ImpersonationFlags) -> Result<Loaded> {
+fn impersonate_on_top(loaded: Loaded, email: &str, flags: &ImpersonationFlags, iam_base: &str) -> Result<Loaded> {
     let origin = Origin { path: PathBuf::from(email), via: "--impersonate-service-account" };
-    let universe = service_account::DEFAULT_UNIVERSE;
     let target = external_account::impersonation_for(
         &origin,
         email,
-        universe,
+        iam_base,
         flags.delegates.clone(),
         flags.lifetime_secs,
     )

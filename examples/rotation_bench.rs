@@ -78,7 +78,8 @@ fn main() {
     let mut latencies = Vec::new();
     for generation in 1..=swaps {
         let before = read();
-        let subject = issuer.mint(SUB, PROVIDER, 3600);
+        // A distinct lifetime per swap: two tokens minted in one second would otherwise be identical.
+        let subject = issuer.mint(SUB, PROVIDER, 3600 - u64::from(generation));
         let swapped = Instant::now();
         project(&volume, generation, &subject);
         while read() == before {

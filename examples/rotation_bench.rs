@@ -91,6 +91,7 @@ fn main() {
     }
     let busy = rss_kib(agent.id());
     let _ = agent.kill();
+    let _ = agent.wait();
     latencies.sort();
     println!("subject-token swap -> new token file ({swaps} swaps, STS + generateAccessToken on the local emulator):");
     println!("  p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)), ms(latencies[latencies.len() - 1]));

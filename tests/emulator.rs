@@ -4,6 +4,10 @@
 mod support;
 
 // Crate roots resolve `mod x;` beside themselves, so name the folder explicitly.
+#[path = "emulator/authorization.rs"]
+mod authorization;
+#[path = "emulator/code_grant.rs"]
+mod code_grant;
 #[path = "emulator/iam.rs"]
 mod iam;
 #[path = "emulator/jwt_grant.rs"]

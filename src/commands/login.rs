@@ -178,13 +178,15 @@ async fn wait_for_redirect(listener: tokio::net::TcpListener, state: String) -> 
 }
 
 async fn redirect(State((slot, expected)): State<(Slot, Arc<String>)>, Query(query): Query<Redirect>) -> Html<&'static str> {
-    let verdict = match (query.error, query.state, query.code) {
-        (Some(error), _, _) => Err(format!("sign-in failed: Google answered \"{error}\" (was consent denied?)")),
-        (None, Some(state), _) if state != *expected => {
+    // The state is checked first: a forged redirect must not end the login on its own terms.
+    let verdict = match (query.state, query.error, query.code) {
+        (None, _, _) => Err("the redirect carried no state; run login again".to_owned()),
+        (Some(state), _, _) if state != *expected => {
             Err("the redirect's state does not match this login (a stale or forged redirect); run login again".to_owned())
         }
-        (None, Some(_), Some(code)) if !code.is_empty() => Ok(Secret::new(code)),
-        _ => Err("the redirect carried no authorization code".to_owned()),
+        (Some(_), Some(error), _) => Err(format!("sign-in failed: Google answered \"{error}\" (was consent denied?)")),
+        (Some(_), None, Some(code)) if !code.is_empty() => Ok(Secret::new(code)),
+        (Some(_), None, _) => Err("the redirect carried no authorization code".to_owned()),
     };
     let page = if verdict.is_ok() { SUCCESS_PAGE } else { FAILURE_PAGE };
     if let Some(tx) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {

@@ -1,5 +1,5 @@
 //! Strict decoding of the `application/x-www-form-urlencoded` bodies of the
-//! token endpoint and STS.
+//! token endpoint, STS and the consent form, and of the consent page's query.
 
 use std::collections::BTreeMap;
 
@@ -34,7 +34,7 @@ pub fn parse(headers: &HeaderMap, body: &[u8], rec: &mut Recorded) -> Result<For
 
 /// Strict `application/x-www-form-urlencoded` decoding: bad escapes, non
 /// UTF-8 and repeated parameters are rejected rather than guessed at.
-fn decode_form(body: &[u8]) -> Result<Form, String> {
+pub fn decode_form(body: &[u8]) -> Result<Form, String> {
     let mut form = Form::new();
     let text = std::str::from_utf8(body).map_err(|_| "Body is not UTF-8.".to_string())?;
     for pair in text.split('&').filter(|p| !p.is_empty()) {

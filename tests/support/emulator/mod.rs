@@ -1,11 +1,14 @@
-//! A strict local stand-in for Google's OAuth2 token endpoint, the GCE
-//! metadata server, STS (workload identity federation) and IAM Credentials,
-//! for tests and benchmarks.
+//! A strict local stand-in for Google's OAuth2 token endpoint and consent
+//! pages, the GCE metadata server, STS (workload identity federation) and
+//! IAM Credentials, for tests and benchmarks.
 //!
 //! It runs on its own OS thread with its own tokio runtime, so synchronous
 //! tests can spawn the product binary against it. Keys are generated at
 //! test time; nothing secret is checked in.
 
+mod authorize;
+mod code_grant;
+mod consent;
 mod faults;
 mod form;
 mod iam;
@@ -29,6 +32,8 @@ use serde_json::{Value, json};
 
 // Re-exports are for consumers; each test crate uses only some of them.
 #[allow(unused_imports)]
+pub use consent::DEFAULT_CONSENTING_USER;
+#[allow(unused_imports)]
 pub use keys::{ID_TOKEN_KID, KeyFile, write_private_json};
 #[allow(unused_imports)]
 pub use oidc::{OidcIssuer, sts_principal};
@@ -38,7 +43,7 @@ pub use state::{
     GOOGLE_TOKEN_URI, Issued, PROJECT_ID, Recorded,
 };
 
-use state::{AuthorizedUser, ServiceAccount, Shared, random_alnum};
+use state::{ServiceAccount, Shared, UserGrant};
 
 /// A running emulator; dropping it stops the server.
 pub struct Emulator {
@@ -124,35 +129,25 @@ impl Emulator {
     /// Registers an OAuth client plus a consenting user `email`; returns the
     /// `authorized_user` JSON (without `quota_project_id`).
     pub fn add_authorized_user(&self, email: &str) -> Value {
-        let client_id = format!(
-            "{}-{}.apps.googleusercontent.com",
-            state::random_digits(12),
-            random_alnum(32).to_lowercase()
-        );
-        let secret = format!("GOCSPX-{}", random_alnum(28));
-        let refresh_token = format!("1//emu-{}", random_alnum(64));
-        let user = AuthorizedUser {
-            email: email.to_string(),
-            user_id: state::random_digits(21),
-            secret: secret.clone(),
-            refresh_tokens: [refresh_token.clone()].into(),
-            scopes: DEFAULT_USER_SCOPES.iter().map(|s| s.to_string()).collect(),
-        };
-        self.shared.lock().users.insert(client_id.clone(), user);
+        let (client_id, secret) = self.register_client("installed");
+        let refresh_token = consent::new_refresh_token();
+        let mut state = self.shared.lock();
+        let user_id = state.user_id(email);
+        let scopes = DEFAULT_USER_SCOPES.iter().map(|s| s.to_string()).collect();
+        let grant = UserGrant { client_id: client_id.clone(), email: email.to_string(), user_id, scopes };
+        state.grants.insert(refresh_token.clone(), grant);
         json!({
             "type": "authorized_user",
             "client_id": client_id,
             "client_secret": secret,
             "refresh_token": refresh_token,
-            "token_uri": self.token_uri(),
+            "token_uri": state.token_uri,
         })
     }
 
     /// Makes later refresh grants with `refresh_token` fail with `invalid_grant`.
     pub fn revoke_refresh_token(&self, refresh_token: &str) {
-        for user in self.shared.lock().users.values_mut() {
-            user.refresh_tokens.remove(refresh_token);
-        }
+        self.shared.lock().grants.remove(refresh_token);
     }
 
     /// Lets assertions from `email` carry `sub` (domain-wide delegation).

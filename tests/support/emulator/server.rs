@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use super::faults::{Faulted, apply_fault, take_fault};
 use super::killable::{Kill, KillableListener};
 use super::state::{Recorded, Shared};
-use super::{form, iam, metadata, sts, token};
+use super::{authorize, form, iam, metadata, sts, token};
 
 /// Serves the emulator on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -31,6 +31,10 @@ pub fn classify(path: &str) -> &'static str {
         "sts"
     } else if let Some(rest) = path.strip_prefix("/v1/projects/") {
         iam::classify(rest)
+    } else if path == "/o/oauth2/auth" {
+        "authorize"
+    } else if path == "/o/oauth2/approve" {
+        "approve"
     } else if path == "/emulator/calls" {
         "control"
     } else if path == "/" || path.starts_with("/computeMetadata") {
@@ -58,6 +62,15 @@ async fn dispatch(
     let parsed_form = matches!(route, "token" | "sts").then(|| form::parse(&parts.headers, &body, &mut rec));
     if route.starts_with("iam_") {
         rec.json = serde_json::from_slice(&body).ok();
+    }
+    // The consent pages' parameters, recorded so tests can check what the client asked for.
+    let consent_params = match route {
+        "authorize" => parts.uri.query().map(str::as_bytes),
+        "approve" => Some(&body[..]),
+        _ => None,
+    };
+    if let Some(Ok(params)) = consent_params.map(form::decode_form) {
+        rec.form = params;
     }
     let mut response = match apply_fault(take_fault(&shared, route), route).await {
         Faulted::Proceed => route_request(&shared, route, &parts, parsed_form, &body),
@@ -88,6 +101,8 @@ fn route_request(
         ("sts", Some(form)) if parts.method == "POST" => sts::respond(shared, &parts.headers, form),
         ("token" | "sts", _) => oauth_error(405, "invalid_request", "Method not allowed: use POST."),
         ("iam_access" | "iam_id", _) => iam::respond(shared, route, parts, body),
+        ("authorize", _) => authorize::authorize(shared, parts),
+        ("approve", _) => authorize::approve(shared, parts, body),
         ("control", _) => Json(shared.lock().calls.clone()).into_response(),
         (r, _) if r.starts_with("metadata") => metadata::respond(shared, parts),
         _ => text(404, "Not Found"),

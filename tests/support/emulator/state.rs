@@ -1,13 +1,14 @@
 //! Mutable emulator state: registered principals, scripted faults, call
 //! accounting and the ledger of issued tokens.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
+use super::consent::Consent;
 use super::iam::IamPolicy;
 use super::keys::Signer;
 use super::oidc::Federation;
@@ -34,9 +35,19 @@ pub const DEFAULT_USER_SCOPES: [&str; 4] = [
     "https://www.googleapis.com/auth/sqlservice.login",
 ];
 
-/// Route names used by [`super::Emulator::calls`] and `/emulator/calls`.
-pub const COUNTED_ROUTES: [&str; 7] =
-    ["token", "metadata_token", "metadata_identity", "metadata_other", "sts", "iam_access", "iam_id"];
+/// Route names used by [`super::Emulator::calls`] and `/emulator/calls`;
+/// "authorize" and "approve" are the browser-facing consent pages.
+pub const COUNTED_ROUTES: [&str; 9] = [
+    "token",
+    "metadata_token",
+    "metadata_identity",
+    "metadata_other",
+    "sts",
+    "iam_access",
+    "iam_id",
+    "authorize",
+    "approve",
+];
 
 /// Routes that take scripted faults, each with its own queue
 /// ([`super::Emulator::push_fault_to`]); the first three also drain the
@@ -94,7 +105,8 @@ pub struct Recorded {
     pub method: String,
     /// Path plus query string as received.
     pub path_and_query: String,
-    /// Parsed form body (token endpoint and STS only).
+    /// Parsed form body (token endpoint, STS, consent form) or the consent
+    /// page's query parameters.
     pub form: BTreeMap<String, String>,
     /// Parsed JSON body (IAM Credentials routes only), when it was JSON.
     pub json: Option<Value>,
@@ -118,16 +130,22 @@ pub struct ServiceAccount {
     pub dwd: bool,
 }
 
-/// A registered OAuth client with the one user who consented to it.
-pub struct AuthorizedUser {
+/// A registered OAuth client, as the Cloud console creates one.
+pub struct OAuthClient {
+    /// The client secret.
+    pub secret: String,
+    /// "installed" (Desktop app) or "web" (Web application).
+    pub kind: String,
+}
+
+/// What one live refresh token stands for: a user's consent to a client.
+pub struct UserGrant {
+    /// The OAuth client the user consented to.
+    pub client_id: String,
     /// The user's email.
     pub email: String,
     /// Numeric id used as `sub` in the user's ID tokens.
     pub user_id: String,
-    /// The OAuth client secret.
-    pub secret: String,
-    /// Live refresh tokens; revoking removes one.
-    pub refresh_tokens: HashSet<String>,
     /// Scopes the user granted.
     pub scopes: Vec<String>,
 }
@@ -154,8 +172,14 @@ pub struct State {
     pub lifetime: u64,
     /// email -> service account.
     pub accounts: HashMap<String, ServiceAccount>,
-    /// OAuth client id -> authorized user.
-    pub users: HashMap<String, AuthorizedUser>,
+    /// OAuth client id -> client.
+    pub clients: HashMap<String, OAuthClient>,
+    /// Live refresh token -> the consent it stands for; revoking removes one.
+    pub grants: HashMap<String, UserGrant>,
+    /// User email -> numeric id, so one person keeps one `sub` across clients.
+    pub user_ids: HashMap<String, String>,
+    /// The consent pages' pending sessions and authorization codes.
+    pub consent: Consent,
     /// The metadata server's identity.
     pub metadata: MetadataAccount,
     /// Scripted faults shared by the token and metadata routes, FIFO.
@@ -181,7 +205,10 @@ impl State {
             token_uri: format!("{base_url}/token"),
             lifetime: 3600,
             accounts: HashMap::new(),
-            users: HashMap::new(),
+            clients: HashMap::new(),
+            grants: HashMap::new(),
+            user_ids: HashMap::new(),
+            consent: Consent::default(),
             metadata: MetadataAccount {
                 email: DEFAULT_METADATA_EMAIL.to_string(),
                 client_id: random_digits(21),
@@ -197,6 +224,11 @@ impl State {
             requests: Vec::new(),
             issued: HashMap::new(),
         }
+    }
+
+    /// The numeric id of the user `email`, minted on first use.
+    pub fn user_id(&mut self, email: &str) -> String {
+        self.user_ids.entry(email.to_string()).or_insert_with(|| random_digits(21)).clone()
     }
 
     /// Ledger entry for a token valid for the configured lifetime from `iat`.

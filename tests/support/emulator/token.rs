@@ -1,10 +1,12 @@
-//! `POST /token`: the JWT-bearer and refresh-token grants, as strict as
+//! `POST /token`: the JWT-bearer, refresh-token and authorization-code
+//! grants (the last in `code_grant.rs`), as strict as
 //! `oauth2.googleapis.com` so client bugs fail here rather than in production.
 
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
 
+use super::code_grant;
 use super::form::Form;
 use super::issue::{issue_access_token, sign_id_token};
 use super::keys::RawJwt;
@@ -38,6 +40,7 @@ pub fn respond(shared: &Shared, form: Outcome<Form>) -> Response {
         "refresh_token" => {
             (&["grant_type", "client_id", "client_secret", "refresh_token", "scope", "rapt"], refresh)
         }
+        "authorization_code" => (&code_grant::PARAMETERS, code_grant::exchange),
         other => {
             let msg = format!("Invalid grant_type: {other}");
             return OAuthError::new(400, "unsupported_grant_type", msg).into_response();
@@ -170,18 +173,30 @@ fn issue_sa_id_token(
 fn refresh(shared: &Shared, form: &Form) -> Outcome<Value> {
     let client_id = required(form, "client_id")?;
     let (email, user_id, scopes) = check_refresh(shared, form, client_id)?;
+    Ok(user_token_body(shared, client_id, &email, &user_id, scopes))
+}
+
+/// A user's access token answer, plus an ID token when `openid` is among
+/// the scopes; shared by the refresh and authorization-code grants.
+pub fn user_token_body(
+    shared: &Shared,
+    client_id: &str,
+    email: &str,
+    user_id: &str,
+    scopes: Vec<String>,
+) -> Value {
     let body_scope = Value::from(scopes.join(" "));
     let openid = scopes.iter().any(|s| s == "openid");
-    let mut body = issue_access_token(shared, &email, scopes, None);
+    let mut body = issue_access_token(shared, email, scopes, None);
     body["scope"] = body_scope;
     if openid {
         let claims = json!({
             "aud": client_id, "azp": client_id, "email": email, "email_verified": true,
             "sub": user_id,
         });
-        body["id_token"] = Value::from(sign_id_token(shared, &email, None, claims));
+        body["id_token"] = Value::from(sign_id_token(shared, email, None, claims));
     }
-    Ok(body)
+    body
 }
 
 /// Checks client, secret, refresh token and any narrowed `scope`, in the
@@ -191,23 +206,24 @@ fn check_refresh(shared: &Shared, form: &Form, client_id: &str) -> Outcome<(Stri
     let refresh_token = required(form, "refresh_token")?;
     let state = shared.lock();
     let not_found = || OAuthError::new(401, "invalid_client", "The OAuth client was not found.");
-    let user = state.users.get(client_id).ok_or_else(not_found)?;
-    if user.secret != secret {
+    let client = state.clients.get(client_id).ok_or_else(not_found)?;
+    if client.secret != secret {
         return Err(OAuthError::new(401, "invalid_client", "Unauthorized"));
     }
-    if !user.refresh_tokens.contains(refresh_token) {
-        return Err(bad_grant("Bad Request"));
-    }
+    // A token of another client is as unknown as a revoked one.
+    let grant = state.grants.get(refresh_token).filter(|g| g.client_id == client_id);
+    let grant = grant.ok_or_else(|| bad_grant("Bad Request"))?;
     let scopes = match form.get("scope") {
-        None => user.scopes.clone(),
+        None => grant.scopes.clone(),
         Some(asked) => parse_scopes(asked)
-            .filter(|s| s.iter().all(|one| user.scopes.contains(one)))
+            .filter(|s| s.iter().all(|one| grant.scopes.contains(one)))
             .ok_or_else(|| OAuthError::new(400, "invalid_scope", "Bad Request"))?,
     };
-    Ok((user.email.clone(), user.user_id.clone(), scopes))
+    Ok((grant.email.clone(), grant.user_id.clone(), scopes))
 }
 
-fn required<'f>(form: &'f Form, name: &str) -> Outcome<&'f str> {
+/// The non-empty value of `name`, else Google's "Missing required parameter".
+pub fn required<'f>(form: &'f Form, name: &str) -> Outcome<&'f str> {
     match form.get(name) {
         Some(value) if !value.is_empty() => Ok(value),
         _ => Err(invalid_request(&format!("Missing required parameter: {name}"))),
@@ -218,6 +234,7 @@ fn invalid_request(msg: &str) -> OAuthError {
     OAuthError::new(400, "invalid_request", msg)
 }
 
-fn bad_grant(msg: &str) -> OAuthError {
+/// `400 invalid_grant` with `msg`.
+pub fn bad_grant(msg: &str) -> OAuthError {
     OAuthError::new(400, "invalid_grant", msg)
 }

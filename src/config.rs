@@ -24,7 +24,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let command = Cli::command().args_override_self(true);
     let matches = command.clone().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
     let cli = Cli::from_arg_matches(&matches).map_err(ParseError::Clap)?;
-    let (Command::Run(run), Some(("run", sub))) = (&cli.command, matches.subcommand()) else { return Ok(cli) };
+    let (Command::Run(run), Some(("run", sub))) = (&cli.command, matches.subcommand()) else {
+        return Ok(cli);
+    };
     let Some(path) = &run.config else { return Ok(cli) };
     let extra = file_args(path, &command, &matches, sub).map_err(ParseError::Config)?;
     let position = argv.iter().position(|a| a == "run").map_or(argv.len(), |i| i + 1);
@@ -44,17 +46,25 @@ pub enum ParseError {
 }
 
 /// Turns the file's keys into `--key=value` arguments for those not set by flag or env.
-fn file_args(path: &Path, root: &clap::Command, matches: &ArgMatches, run: &ArgMatches) -> Result<Vec<OsString>, Error> {
+fn file_args(
+    path: &Path,
+    root: &clap::Command,
+    matches: &ArgMatches,
+    run: &ArgMatches,
+) -> Result<Vec<OsString>, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::usage("--config", format!("cannot read {}: {e}", path.display())))?;
-    let map: std::collections::BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(&text)
-        .map_err(|e| Error::usage("--config", format!("{} is not a YAML mapping of flag names: {e}", path.display())))?;
+    let map: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_saphyr::from_str(&text).map_err(|e| {
+            Error::usage("--config", format!("{} is not a YAML mapping of flag names: {e}", path.display()))
+        })?;
     let run_command = root.find_subcommand("run").cloned().unwrap_or_default();
     let mut args = Vec::new();
     let mut problems = Vec::new();
     for (raw_key, value) in map {
         let key = raw_key.replace('_', "-");
-        let found = run_command.get_arguments().map(|a| (a, run)).chain(root.get_arguments().map(|a| (a, matches)));
+        let found =
+            run_command.get_arguments().map(|a| (a, run)).chain(root.get_arguments().map(|a| (a, matches)));
         let Some((arg, scope)) = found.into_iter().find(|(a, _)| a.get_long() == Some(key.as_str())) else {
             problems.push(format!("unknown key \"{raw_key}\""));
             continue;
@@ -63,7 +73,10 @@ fn file_args(path: &Path, root: &clap::Command, matches: &ArgMatches, run: &ArgM
             problems.push("key \"config\" cannot name another file".to_owned());
             continue;
         }
-        let explicit = matches!(scope.value_source(arg.get_id().as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+        let explicit = matches!(
+            scope.value_source(arg.get_id().as_str()),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
         if explicit {
             continue;
         }
@@ -172,7 +185,10 @@ impl RunConfig {
             note("--scopes", format!("{scopes:?} contains an empty scope"));
         }
         if !problems.is_empty() {
-            return Err(Error::usage("configuration", format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  "))));
+            return Err(Error::usage(
+                "configuration",
+                format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  ")),
+            ));
         }
         Ok(Self {
             source,
@@ -196,7 +212,8 @@ impl RunConfig {
 pub(crate) fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, String> {
     let mut out: Vec<IdTokenSpec> = Vec::new();
     for spec in specs {
-        let (name, audience) = spec.split_once('=').ok_or_else(|| format!("\"{spec}\" is not NAME=AUDIENCE"))?;
+        let (name, audience) =
+            spec.split_once('=').ok_or_else(|| format!("\"{spec}\" is not NAME=AUDIENCE"))?;
         let simple = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if !simple || name.starts_with('.') {
             return Err(format!("name \"{name}\" must be letters, digits, '-', '_' or '.'"));
@@ -217,7 +234,8 @@ fn parse_listen(text: &str, loopback_only: bool) -> Result<Option<SocketAddr>, S
     if text == "off" {
         return Ok(None);
     }
-    let addr: SocketAddr = text.parse().map_err(|_| format!("\"{text}\" is not an IP:PORT address (or off)"))?;
+    let addr: SocketAddr =
+        text.parse().map_err(|_| format!("\"{text}\" is not an IP:PORT address (or off)"))?;
     if loopback_only && !addr.ip().is_loopback() {
         return Err(format!(
             "{addr} is not a loopback address; the token API hands out tokens to anyone who can reach it. \
@@ -256,10 +274,20 @@ mod tests {
     fn the_config_file_fills_only_what_flags_leave_unset() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("agent.yaml");
-        std::fs::write(&file, "listen: 127.0.0.1:7000\nfile_mode: \"0600\"\noneshot: true\nid-token: [a=x, b=y]\n")
-            .expect("write");
-        let cli = parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8"), "--listen", "127.0.0.1:9000"]))
-            .expect("parses");
+        std::fs::write(
+            &file,
+            "listen: 127.0.0.1:7000\nfile_mode: \"0600\"\noneshot: true\nid-token: [a=x, b=y]\n",
+        )
+        .expect("write");
+        let cli = parse(argv(&[
+            "gcp-token-agent",
+            "run",
+            "--config",
+            file.to_str().expect("utf8"),
+            "--listen",
+            "127.0.0.1:9000",
+        ]))
+        .expect("parses");
         let Command::Run(run) = cli.command else { panic!("run") };
         assert_eq!(run.listen, "127.0.0.1:9000", "the flag wins over the file");
         assert_eq!(run.file_mode, "0600");
@@ -272,7 +300,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("agent.yaml");
         std::fs::write(&file, "colour: blue\nsize: 3\n").expect("write");
-        let Err(ParseError::Config(e)) = parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")])) else {
+        let Err(ParseError::Config(e)) =
+            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
+        else {
             panic!("should fail")
         };
         let text = e.to_string();

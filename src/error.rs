@@ -123,9 +123,18 @@ impl Error {
     /// one of the known few, else the HTTP status class or the kind of local failure.
     pub fn reason(&self) -> &'static str {
         const KNOWN: [&str; 12] = [
-            "invalid_grant", "invalid_request", "invalid_scope", "invalid_client", "unauthorized_client",
-            "unsupported_grant_type", "invalid_target", "temporarily_unavailable", "server_error",
-            "PERMISSION_DENIED", "UNAUTHENTICATED", "NOT_FOUND",
+            "invalid_grant",
+            "invalid_request",
+            "invalid_scope",
+            "invalid_client",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_target",
+            "temporarily_unavailable",
+            "server_error",
+            "PERMISSION_DENIED",
+            "UNAUTHENTICATED",
+            "NOT_FOUND",
         ];
         match self {
             Error::ReadCredentials { .. } => "unreadable",

@@ -21,7 +21,8 @@ fn main() -> ExitCode {
         }
         Err(ParseError::Config(e)) => return fail(&e),
     };
-    let default_level = if matches!(cli.command, Command::Run(_) | Command::Webhook(_)) { "info" } else { "warn" };
+    let default_level =
+        if matches!(cli.command, Command::Run(_) | Command::Webhook(_)) { "info" } else { "warn" };
     if let Err(e) = telemetry::init_logging(&cli.log, default_level) {
         return fail(&e);
     }

@@ -28,7 +28,12 @@ pub struct SourceWatch {
 }
 
 /// Watches `files` and bumps `reload` whenever one's content changes.
-pub fn spawn(files: Vec<PathBuf>, reload: watch::Sender<u64>, check: CheckFn, metrics: Metrics) -> SourceWatch {
+pub fn spawn(
+    files: Vec<PathBuf>,
+    reload: watch::Sender<u64>,
+    check: CheckFn,
+    metrics: Metrics,
+) -> SourceWatch {
     let (events_tx, events) = mpsc::unbounded_channel();
     let watcher = watch_dirs(&files, events_tx);
     let fingerprints = files.iter().map(|f| (f.clone(), fingerprint(f))).collect();
@@ -50,7 +55,11 @@ fn watch_dirs(files: &[PathBuf], events: mpsc::UnboundedSender<()>) -> Option<no
             return None;
         }
     };
-    for dir in files.iter().filter_map(|f| f.parent()).map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }) {
+    for dir in files
+        .iter()
+        .filter_map(|f| f.parent())
+        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+    {
         if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
             tracing::warn!("cannot watch {} ({e}); polling every {POLL_INTERVAL:?} instead", dir.display());
         }

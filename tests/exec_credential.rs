@@ -18,7 +18,8 @@ const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
 /// The installed kubectl and two of the versioned ones shipped beside it.
 fn kubectls() -> Vec<PathBuf> {
     let dispatcher = PathBuf::from("kubectl");
-    let resolved = Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().expect("sh");
+    let resolved =
+        Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().expect("sh");
     let dir = PathBuf::from(String::from_utf8_lossy(&resolved.stdout).trim()).parent().map(Path::to_path_buf);
     let dir = dir.expect("kubectl is installed (TESTING.md)");
     let versioned = ["kubectl.1.27", "kubectl.1.33"].map(|name| dir.join(name));
@@ -91,7 +92,8 @@ fn real_kubectl_sends_exactly_the_token_the_emulator_issued_with_v1_and_v1beta1(
     let key = sandbox.path("key.json");
     emulator.add_service_account(EMAIL).write_to(&key).expect("write key");
     for api_version in [V1, V1BETA1] {
-        let config = kubeconfig(&sandbox, &server, api_version, &["--credentials", key.to_str().expect("utf8")]);
+        let config =
+            kubeconfig(&sandbox, &server, api_version, &["--credentials", key.to_str().expect("utf8")]);
         for kubectl in kubectls() {
             kubectl_version(&sandbox, &kubectl, &config);
         }
@@ -113,7 +115,10 @@ fn two_credential_files_give_two_different_tokens() {
     let sandbox = Sandbox::new();
     let (a, b) = (sandbox.path("a.json"), sandbox.path("b.json"));
     emulator.add_service_account(EMAIL).write_to(&a).expect("write");
-    emulator.add_service_account("other@emulator-project.iam.gserviceaccount.com").write_to(&b).expect("write");
+    emulator
+        .add_service_account("other@emulator-project.iam.gserviceaccount.com")
+        .write_to(&b)
+        .expect("write");
     for key in [&a, &b] {
         let config = kubeconfig(&sandbox, &server, V1, &["--credentials", key.to_str().expect("utf8")]);
         kubectl_version(&sandbox, Path::new("kubectl"), &config);
@@ -122,11 +127,16 @@ fn two_credential_files_give_two_different_tokens() {
     let (first, last) = (tokens.first().expect("a request"), tokens.last().expect("a request"));
     assert_ne!(first, last);
     assert_eq!(emulator.issued(first).expect("issued").principal_email, EMAIL);
-    assert_eq!(emulator.issued(last).expect("issued").principal_email, "other@emulator-project.iam.gserviceaccount.com");
+    assert_eq!(
+        emulator.issued(last).expect("issued").principal_email,
+        "other@emulator-project.iam.gserviceaccount.com"
+    );
 }
 
 fn exec_info(version: &str, server: &str) -> String {
-    format!(r#"{{"apiVersion":"{version}","kind":"ExecCredential","spec":{{"interactive":false,"cluster":{{"server":"{server}"}}}}}}"#)
+    format!(
+        r#"{{"apiVersion":"{version}","kind":"ExecCredential","spec":{{"interactive":false,"cluster":{{"server":"{server}"}}}}}}"#
+    )
 }
 
 #[test]
@@ -159,7 +169,8 @@ fn the_output_reports_expiry_early_in_the_requested_version() {
     assert_eq!(json["apiVersion"], V1BETA1);
     assert_eq!(json["kind"], "ExecCredential");
     let issued = emulator.issued(json["status"]["token"].as_str().expect("token")).expect("issued");
-    let reported: jiff::Timestamp = json["status"]["expirationTimestamp"].as_str().expect("ts").parse().expect("rfc3339");
+    let reported: jiff::Timestamp =
+        json["status"]["expirationTimestamp"].as_str().expect("ts").parse().expect("rfc3339");
     let real = jiff::Timestamp::try_from(issued.expires_at).expect("ts");
     let margin = real.as_second() - reported.as_second();
     assert!((299..=301).contains(&margin), "reported {margin}s early");
@@ -187,7 +198,8 @@ fn twenty_simultaneous_invocations_on_a_cold_cache_all_succeed_and_leave_one_ent
         let json: Value = serde_json::from_slice(&output.stdout).expect("valid ExecCredential");
         assert!(emulator.issued(json["status"]["token"].as_str().expect("token")).is_some());
     }
-    let entries: Vec<_> = std::fs::read_dir(sandbox.cache_dir()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+    let entries: Vec<_> =
+        std::fs::read_dir(sandbox.cache_dir()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(entries.len(), 1, "one cache file, no temp files left: {entries:?}");
     let text = std::fs::read_to_string(sandbox.cache_dir().join(&entries[0])).expect("read");
     serde_json::from_str::<Value>(&text).expect("the cache file is valid JSON");
@@ -230,11 +242,17 @@ fn from_file_answers_from_a_running_agents_token_json() {
     let expiry = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3000);
     let file = sandbox.write(
         "token.json",
-        format!(r#"{{"access_token":"ya29.from-agent","token_type":"Bearer","expiry":"{}"}}"#, expiry.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        format!(
+            r#"{{"access_token":"ya29.from-agent","token_type":"Bearer","expiry":"{}"}}"#,
+            expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ),
     );
     let out = sandbox.run(&["exec-credential", "--from-file", &file]);
     let json: Value = serde_json::from_str(out.ok()).expect("json");
     assert_eq!(json["status"]["token"], "ya29.from-agent");
-    let stale = sandbox.write("stale.json", r#"{"access_token":"ya29.old","token_type":"Bearer","expiry":"2020-01-01T00:00:00Z"}"#);
+    let stale = sandbox.write(
+        "stale.json",
+        r#"{"access_token":"ya29.old","token_type":"Bearer","expiry":"2020-01-01T00:00:00Z"}"#,
+    );
     assert!(sandbox.run(&["exec-credential", "--from-file", &stale]).fails_with(69).contains("expired"));
 }

@@ -14,7 +14,8 @@ use support::{
 };
 
 const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
-const PROVIDER: &str = "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/pool/providers/k8s";
+const PROVIDER: &str =
+    "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/pool/providers/k8s";
 const SUB: &str = "system:serviceaccount:team-a:api";
 const TARGET: &str = "target@emulator-project.iam.gserviceaccount.com";
 const PUBSUB: &str = "https://www.googleapis.com/auth/pubsub";
@@ -49,7 +50,8 @@ impl Setup {
             "credential_source": { "file": self.subject, "format": { "type": "text" } },
         });
         if impersonate {
-            config["service_account_impersonation_url"] = json!(self.emulator.iam_url(TARGET, "generateAccessToken"));
+            config["service_account_impersonation_url"] =
+                json!(self.emulator.iam_url(TARGET, "generateAccessToken"));
             config["service_account_impersonation"] = json!({ "token_lifetime_seconds": 1800 });
         }
         config
@@ -95,12 +97,23 @@ fn the_full_chain_ends_with_the_service_accounts_token() {
     let s = setup();
     s.emulator.set_iam_fractional_expire_time(true);
     let file = s.write("cred.json", &s.cred_config(true));
-    let out = s.sandbox.run(&["print-access-token", "--credentials", &file, "--scopes", PUBSUB, "--format", "json"]);
+    let out = s.sandbox.run(&[
+        "print-access-token",
+        "--credentials",
+        &file,
+        "--scopes",
+        PUBSUB,
+        "--format",
+        "json",
+    ]);
     let json: Value = serde_json::from_str(out.ok()).expect("json");
     let issued = s.emulator.issued(json["access_token"].as_str().expect("token")).expect("issued");
     assert_eq!(issued.principal_email, TARGET);
     assert_eq!(issued.scopes, [PUBSUB]);
-    assert_eq!(s.emulator.requests_to("sts")[0].form["scope"], "https://www.googleapis.com/auth/cloud-platform");
+    assert_eq!(
+        s.emulator.requests_to("sts")[0].form["scope"],
+        "https://www.googleapis.com/auth/cloud-platform"
+    );
     let body = s.emulator.requests_to("iam_access")[0].json.clone().expect("body");
     assert_eq!(body["lifetime"], "1800s");
     assert_eq!(body["scope"], json!([PUBSUB]));
@@ -109,14 +122,38 @@ fn the_full_chain_ends_with_the_service_accounts_token() {
 #[test]
 fn the_flag_form_builds_the_same_chain_and_mints_id_tokens() {
     let s = setup();
-    let flags = ["--subject-token-file", &s.subject, "--workload-identity-provider", PROVIDER, "--service-account", TARGET];
+    let flags = [
+        "--subject-token-file",
+        &s.subject,
+        "--workload-identity-provider",
+        PROVIDER,
+        "--service-account",
+        TARGET,
+    ];
     let out = s.run(&[&["print-access-token"][..], &flags].concat());
     assert_eq!(s.principal(&out), TARGET);
-    let alias = s.run(&["print-access-token", "--subject-token-file", &s.subject, "--audience", PROVIDER, "--no-cache"]);
-    assert_eq!(s.principal(&alias), sts_principal(PROVIDER, SUB), "--audience is the provider here; no SA: the federated token");
-    let id = s.run(&[&["print-identity-token", "--audience", "https://api.example", "--include-email"][..], &flags].concat());
+    let alias = s.run(&[
+        "print-access-token",
+        "--subject-token-file",
+        &s.subject,
+        "--audience",
+        PROVIDER,
+        "--no-cache",
+    ]);
+    assert_eq!(
+        s.principal(&alias),
+        sts_principal(PROVIDER, SUB),
+        "--audience is the provider here; no SA: the federated token"
+    );
+    let id = s.run(
+        &[&["print-identity-token", "--audience", "https://api.example", "--include-email"][..], &flags]
+            .concat(),
+    );
     let claims = s.emulator.verify_id_token(id.ok().trim()).expect("signed");
-    assert_eq!((claims["aud"].as_str(), claims["email"].as_str()), (Some("https://api.example"), Some(TARGET)));
+    assert_eq!(
+        (claims["aud"].as_str(), claims["email"].as_str()),
+        (Some("https://api.example"), Some(TARGET))
+    );
     assert_eq!(s.emulator.requests_to("iam_id")[0].json.clone().expect("body")["includeEmail"], true);
 }
 
@@ -133,7 +170,9 @@ fn a_bare_federated_identity_cannot_mint_id_tokens_and_says_why() {
 fn url_and_executable_sources_work_and_executables_need_the_opt_in() {
     let mut s = setup();
     // A URL source: the emulator's metadata server stands in for any token URL with headers.
-    let token_json = s.sandbox.write("subject.json", json!({ "access_token": s.issuer.mint(SUB, PROVIDER, 600) }).to_string());
+    let token_json = s
+        .sandbox
+        .write("subject.json", json!({ "access_token": s.issuer.mint(SUB, PROVIDER, 600) }).to_string());
     let script = s.sandbox.write(
         "subject.sh",
         format!("#!/bin/sh\nprintf '{{\"version\":1,\"success\":true,\"token_type\":\"urn:ietf:params:oauth:token-type:jwt\",\"id_token\":\"%s\",\"expiration_time\":%s}}' \"$(cat {})\" 4102444800\n", s.subject, ),
@@ -147,7 +186,11 @@ fn url_and_executable_sources_work_and_executables_need_the_opt_in() {
     exe["credential_source"] = json!({ "executable": { "command": script, "timeout_millis": 5000 } });
     let exe_file = s.write("exe.json", &exe);
     let refused = s.sandbox.run(&["print-access-token", "--credentials", &exe_file]);
-    assert!(refused.fails_with(64).contains("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"), "{}", refused.stderr);
+    assert!(
+        refused.fails_with(64).contains("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"),
+        "{}",
+        refused.stderr
+    );
     s.sandbox.env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1");
     let out = s.sandbox.run(&["print-access-token", "--credentials", &exe_file]);
     assert_eq!(s.principal(&out), sts_principal(PROVIDER, SUB));
@@ -175,7 +218,15 @@ fn impersonation_files_and_flags_normalise_delegates_and_pass_the_lifetime() {
     s.emulator.grant_token_creator(TARGET, source.email());
     s.emulator.allow_extended_lifetime(TARGET);
     let key = s.write("key.json", source.json());
-    let out = s.run(&["print-access-token", "--credentials", &key, "--impersonate-service-account", TARGET, "--lifetime", "2h"]);
+    let out = s.run(&[
+        "print-access-token",
+        "--credentials",
+        &key,
+        "--impersonate-service-account",
+        TARGET,
+        "--lifetime",
+        "2h",
+    ]);
     assert_eq!(s.principal(&out), TARGET);
     assert_eq!(s.emulator.requests_to("iam_access")[1].json.clone().expect("body")["lifetime"], "7200s");
 }
@@ -184,7 +235,13 @@ fn impersonation_files_and_flags_normalise_delegates_and_pass_the_lifetime() {
 fn an_sts_answer_without_expires_in_takes_the_subjects_expiry() {
     let s = setup();
     s.emulator.set_sts_omit_expires_in(true);
-    let out = s.sandbox.run(&["print-access-token", "--credentials", &s.write("c.json", &s.cred_config(false)), "--format", "json"]);
+    let out = s.sandbox.run(&[
+        "print-access-token",
+        "--credentials",
+        &s.write("c.json", &s.cred_config(false)),
+        "--format",
+        "json",
+    ]);
     let json: Value = serde_json::from_str(out.ok()).expect("json");
     let expiry: jiff::Timestamp = json["expiry"].as_str().expect("expiry").parse().expect("rfc3339");
     let left = expiry.as_second() - jiff::Timestamp::now().as_second();
@@ -215,14 +272,45 @@ fn bad_federation_input_names_the_field_and_keeps_secrets_out() {
         let text = out.fails_with(64);
         assert!(text.contains(field), "{name}: {text}");
     }
-    let flags = |subject: &str| vec!["print-access-token".to_owned(), "--subject-token-file".into(), subject.to_owned(), "--audience".into(), PROVIDER.into(), "--no-cache".into()];
+    let flags = |subject: &str| {
+        vec![
+            "print-access-token".to_owned(),
+            "--subject-token-file".into(),
+            subject.to_owned(),
+            "--audience".into(),
+            PROVIDER.into(),
+            "--no-cache".into(),
+        ]
+    };
     let empty = s.sandbox.write("empty-token", "\n");
-    assert!(s.run(&flags(&empty).iter().map(String::as_str).collect::<Vec<_>>()).fails_with(64).contains("empty"));
+    assert!(
+        s.run(&flags(&empty).iter().map(String::as_str).collect::<Vec<_>>()).fails_with(64).contains("empty")
+    );
     let garbage = s.sandbox.write("garbage-token", "not-a-jwt");
-    assert!(s.run(&flags(&garbage).iter().map(String::as_str).collect::<Vec<_>>()).fails_with(64).contains("not a JWT"));
-    let bad_audience = s.sandbox.run(&["print-access-token", "--subject-token-file", &s.subject, "--audience", "sts.googleapis.com"]);
+    assert!(
+        s.run(&flags(&garbage).iter().map(String::as_str).collect::<Vec<_>>())
+            .fails_with(64)
+            .contains("not a JWT")
+    );
+    let bad_audience = s.sandbox.run(&[
+        "print-access-token",
+        "--subject-token-file",
+        &s.subject,
+        "--audience",
+        "sts.googleapis.com",
+    ]);
     assert!(bad_audience.fails_with(64).contains("--audience"));
-    let too_long = s.sandbox.run(&["print-access-token", "--subject-token-file", &s.subject, "--audience", PROVIDER, "--impersonate-service-account", TARGET, "--lifetime", "13h"]);
+    let too_long = s.sandbox.run(&[
+        "print-access-token",
+        "--subject-token-file",
+        &s.subject,
+        "--audience",
+        PROVIDER,
+        "--impersonate-service-account",
+        TARGET,
+        "--lifetime",
+        "13h",
+    ]);
     assert!(too_long.fails_with(64).contains("43200"));
     // Google refusals: a token signed by a key STS does not trust, and a missing IAM grant.
     let forged = s.sandbox.write("forged-token", s.issuer.mint_with_foreign_key(SUB, PROVIDER, 600));
@@ -232,10 +320,23 @@ fn bad_federation_input_names_the_field_and_keeps_secrets_out() {
     assert!(!out.stderr.contains(forged_token.trim()) && !out.stderr.contains("eyJ"), "no token in errors");
     let stranger = "stranger@emulator-project.iam.gserviceaccount.com";
     s.emulator.add_service_account(stranger);
-    let out = s.run(&["print-access-token", "--subject-token-file", &s.subject, "--audience", PROVIDER, "--service-account", stranger]);
+    let out = s.run(&[
+        "print-access-token",
+        "--subject-token-file",
+        &s.subject,
+        "--audience",
+        PROVIDER,
+        "--service-account",
+        stranger,
+    ]);
     assert!(out.fails_with(69).contains("PERMISSION_DENIED"), "{}", out.stderr);
     s.emulator.push_fault_to("sts", Fault::Status(503));
-    let retried = s.sandbox.run(&["print-access-token", "--credentials", &s.write("ok.json", &s.cred_config(false)), "--no-cache"]);
+    let retried = s.sandbox.run(&[
+        "print-access-token",
+        "--credentials",
+        &s.write("ok.json", &s.cred_config(false)),
+        "--no-cache",
+    ]);
     retried.ok();
 }
 
@@ -262,7 +363,16 @@ fn run_re_exchanges_within_a_second_of_a_kubelet_token_swap() {
     let out = s.sandbox.path("out");
     std::fs::create_dir_all(&out).expect("mkdir");
     let endpoints = s.endpoints();
-    let args = ["--subject-token-file", &subject, "--audience", PROVIDER, "--service-account", TARGET, "--output-dir", out.to_str().expect("utf8")];
+    let args = [
+        "--subject-token-file",
+        &subject,
+        "--audience",
+        PROVIDER,
+        "--service-account",
+        TARGET,
+        "--output-dir",
+        out.to_str().expect("utf8"),
+    ];
     let all: Vec<&str> = args.iter().copied().chain(endpoints.iter().map(String::as_str)).collect();
     let agent = RunningAgent::start(&s.sandbox, &all);
     agent.wait_ready();

@@ -36,7 +36,14 @@ impl Live {
         emulator.add_service_account(EMAIL).write_to(&key).expect("write key");
         let out = sandbox.path("out");
         std::fs::create_dir_all(&out).expect("mkdir");
-        let args = ["--credentials", key.to_str().expect("utf8"), "--output-dir", out.to_str().expect("utf8"), "--scopes", scopes];
+        let args = [
+            "--credentials",
+            key.to_str().expect("utf8"),
+            "--output-dir",
+            out.to_str().expect("utf8"),
+            "--scopes",
+            scopes,
+        ];
         let agent = RunningAgent::start(&sandbox, &[&args[..], extra].concat());
         agent.wait_ready();
         let host = agent.metadata.expect("listener").to_string();
@@ -124,7 +131,10 @@ fn node_google_auth_library_uses_the_agent_as_its_metadata_server() {
 #[test]
 fn gcloud_prints_the_agents_tokens_through_gce_metadata_root() {
     // gcloud detects a metadata server by its project/numeric-project-id.
-    let live = Live::start_with("https://www.googleapis.com/auth/cloud-platform", &["--numeric-project-id", "123456"]);
+    let live = Live::start_with(
+        "https://www.googleapis.com/auth/cloud-platform",
+        &["--numeric-project-id", "123456"],
+    );
     let gcloud = Gcloud::new();
     let root = [("GCE_METADATA_ROOT", live.host.as_str())];
     let token = gcloud.ok(&["auth", "print-access-token"], &root);
@@ -137,7 +147,9 @@ fn gcloud_prints_the_agents_tokens_through_gce_metadata_root() {
 #[test]
 fn gke_gcloud_auth_plugin_in_adc_mode_gets_the_agents_token() {
     // The plugin asks for cloud-platform + userinfo.email; configure the agent the same way.
-    let live = Live::start("https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email");
+    let live = Live::start(
+        "https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email",
+    );
     let output = Command::new("gke-gcloud-auth-plugin")
         .arg("--use_application_default_credentials")
         .envs(live.envs())

@@ -33,7 +33,12 @@ fn the_header_rules_hold_on_every_route_and_every_answer_is_flavored() {
     let agent = agent_with(&emulator, &sandbox, &[]);
     agent.wait_ready();
     let addr = agent.metadata.expect("listener");
-    for path in ["/", "/computeMetadata/v1/", &format!("{SA}/default/token"), "/computeMetadata/v1/project/project-id"] {
+    for path in [
+        "/",
+        "/computeMetadata/v1/",
+        &format!("{SA}/default/token"),
+        "/computeMetadata/v1/project/project-id",
+    ] {
         let bare = get(addr, path, &[]);
         assert_eq!(bare.status, 403, "{path} without Metadata-Flavor");
         assert_eq!(bare.header("metadata-flavor"), Some("Google"));
@@ -53,16 +58,29 @@ fn directories_identity_and_project_routes_answer_like_gce() {
     let sandbox = Sandbox::new();
     let agent = agent_with(&emulator, &sandbox, &["--numeric-project-id", "4242"]);
     agent.wait_ready();
-    assert_eq!(agent.metadata_get("/computeMetadata/v1/instance").status, 200, "Node probes it without a slash");
+    assert_eq!(
+        agent.metadata_get("/computeMetadata/v1/instance").status,
+        200,
+        "Node probes it without a slash"
+    );
     assert_eq!(agent.metadata_get(&format!("{SA}/")).body, format!("default/\n{EMAIL}/\n"));
-    let recursive: Value = serde_json::from_str(&agent.metadata_get(&format!("{SA}/default/?recursive=true")).body).expect("json");
+    let recursive: Value =
+        serde_json::from_str(&agent.metadata_get(&format!("{SA}/default/?recursive=true")).body)
+            .expect("json");
     assert_eq!(recursive["email"], EMAIL);
     assert_eq!(recursive["aliases"][0], "default");
     assert_eq!(recursive["scopes"][0], "https://www.googleapis.com/auth/cloud-platform");
     assert_eq!(agent.metadata_get(&format!("{SA}/default/email")).body, EMAIL);
-    assert_eq!(agent.metadata_get(&format!("{SA}/{EMAIL}/email")).body, EMAIL, "the email names the account too");
+    assert_eq!(
+        agent.metadata_get(&format!("{SA}/{EMAIL}/email")).body,
+        EMAIL,
+        "the email names the account too"
+    );
     assert_eq!(agent.metadata_get(&format!("{SA}/default/aliases")).body, "default\n");
-    assert_eq!(agent.metadata_get(&format!("{SA}/default/scopes")).body, "https://www.googleapis.com/auth/cloud-platform\n");
+    assert_eq!(
+        agent.metadata_get(&format!("{SA}/default/scopes")).body,
+        "https://www.googleapis.com/auth/cloud-platform\n"
+    );
     assert_eq!(agent.metadata_get(&format!("{SA}/stranger@x.com/email")).status, 404);
     assert_eq!(agent.metadata_get("/computeMetadata/v1/project/project-id").body, "emulator-project");
     assert_eq!(agent.metadata_get("/computeMetadata/v1/project/numeric-project-id").body, "4242");
@@ -83,11 +101,13 @@ fn the_token_route_serves_the_published_token_and_mints_other_scopes_on_demand()
     assert_eq!(json["token_type"], "Bearer");
     let expires_in = json["expires_in"].as_u64().expect("expires_in");
     assert!((3500..=3600).contains(&expires_in), "{expires_in}");
-    let same = agent.metadata_get(&format!("{SA}/{EMAIL}/token?scopes=https://www.googleapis.com/auth/cloud-platform"));
+    let same = agent
+        .metadata_get(&format!("{SA}/{EMAIL}/token?scopes=https://www.googleapis.com/auth/cloud-platform"));
     assert_eq!(serde_json::from_str::<Value>(&same.body).expect("json")["access_token"], file.as_str());
     assert_eq!(emulator.calls("token"), 1);
     let other = "/token?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fpubsub%2Chttps%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform";
-    let minted: Value = serde_json::from_str(&agent.metadata_get(&format!("{SA}/default{other}")).body).expect("json");
+    let minted: Value =
+        serde_json::from_str(&agent.metadata_get(&format!("{SA}/default{other}")).body).expect("json");
     let token = minted["access_token"].as_str().expect("token");
     assert_ne!(token, file);
     assert_eq!(emulator.issued(token).expect("issued").scopes.len(), 2);
@@ -105,7 +125,9 @@ fn the_identity_route_serves_kept_and_on_demand_id_tokens() {
     let kept = agent.metadata_get(&format!("{SA}/default/identity?audience=https%3A%2F%2Fapi.example"));
     assert_eq!(kept.body, std::fs::read_to_string(sandbox.path("out").join("id_token.api")).expect("file"));
     assert_eq!(emulator.calls("token"), calls, "a kept ID token needs no request");
-    let full = agent.metadata_get(&format!("{SA}/default/identity?audience=https://other.example&format=full&licenses=FALSE"));
+    let full = agent.metadata_get(&format!(
+        "{SA}/default/identity?audience=https://other.example&format=full&licenses=FALSE"
+    ));
     let claims = emulator.verify_id_token(&full.body).expect("valid");
     assert_eq!(claims["aud"], "https://other.example");
     assert_eq!(agent.metadata_get(&format!("{SA}/default/identity")).status, 400, "audience is required");
@@ -133,7 +155,10 @@ fn a_cold_start_stampede_of_500_requests_causes_one_exchange() {
         .map(|t| {
             let answer = t.join().expect("thread");
             assert_eq!(answer.status, 200, "{}", answer.body);
-            serde_json::from_str::<Value>(&answer.body).expect("json")["access_token"].as_str().expect("t").to_owned()
+            serde_json::from_str::<Value>(&answer.body).expect("json")["access_token"]
+                .as_str()
+                .expect("t")
+                .to_owned()
         })
         .collect();
     assert_eq!(tokens.len(), 1);
@@ -152,7 +177,10 @@ fn admin_routes_report_health_readiness_and_metrics_that_promtool_accepts() {
     let metrics = get(admin, "/metrics", &[]).body;
     let file = std::fs::read_to_string(sandbox.path("out").join("token")).expect("token");
     assert!(!metrics.contains(&file), "never a token in metrics");
-    assert!(metrics.contains(r#"route="/computeMetadata/v1/instance/service-accounts/{account}/token""#), "{metrics}");
+    assert!(
+        metrics.contains(r#"route="/computeMetadata/v1/instance/service-accounts/{account}/token""#),
+        "{metrics}"
+    );
     assert!(metrics.contains("gcp_token_agent_ready 1"));
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
@@ -163,5 +191,10 @@ fn admin_routes_report_health_readiness_and_metrics_that_promtool_accepts() {
         .expect("promtool (apt prometheus; scripts/install-test-deps.sh)");
     std::io::Write::write_all(promtool.stdin.as_mut().expect("stdin"), metrics.as_bytes()).expect("write");
     let output = promtool.wait_with_output().expect("promtool");
-    assert!(output.status.success(), "promtool: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

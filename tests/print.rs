@@ -41,8 +41,10 @@ fn a_key_file_yields_the_token_the_emulator_issued_with_a_signed_assertion() {
 #[test]
 fn scopes_are_space_joined_and_json_output_carries_the_expiry() {
     let (emulator, sandbox, key) = with_key();
-    let scopes = "https://www.googleapis.com/auth/devstorage.read_only,https://www.googleapis.com/auth/pubsub";
-    let out = sandbox.run(&["print-access-token", "--credentials", &key, "--scopes", scopes, "--format", "json"]);
+    let scopes =
+        "https://www.googleapis.com/auth/devstorage.read_only,https://www.googleapis.com/auth/pubsub";
+    let out =
+        sandbox.run(&["print-access-token", "--credentials", &key, "--scopes", scopes, "--format", "json"]);
     let json: Value = serde_json::from_str(out.ok()).expect("json output");
     assert_eq!(json["token_type"], "Bearer");
     assert!(json["expiry"].as_str().is_some_and(|e| e.ends_with('Z')));
@@ -83,7 +85,8 @@ fn two_keys_never_share_a_cached_token() {
 #[test]
 fn domain_wide_delegation_sends_sub_and_is_refused_when_not_allowed() {
     let (emulator, sandbox, key) = with_key();
-    let refused = sandbox.run(&["print-access-token", "--credentials", &key, "--subject", "user@example.com"]);
+    let refused =
+        sandbox.run(&["print-access-token", "--credentials", &key, "--subject", "user@example.com"]);
     assert!(refused.fails_with(69).contains("unauthorized_client"), "{}", refused.stderr);
     emulator.allow_domain_wide_delegation(EMAIL);
     let out = sandbox.run(&["print-access-token", "--credentials", &key, "--subject", "user@example.com"]);
@@ -109,14 +112,25 @@ fn an_authorized_user_file_uses_the_refresh_token_grant() {
 #[test]
 fn an_id_token_is_minted_for_the_audience_and_expires_with_its_exp() {
     let (emulator, sandbox, key) = with_key();
-    let out = sandbox.run(&["print-identity-token", "--credentials", &key, "--audience", "https://svc.example.com", "--format", "json"]);
+    let out = sandbox.run(&[
+        "print-identity-token",
+        "--credentials",
+        &key,
+        "--audience",
+        "https://svc.example.com",
+        "--format",
+        "json",
+    ]);
     let json: Value = serde_json::from_str(out.ok()).expect("json");
-    let claims = emulator.verify_id_token(json["id_token"].as_str().expect("id_token")).expect("signed by the emulator");
+    let claims = emulator
+        .verify_id_token(json["id_token"].as_str().expect("id_token"))
+        .expect("signed by the emulator");
     assert_eq!(claims["aud"], "https://svc.example.com");
     assert_eq!(claims["email"], EMAIL);
     let exp = claims["exp"].as_u64().expect("exp");
     let expiry = json["expiry"].as_str().expect("expiry");
-    let formatted = jiff::Timestamp::from_second(exp as i64).expect("ts").strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let formatted =
+        jiff::Timestamp::from_second(exp as i64).expect("ts").strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     assert_eq!(expiry, formatted);
     let assertion = emulator.requests_to("token")[0].jwt_claims.clone().expect("claims");
     assert_eq!(assertion["target_audience"], "https://svc.example.com");
@@ -134,7 +148,10 @@ fn adc_follows_google_application_credentials_and_a_missing_file_is_a_hard_error
     missing.env("GCE_METADATA_HOST", emulator.metadata_host());
     let err = missing.run(&["print-access-token"]);
     let text = err.fails_with(64);
-    assert!(text.contains("/nonexistent/key.json") && text.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{text}");
+    assert!(
+        text.contains("/nonexistent/key.json") && text.contains("GOOGLE_APPLICATION_CREDENTIALS"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -225,7 +242,8 @@ fn bad_credential_files_name_the_file_and_the_field() {
         json.to_string()
     };
     let mut not_a_key = good.clone();
-    not_a_key["private_key"] = Value::from("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+    not_a_key["private_key"] =
+        Value::from("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
     let cases: Vec<(&str, String, &str)> = vec![
         ("malformed.json", "{\"type\": ".into(), "not valid JSON"),
         ("unknown.json", r#"{"type":"gdch_service_account"}"#.into(), "field \"type\""),
@@ -255,7 +273,8 @@ fn bad_credential_files_name_the_file_and_the_field() {
 fn a_corrupt_or_foreign_cache_entry_is_ignored_and_replaced() {
     let (emulator, sandbox, key) = with_key();
     let first = sandbox.run(&["print-access-token", "--credentials", &key]);
-    let entry = std::fs::read_dir(sandbox.cache_dir()).expect("dir").next().expect("one").expect("entry").path();
+    let entry =
+        std::fs::read_dir(sandbox.cache_dir()).expect("dir").next().expect("one").expect("entry").path();
     std::fs::write(&entry, b"{garbage").expect("corrupt it");
     let second = sandbox.run(&["print-access-token", "--credentials", &key]);
     assert_ne!(first.ok(), second.ok());
@@ -280,8 +299,23 @@ fn secrets_never_reach_stderr_even_at_trace_level() {
     emulator.push_fault(Fault::Status(503));
     let trace = ["--log-level", "trace", "--no-cache"];
     let runs = [
-        sandbox.run(&[&["print-access-token", "--credentials", key_path.to_str().expect("utf8")], &trace[..]].concat()),
-        sandbox.run(&[&["print-identity-token", "--audience", "a", "--credentials", key_path.to_str().expect("utf8")], &trace[..]].concat()),
+        sandbox.run(
+            &[&["print-access-token", "--credentials", key_path.to_str().expect("utf8")], &trace[..]]
+                .concat(),
+        ),
+        sandbox.run(
+            &[
+                &[
+                    "print-identity-token",
+                    "--audience",
+                    "a",
+                    "--credentials",
+                    key_path.to_str().expect("utf8"),
+                ],
+                &trace[..],
+            ]
+            .concat(),
+        ),
         sandbox.run(&[&["print-access-token", "--credentials", &user_path], &trace[..]].concat()),
     ];
     let pem_body: String = key.private_key_pem().lines().nth(1).expect("a base64 line").to_owned();

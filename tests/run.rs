@@ -41,7 +41,16 @@ fn oneshot_writes_every_file_with_the_mode_and_exits_zero() {
     let sandbox = Sandbox::new();
     let (_, key) = key_in(&emulator, &sandbox, "key.json");
     let out = out_dir(&sandbox);
-    let run = sandbox.run(&["run", "--oneshot", "--credentials", &key, "--output-dir", &out, "--id-token", "api=https://api.example"]);
+    let run = sandbox.run(&[
+        "run",
+        "--oneshot",
+        "--credentials",
+        &key,
+        "--output-dir",
+        &out,
+        "--id-token",
+        "api=https://api.example",
+    ]);
     run.ok();
     let token = read(&out, "token");
     assert!(!token.ends_with('\n'), "the raw token has no newline");
@@ -56,7 +65,16 @@ fn oneshot_writes_every_file_with_the_mode_and_exits_zero() {
         let mode = std::fs::metadata(Path::new(&out).join(name)).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o640, "{name}");
     }
-    let custom = sandbox.run(&["run", "--oneshot", "--credentials", &key, "--output-dir", &out, "--file-mode", "0600"]);
+    let custom = sandbox.run(&[
+        "run",
+        "--oneshot",
+        "--credentials",
+        &key,
+        "--output-dir",
+        &out,
+        "--file-mode",
+        "0600",
+    ]);
     custom.ok();
     let mode = std::fs::metadata(Path::new(&out).join("token")).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "--file-mode is applied on every write, not only on create");
@@ -81,8 +99,17 @@ fn oneshot_fails_clearly_when_google_refuses() {
 fn every_configuration_problem_is_reported_at_once() {
     let sandbox = Sandbox::new();
     let run = sandbox.run(&[
-        "run", "--credentials", "/x.json", "--id-token", "no-equals-sign", "--file-mode", "999",
-        "--listen", "0.0.0.0:8989", "--output-dir", "/does/not/exist",
+        "run",
+        "--credentials",
+        "/x.json",
+        "--id-token",
+        "no-equals-sign",
+        "--file-mode",
+        "999",
+        "--listen",
+        "0.0.0.0:8989",
+        "--output-dir",
+        "/does/not/exist",
     ]);
     let text = run.fails_with(64);
     for flag in ["--id-token", "--file-mode", "--listen", "--output-dir"] {
@@ -96,7 +123,10 @@ fn the_config_file_is_read_and_flags_win_over_it() {
     let sandbox = Sandbox::new();
     let (_, key) = key_in(&emulator, &sandbox, "key.json");
     let out = out_dir(&sandbox);
-    let config = sandbox.write("agent.yaml", format!("credentials: {key}\noutput-dir: {out}\noneshot: true\nfile-mode: \"0600\"\n"));
+    let config = sandbox.write(
+        "agent.yaml",
+        format!("credentials: {key}\noutput-dir: {out}\noneshot: true\nfile-mode: \"0600\"\n"),
+    );
     sandbox.run(&["run", "--config", &config, "--file-mode", "0644"]).ok();
     let mode = std::fs::metadata(Path::new(&out).join("token")).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o644);
@@ -111,7 +141,10 @@ fn tokens_are_refreshed_before_they_expire() {
     let sandbox = Sandbox::new();
     let (_, key) = key_in(&emulator, &sandbox, "key.json");
     let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out, "--min-remaining", "1s"]);
+    let agent = RunningAgent::start(
+        &sandbox,
+        &["--credentials", &key, "--output-dir", &out, "--min-remaining", "1s"],
+    );
     agent.wait_ready();
     let started = Instant::now();
     let mut seen = std::collections::BTreeSet::new();
@@ -175,7 +208,9 @@ fn a_broken_source_file_keeps_the_last_good_token_and_is_reported() {
     agent.wait_ready();
     let before = read(&out, "token");
     std::fs::write(&key, "{ half-written").expect("break it");
-    agent.wait_until(Duration::from_secs(5), "the broken file reported", || agent.logs().contains("not usable yet"));
+    agent.wait_until(Duration::from_secs(5), "the broken file reported", || {
+        agent.logs().contains("not usable yet")
+    });
     let metrics = support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body;
     assert!(metrics.contains(r#"gcp_token_agent_source_reloads_total{result="failure"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"stage="source""#), "{metrics}");
@@ -192,7 +227,10 @@ fn a_reader_never_sees_a_torn_file_while_tokens_rotate_every_second() {
     let sandbox = Sandbox::new();
     let (_, key) = key_in(&emulator, &sandbox, "key.json");
     let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out, "--min-remaining", "0s"]);
+    let agent = RunningAgent::start(
+        &sandbox,
+        &["--credentials", &key, "--output-dir", &out, "--min-remaining", "0s"],
+    );
     agent.wait_ready();
     let (token_path, json_path) = (Path::new(&out).join("token"), Path::new(&out).join("token.json"));
     let mut reads = 0u32;
@@ -215,7 +253,10 @@ fn an_outage_is_ridden_out_on_the_current_token_and_recovery_is_quick() {
     let sandbox = Sandbox::new();
     let (_, key) = key_in(&emulator, &sandbox, "key.json");
     let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out, "--min-remaining", "1s"]);
+    let agent = RunningAgent::start(
+        &sandbox,
+        &["--credentials", &key, "--output-dir", &out, "--min-remaining", "1s"],
+    );
     agent.wait_ready();
     let first = read(&out, "token");
     for _ in 0..3 {
@@ -241,14 +282,22 @@ fn a_missing_output_directory_is_reported_and_recovered_from() {
     let sandbox = Sandbox::new();
     let (_, key) = key_in(&emulator, &sandbox, "key.json");
     let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out, "--min-remaining", "0s"]);
+    let agent = RunningAgent::start(
+        &sandbox,
+        &["--credentials", &key, "--output-dir", &out, "--min-remaining", "0s"],
+    );
     agent.wait_ready();
     std::fs::remove_dir_all(&out).expect("remove the output dir");
-    agent.wait_until(Duration::from_secs(8), "the write failure logged", || agent.logs().contains("cannot write"));
+    agent.wait_until(Duration::from_secs(8), "the write failure logged", || {
+        agent.logs().contains("cannot write")
+    });
     std::fs::create_dir_all(&out).expect("recreate");
     agent.wait_until(Duration::from_secs(10), "files written again", || !read(&out, "token").is_empty());
     let metrics = support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body;
-    assert!(metrics.contains(r#"gcp_token_agent_file_writes_total{file="token.json",result="failure"}"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"gcp_token_agent_file_writes_total{file="token.json",result="failure"}"#),
+        "{metrics}"
+    );
 }
 
 #[test]

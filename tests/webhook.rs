@@ -10,7 +10,8 @@ use base64::Engine;
 use serde_json::Value;
 use support::{agent::Sandbox, apiserver::ApiServer, running::RunningAgent};
 
-const PROVIDER: &str = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s";
+const PROVIDER: &str =
+    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s";
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -49,7 +50,14 @@ fn start_webhook(sandbox: Sandbox, api: Option<&ApiServer>, extra: &[&str]) -> (
     let (cert, key) = (tls.join("tls.crt"), tls.join("tls.key"));
     let args = [
         &["--tls-cert", cert.to_str().expect("utf8"), "--tls-key", key.to_str().expect("utf8")][..],
-        &["--agent-image", "example.com/gcp-token-agent:test", "--workload-identity-provider", PROVIDER, "--sidecar-mode", "native"],
+        &[
+            "--agent-image",
+            "example.com/gcp-token-agent:test",
+            "--workload-identity-provider",
+            PROVIDER,
+            "--sidecar-mode",
+            "native",
+        ],
         extra,
     ]
     .concat();
@@ -64,10 +72,21 @@ fn client(pem: &str) -> reqwest::Client {
         .expect("client")
 }
 
-fn post(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, webhook: &Webhook, body: String) -> (u16, Value) {
+fn post(
+    runtime: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    webhook: &Webhook,
+    body: String,
+) -> (u16, Value) {
     let url = format!("https://{}/mutate", webhook.agent.metadata.expect("listener"));
     runtime.block_on(async {
-        let response = client.post(&url).header("content-type", "application/json").body(body).send().await.expect("send");
+        let response = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     })
@@ -82,7 +101,9 @@ fn runtime() -> tokio::runtime::Runtime {
 fn patched_pod(review: &Value, answer: &Value) -> Value {
     let patch = match &answer["response"]["patch"] {
         Value::String(b64) => base64::engine::general_purpose::STANDARD.decode(b64).expect("b64"),
-        Value::Array(bytes) => bytes.iter().map(|b| u8::try_from(b.as_u64().expect("byte")).expect("byte")).collect(),
+        Value::Array(bytes) => {
+            bytes.iter().map(|b| u8::try_from(b.as_u64().expect("byte")).expect("byte")).collect()
+        }
         other => panic!("no patch: {other}"),
     };
     let patch: json_patch::Patch = serde_json::from_slice(&patch).expect("json patch");
@@ -94,7 +115,11 @@ fn patched_pod(review: &Value, answer: &Value) -> Value {
 #[test]
 fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() {
     let api = ApiServer::start();
-    api.add_service_account("team-a", "api", &[("iam.gke.io/gcp-service-account", "api@my-project.iam.gserviceaccount.com")]);
+    api.add_service_account(
+        "team-a",
+        "api",
+        &[("iam.gke.io/gcp-service-account", "api@my-project.iam.gserviceaccount.com")],
+    );
     let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
     let (rt, http) = (runtime(), client(&pem));
     let review = fixture("pod.json");
@@ -125,7 +150,12 @@ fn validate_pod(pod: &Value) {
             .args(["--strict", "-k", version, file.to_str().expect("utf8")])
             .output()
             .expect("kubernetes-validate (pip; scripts/install-test-deps.sh)");
-        assert!(output.status.success(), "{version}: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{version}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 
@@ -152,7 +182,12 @@ fn every_recorded_review_gets_a_clear_answer_and_never_a_500() {
     assert_eq!(status, 200);
     assert_eq!(answer["response"]["allowed"], false);
     assert_eq!(answer["response"]["status"]["code"], 400);
-    let (status, _) = post(&rt, &http, &webhook, r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#.to_owned());
+    let (status, _) = post(
+        &rt,
+        &http,
+        &webhook,
+        r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#.to_owned(),
+    );
     assert_eq!(status, 200);
 }
 
@@ -178,6 +213,8 @@ fn a_rotated_certificate_is_served_without_a_restart() {
     let fresh = client(&new_pem);
     let url = format!("https://{}/mutate", webhook.agent.metadata.expect("listener"));
     webhook.agent.wait_until(Duration::from_secs(10), "the new certificate in service", || {
-        rt.block_on(async { fresh.post(&url).body(fixture("deployment.json").to_string()).send().await.is_ok() })
+        rt.block_on(async {
+            fresh.post(&url).body(fixture("deployment.json").to_string()).send().await.is_ok()
+        })
     });
 }

@@ -35,7 +35,8 @@ async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> R
     let mut source = args.source.clone();
     source.workload_identity_provider = source.workload_identity_provider.or(args.audience.clone());
     let loaded = load_source(&source, env)?;
-    let scopes = args.scopes.clone().unwrap_or_else(|| vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()]);
+    let scopes =
+        args.scopes.clone().unwrap_or_else(|| vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()]);
     let request = AccessRequest { scopes: Some(scopes.clone()), subject: None };
     let server = info.cluster_server.as_deref().unwrap_or("");
     let key = TokenCache::key(&["exec", &loaded.fingerprint, &scopes.join(" "), server]);
@@ -56,17 +57,24 @@ fn from_agent_file(path: &Path) -> Result<Token> {
         expiry: String,
     }
     let origin = Origin { path: path.to_path_buf(), via: "--from-file" };
-    let bytes = std::fs::read(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
     let file: TokenJson = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::parse(&origin, format!("is not an agent token.json with \"access_token\" and \"expiry\" ({e})"))
+        Error::parse(
+            &origin,
+            format!("is not an agent token.json with \"access_token\" and \"expiry\" ({e})"),
+        )
     })?;
-    let expires_at =
-        parse_rfc3339(&file.expiry).ok_or_else(|| Error::parse(&origin, "field \"expiry\" is not RFC 3339"))?;
+    let expires_at = parse_rfc3339(&file.expiry)
+        .ok_or_else(|| Error::parse(&origin, "field \"expiry\" is not RFC 3339"))?;
     if expires_at <= SystemTime::now() {
         return Err(Error::Upstream(UpstreamError {
             endpoint: "agent token file",
             url: path.display().to_string(),
-            kind: UpstreamErrorKind::BadResponse(format!("the token expired at {}; is the agent running?", file.expiry)),
+            kind: UpstreamErrorKind::BadResponse(format!(
+                "the token expired at {}; is the agent running?",
+                file.expiry
+            )),
         }));
     }
     Ok(Token { value: file.access_token, expires_at })

@@ -29,8 +29,11 @@ use crate::{
 };
 
 /// What `login` asks for by default: what `gcloud auth application-default login` asks for.
-pub const DEFAULT_SCOPES: [&str; 3] =
-    ["openid", "https://www.googleapis.com/auth/userinfo.email", "https://www.googleapis.com/auth/cloud-platform"];
+pub const DEFAULT_SCOPES: [&str; 3] = [
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/cloud-platform",
+];
 
 /// The OAuth client from the JSON file Google's console downloads.
 #[derive(Debug, Clone)]
@@ -57,17 +60,27 @@ impl OAuthClient {
             token_uri: Option<String>,
         }
         let origin = Origin { path: path.to_owned(), via: "--client-secrets" };
-        let bytes = std::fs::read(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
-        let file: File = serde_json::from_slice(&bytes).map_err(|e| Error::parse(&origin, format!("not valid JSON ({e})")))?;
+        let bytes = std::fs::read(path)
+            .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
+        let file: File = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::parse(&origin, format!("not valid JSON ({e})")))?;
         let inner = file.installed.or(file.web).ok_or_else(|| {
-            Error::parse(&origin, "has neither an \"installed\" nor a \"web\" OAuth client; download it from the console")
+            Error::parse(
+                &origin,
+                "has neither an \"installed\" nor a \"web\" OAuth client; download it from the console",
+            )
         })?;
         let field = |name: &str, value: Option<String>| {
-            value.filter(|v| !v.is_empty()).ok_or_else(|| Error::parse(&origin, format!("field \"{name}\" is missing")))
+            value
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Error::parse(&origin, format!("field \"{name}\" is missing")))
         };
         Ok(Self {
             client_id: field("client_id", inner.client_id)?,
-            client_secret: inner.client_secret.filter(|s| !s.is_empty()).ok_or_else(|| Error::parse(&origin, "field \"client_secret\" is missing"))?,
+            client_secret: inner
+                .client_secret
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Error::parse(&origin, "field \"client_secret\" is missing"))?,
             auth_uri: field("auth_uri", inner.auth_uri)?,
             token_uri: field("token_uri", inner.token_uri)?,
         })
@@ -79,7 +92,9 @@ pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
     let client = OAuthClient::load(&args.client_secrets)?;
     let output = match &args.output {
         Some(path) => path.clone(),
-        None => env.well_known_adc_file().ok_or_else(|| Error::usage("--output", "no HOME or CLOUDSDK_CONFIG to find gcloud's ADC file; pass --output"))?,
+        None => env.well_known_adc_file().ok_or_else(|| {
+            Error::usage("--output", "no HOME or CLOUDSDK_CONFIG to find gcloud's ADC file; pass --output")
+        })?,
     };
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
         .await
@@ -87,7 +102,8 @@ pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
     let port = listener.local_addr().map_err(|e| Error::usage("--port", e.to_string()))?.port();
     let pkce = Pkce::new();
     let redirect_uri = format!("http://127.0.0.1:{port}/");
-    let scopes = args.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
+    let scopes =
+        args.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
     let url = authorization_url(&client, &redirect_uri, &scopes.join(" "), &pkce)?;
     eprintln!("Open this URL in a browser to sign in:\n\n    {url}\n");
     if !args.no_browser {
@@ -95,7 +111,12 @@ pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
     }
     let code = tokio::time::timeout(args.timeout, wait_for_redirect(listener, pkce.state.clone()))
         .await
-        .map_err(|_| Error::Unsupported(format!("no sign-in completed within {:?} (--timeout); nothing was written", args.timeout)))??;
+        .map_err(|_| {
+        Error::Unsupported(format!(
+            "no sign-in completed within {:?} (--timeout); nothing was written",
+            args.timeout
+        ))
+    })??;
     let refresh_token = exchange_code(&client, &code, &redirect_uri, &pkce).await?;
     write_credentials(&output, &client, &refresh_token, args.quota_project.as_deref())?;
     eprintln!("Credentials saved to {}", output.display());
@@ -115,7 +136,8 @@ impl Pkce {
 
     /// S256: BASE64URL(SHA-256(verifier)).
     fn challenge(&self) -> String {
-        URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.verifier.expose().as_bytes()))
+        URL_SAFE_NO_PAD
+            .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.verifier.expose().as_bytes()))
     }
 }
 
@@ -144,10 +166,16 @@ fn authorization_url(client: &OAuthClient, redirect_uri: &str, scope: &str, pkce
 
 /// `$BROWSER`, else the desktop's opener; failure is fine, the URL is printed.
 fn open_browser(url: &str) {
-    let opener = std::env::var("BROWSER").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| {
-        if cfg!(target_os = "macos") { "open".to_owned() } else { "xdg-open".to_owned() }
-    });
-    let spawned = std::process::Command::new(&opener).arg(url).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| if cfg!(target_os = "macos") { "open".to_owned() } else { "xdg-open".to_owned() });
+    let spawned = std::process::Command::new(&opener)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
     if spawned.is_err() {
         eprintln!("(could not start a browser with {opener}; open the URL above yourself)");
     }
@@ -177,14 +205,20 @@ async fn wait_for_redirect(listener: tokio::net::TcpListener, state: String) -> 
     verdict.map_err(Error::Unsupported)
 }
 
-async fn redirect(State((slot, expected)): State<(Slot, Arc<String>)>, Query(query): Query<Redirect>) -> Html<&'static str> {
+async fn redirect(
+    State((slot, expected)): State<(Slot, Arc<String>)>,
+    Query(query): Query<Redirect>,
+) -> Html<&'static str> {
     // The state is checked first: a forged redirect must not end the login on its own terms.
     let verdict = match (query.state, query.error, query.code) {
         (None, _, _) => Err("the redirect carried no state; run login again".to_owned()),
-        (Some(state), _, _) if state != *expected => {
-            Err("the redirect's state does not match this login (a stale or forged redirect); run login again".to_owned())
+        (Some(state), _, _) if state != *expected => Err(
+            "the redirect's state does not match this login (a stale or forged redirect); run login again"
+                .to_owned(),
+        ),
+        (Some(_), Some(error), _) => {
+            Err(format!("sign-in failed: Google answered \"{error}\" (was consent denied?)"))
         }
-        (Some(_), Some(error), _) => Err(format!("sign-in failed: Google answered \"{error}\" (was consent denied?)")),
         (Some(_), None, Some(code)) if !code.is_empty() => Ok(Secret::new(code)),
         (Some(_), None, _) => Err("the redirect carried no authorization code".to_owned()),
     };
@@ -201,7 +235,12 @@ const FAILURE_PAGE: &str = "<!doctype html><title>gcp-token-agent</title><h1>Sig
     <p>See the terminal for the reason. You can close this tab.</p>";
 
 /// The `authorization_code` grant with the PKCE verifier; returns the refresh token.
-async fn exchange_code(client: &OAuthClient, code: &Secret, redirect_uri: &str, pkce: &Pkce) -> Result<Secret> {
+async fn exchange_code(
+    client: &OAuthClient,
+    code: &Secret,
+    redirect_uri: &str,
+    pkce: &Pkce,
+) -> Result<Secret> {
     #[derive(Deserialize)]
     struct Answer {
         refresh_token: Option<Secret>,
@@ -217,18 +256,32 @@ async fn exchange_code(client: &OAuthClient, code: &Secret, redirect_uri: &str, 
     ];
     let url = &client.token_uri;
     let body = http.send("token endpoint", url, |c| c.post(url).form(&form)).await?;
-    let answer: Answer = serde_json::from_slice(&body).map_err(|e| bad(url, &format!("not a token answer ({e})")))?;
+    let answer: Answer =
+        serde_json::from_slice(&body).map_err(|e| bad(url, &format!("not a token answer ({e})")))?;
     answer.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-        bad(url, "no refresh_token: the client must ask for offline access (access_type=offline, prompt=consent)").into()
+        bad(
+            url,
+            "no refresh_token: the client must ask for offline access (access_type=offline, prompt=consent)",
+        )
+        .into()
     })
 }
 
 fn bad(url: &str, why: &str) -> UpstreamError {
-    UpstreamError { endpoint: "token endpoint", url: url.to_owned(), kind: UpstreamErrorKind::BadResponse(why.to_owned()) }
+    UpstreamError {
+        endpoint: "token endpoint",
+        url: url.to_owned(),
+        kind: UpstreamErrorKind::BadResponse(why.to_owned()),
+    }
 }
 
 /// Writes the `authorized_user` file atomically, readable by the user alone.
-fn write_credentials(path: &Path, client: &OAuthClient, refresh_token: &Secret, quota_project: Option<&str>) -> Result<()> {
+fn write_credentials(
+    path: &Path,
+    client: &OAuthClient,
+    refresh_token: &Secret,
+    quota_project: Option<&str>,
+) -> Result<()> {
     let mut file = json!({
         "type": "authorized_user",
         "client_id": client.client_id,
@@ -247,7 +300,8 @@ fn write_credentials(path: &Path, client: &OAuthClient, refresh_token: &Secret, 
             .map_err(|source| Error::WriteFile { path: dir.to_owned(), source })?;
     }
     let text = serde_json::to_string_pretty(&file).unwrap_or_default();
-    atomic::write(path, text.as_bytes(), 0o600, true).map_err(|source| Error::WriteFile { path: path.to_owned(), source })
+    atomic::write(path, text.as_bytes(), 0o600, true)
+        .map_err(|source| Error::WriteFile { path: path.to_owned(), source })
 }
 
 #[cfg(test)]
@@ -257,7 +311,10 @@ mod tests {
     #[test]
     fn the_challenge_is_the_s256_of_the_verifier() {
         // RFC 7636 appendix B.
-        let pkce = Pkce { verifier: Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), state: String::new() };
+        let pkce = Pkce {
+            verifier: Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            state: String::new(),
+        };
         assert_eq!(pkce.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     }
 

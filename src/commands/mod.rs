@@ -63,7 +63,12 @@ pub fn cache(args: &SourceArgs, env: &Env) -> Option<TokenCache> {
 
 /// A cached token for `key` with at least `min_remaining` left, or a fresh one from `mint`,
 /// stored for next time. A cache that cannot be written is reported and otherwise ignored.
-pub async fn cached_or_mint<F>(cache: Option<&TokenCache>, key: &str, min_remaining: Duration, mint: F) -> Result<Token>
+pub async fn cached_or_mint<F>(
+    cache: Option<&TokenCache>,
+    key: &str,
+    min_remaining: Duration,
+    mint: F,
+) -> Result<Token>
 where
     F: Future<Output = Result<Token>>,
 {

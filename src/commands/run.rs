@@ -37,16 +37,23 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     if let Some(dir) = &config.output_dir {
         let sink = FileSink { dir: dir.clone(), mode: config.file_mode, metrics: metrics.clone() };
         for (published, target) in &tokens {
-            tokio::spawn(sink.clone().follow(published.name.clone(), target.clone(), published.tokens.clone()));
+            tokio::spawn(sink.clone().follow(
+                published.name.clone(),
+                target.clone(),
+                published.tokens.clone(),
+            ));
         }
     }
     let check_source = config.source.clone();
     let check_env = env.clone();
-    let check: source_watch::CheckFn = Arc::new(move || load_source(&check_source, &check_env).map(drop).map_err(|e| e.to_string()));
+    let check: source_watch::CheckFn =
+        Arc::new(move || load_source(&check_source, &check_env).map(drop).map_err(|e| e.to_string()));
     let _watch = source_watch::spawn(loaded.source.watched_files(), reload_tx, check, metrics.clone());
     let identity = identity(&loaded, &config, &http).await;
     if identity.numeric_project_id.is_none() && config.listen.is_some() {
-        tracing::info!("no numeric project id known: gcloud (GCE_METADATA_ROOT) needs --numeric-project-id to detect this agent");
+        tracing::info!(
+            "no numeric project id known: gcloud (GCE_METADATA_ROOT) needs --numeric-project-id to detect this agent"
+        );
     }
     let servers = start_servers(listeners, &config, &tokens, minter, identity, &metrics, &shutdown);
     server::drain_on_signal(stop, servers, config.shutdown_grace).await
@@ -134,11 +141,16 @@ async fn bind(config: &RunConfig) -> Result<Listeners> {
     async fn one(flag: &str, addr: Option<SocketAddr>) -> Result<Option<TcpListener>> {
         let Some(addr) = addr else { return Ok(None) };
         if flag == "--listen" && !addr.ip().is_loopback() {
-            tracing::warn!("the token API listens on non-loopback {addr}: anyone who can reach it gets your tokens");
+            tracing::warn!(
+                "the token API listens on non-loopback {addr}: anyone who can reach it gets your tokens"
+            );
         }
         server::bind(flag, addr).await.map(Some)
     }
-    Ok(Listeners { metadata: one("--listen", config.listen).await?, admin: one("--admin-listen", config.admin_listen).await? })
+    Ok(Listeners {
+        metadata: one("--listen", config.listen).await?,
+        admin: one("--admin-listen", config.admin_listen).await?,
+    })
 }
 
 fn start_servers(
@@ -215,7 +227,8 @@ async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata:
             let fetch = |path: &'static str| exchange::metadata::text(http, server, path);
             facts.email = fetch("instance/service-accounts/default/email").await.unwrap_or(facts.email);
             facts.project_id = facts.project_id.or(fetch("project/project-id").await.ok());
-            facts.numeric_project_id = facts.numeric_project_id.or(fetch("project/numeric-project-id").await.ok());
+            facts.numeric_project_id =
+                facts.numeric_project_id.or(fetch("project/numeric-project-id").await.ok());
         }
     }
     // A service account's email names its project: NAME@PROJECT.iam.gserviceaccount.com.
@@ -239,7 +252,8 @@ mod tests {
 
     #[test]
     fn the_project_number_comes_from_the_provider_name() {
-        let audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/p/providers/k";
+        let audience =
+            "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/p/providers/k";
         assert_eq!(project_number(audience).as_deref(), Some("123456"));
         assert_eq!(project_number("identitynamespace:p.svc.id.goog:https://x"), None);
     }

@@ -210,7 +210,10 @@ pub struct Endpoints {
 
 impl Default for Endpoints {
     fn default() -> Self {
-        Self { sts: format!("https://sts.{DEFAULT_UNIVERSE}"), iam: format!("https://iamcredentials.{DEFAULT_UNIVERSE}") }
+        Self {
+            sts: format!("https://sts.{DEFAULT_UNIVERSE}"),
+            iam: format!("https://iamcredentials.{DEFAULT_UNIVERSE}"),
+        }
     }
 }
 
@@ -276,7 +279,8 @@ mod tests {
         assert_eq!(imp.email, "sa@p.iam.gserviceaccount.com");
         assert_eq!(imp.delegates, ["projects/-/serviceAccounts/d@p.iam.gserviceaccount.com"]);
         assert_eq!(imp.lifetime, Some(Duration::from_secs(3600)));
-        let wrong = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p:generateIdToken";
+        let wrong =
+            "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/sa@p:generateIdToken";
         assert!(impersonation_from_url(&origin(), wrong, vec![], None).is_err());
         let not_iam = "https://storage.googleapis.com/v1/b/bucket/o";
         assert!(impersonation_from_url(&origin(), not_iam, vec![], None).is_err());

@@ -154,7 +154,12 @@ pub struct ImpersonationFlags {
 }
 
 /// Resolves the user's choice to a loaded credential, impersonating on top if asked.
-pub fn resolve(choice: &Choice, impersonate: &ImpersonationFlags, endpoints: &Endpoints, env: &Env) -> Result<Loaded> {
+pub fn resolve(
+    choice: &Choice,
+    impersonate: &ImpersonationFlags,
+    endpoints: &Endpoints,
+    env: &Env,
+) -> Result<Loaded> {
     let loaded = match choice {
         Choice::File(path) => load_file(&Origin { path: path.clone(), via: "--credentials" }, env),
         Choice::Metadata => Ok(metadata_source(MetadataServer { explicit: true, ..env.metadata_server() })),
@@ -186,7 +191,12 @@ pub fn resolve(choice: &Choice, impersonate: &ImpersonationFlags, endpoints: &En
     }
 }
 
-fn impersonate_on_top(loaded: Loaded, email: &str, flags: &ImpersonationFlags, iam_base: &str) -> Result<Loaded> {
+fn impersonate_on_top(
+    loaded: Loaded,
+    email: &str,
+    flags: &ImpersonationFlags,
+    iam_base: &str,
+) -> Result<Loaded> {
     let origin = Origin { path: PathBuf::from(email), via: "--impersonate-service-account" };
     let target = external_account::impersonation_for(
         &origin,

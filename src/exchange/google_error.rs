@@ -40,9 +40,8 @@ pub fn is_retryable(kind: &UpstreamErrorKind) -> bool {
         UpstreamErrorKind::Unreachable(_) => true,
         UpstreamErrorKind::BadResponse(_) => false,
         UpstreamErrorKind::Refused { status, code, description, .. } => {
-            let retryable_code = |text: &Option<String>| {
-                text.as_deref().is_some_and(|t| RETRYABLE_CODES.contains(&t))
-            };
+            let retryable_code =
+                |text: &Option<String>| text.as_deref().is_some_and(|t| RETRYABLE_CODES.contains(&t));
             matches!(status, 500..=599 | 408 | 429) || retryable_code(code) || retryable_code(description)
         }
     }

@@ -27,11 +27,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// Python google-auth's token-endpoint policy: 3 attempts, about 1 s then 2 s.
     fn default() -> Self {
-        Self {
-            attempts: 3,
-            first_delay: Duration::from_secs(1),
-            max_retry_after: Duration::from_secs(30),
-        }
+        Self { attempts: 3, first_delay: Duration::from_secs(1), max_retry_after: Duration::from_secs(30) }
     }
 }
 
@@ -108,11 +104,16 @@ impl Http {
     }
 
     async fn attempt(&self, request: RequestBuilder) -> Result<Vec<u8>, Failure> {
-        let response =
-            request.send().await.map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?;
         let status = response.status();
         let retry_after = retry_after(&response);
-        let body = response.bytes().await.map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?;
         if status.is_success() {
             return Ok(body.to_vec());
         }

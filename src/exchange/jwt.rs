@@ -56,8 +56,8 @@ impl<'a> Claims<'a> {
 /// Signs `claims` with RS256 and the key's `kid`.
 pub fn sign(key: &ServiceAccountKey, claims: &Claims<'_>) -> Result<String> {
     let fail = |reason: String| Error::SignAssertion { origin: key.origin.clone(), reason };
-    let encoding_key = EncodingKey::from_rsa_pem(key.private_key.expose().as_bytes())
-        .map_err(|e| fail(e.to_string()))?;
+    let encoding_key =
+        EncodingKey::from_rsa_pem(key.private_key.expose().as_bytes()).map_err(|e| fail(e.to_string()))?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = key.private_key_id.clone();
     jsonwebtoken::encode(&header, claims, &encoding_key).map_err(|e| fail(e.to_string()))

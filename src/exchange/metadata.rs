@@ -28,14 +28,22 @@ pub async fn access_token(http: &Http, server: &MetadataServer, scopes: Option<&
     let query: Vec<(&str, &str)> = joined.iter().map(|s| ("scopes", s.as_str())).collect();
     let url = format!("{}{ACCOUNT}token", server.base_url());
     let body = get(http, server, &url, &query).await?;
-    let answer: Answer = serde_json::from_slice(&body).map_err(|e| bad(&url, &format!("not a token answer ({e})")))?;
-    let value = answer.access_token.filter(|t| !t.is_empty()).ok_or_else(|| bad(&url, "no \"access_token\""))?;
-    let lifetime = oauth::expires_in(answer.expires_in.as_ref()).ok_or_else(|| bad(&url, "no usable \"expires_in\""))?;
+    let answer: Answer =
+        serde_json::from_slice(&body).map_err(|e| bad(&url, &format!("not a token answer ({e})")))?;
+    let value =
+        answer.access_token.filter(|t| !t.is_empty()).ok_or_else(|| bad(&url, "no \"access_token\""))?;
+    let lifetime =
+        oauth::expires_in(answer.expires_in.as_ref()).ok_or_else(|| bad(&url, "no usable \"expires_in\""))?;
     Ok(Token::new(value, SystemTime::now(), lifetime))
 }
 
 /// An ID token for `audience`; `format=full` adds the email claims.
-pub async fn id_token(http: &Http, server: &MetadataServer, audience: &str, include_email: bool) -> Result<Token> {
+pub async fn id_token(
+    http: &Http,
+    server: &MetadataServer,
+    audience: &str,
+    include_email: bool,
+) -> Result<Token> {
     let format = if include_email { "full" } else { "standard" };
     let url = format!("{}{ACCOUNT}identity", server.base_url());
     let body = get(http, server, &url, &[("audience", audience), ("format", format)]).await?;
@@ -63,9 +71,13 @@ async fn get(http: &Http, server: &MetadataServer, url: &str, query: &[(&str, &s
 /// proxy answering on that address is not one). Anything else means "no credentials".
 async fn detect(http: &Http, server: &MetadataServer) -> Result<()> {
     let url = format!("http://{}/", server.host);
-    let answer = http.client().get(&url).header("Metadata-Flavor", "Google").timeout(DETECT_TIMEOUT).send().await;
+    let answer =
+        http.client().get(&url).header("Metadata-Flavor", "Google").timeout(DETECT_TIMEOUT).send().await;
     let why = match answer {
-        Ok(r) if r.status().is_success() && r.headers().get("metadata-flavor").is_some_and(|v| v == "Google") => {
+        Ok(r)
+            if r.status().is_success()
+                && r.headers().get("metadata-flavor").is_some_and(|v| v == "Google") =>
+        {
             return Ok(());
         }
         Ok(r) => format!("HTTP {} without Metadata-Flavor: Google", r.status().as_u16()),
@@ -82,5 +94,9 @@ async fn detect(http: &Http, server: &MetadataServer) -> Result<()> {
 }
 
 fn bad(url: &str, why: &str) -> UpstreamError {
-    UpstreamError { endpoint: ENDPOINT, url: url.to_owned(), kind: UpstreamErrorKind::BadResponse(why.to_owned()) }
+    UpstreamError {
+        endpoint: ENDPOINT,
+        url: url.to_owned(),
+        kind: UpstreamErrorKind::BadResponse(why.to_owned()),
+    }
 }

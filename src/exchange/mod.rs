@@ -131,7 +131,10 @@ pub async fn id_token(http: &Http, source: &Source, request: &IdRequest) -> Resu
 
 /// The token a source presents to IAM Credentials: cloud-platform, as Go's libraries ask.
 /// Boxed because an impersonated source may itself be any source.
-fn caller_token<'a>(http: &'a Http, source: &'a Source) -> Pin<Box<dyn Future<Output = Result<Token>> + Send + 'a>> {
+fn caller_token<'a>(
+    http: &'a Http,
+    source: &'a Source,
+) -> Pin<Box<dyn Future<Output = Result<Token>> + Send + 'a>> {
     let request = AccessRequest { scopes: Some(vec![CLOUD_PLATFORM.to_owned()]), subject: None };
     Box::pin(async move { access_token(http, source, &request).await })
 }

@@ -39,7 +39,8 @@ pub async fn service_account_access(
     claims.aud = Some(&key.token_uri);
     claims.sub = subject;
     let assertion = jwt::sign(key, &claims)?;
-    let response = post(http, &key.token_uri, &[("grant_type", JWT_BEARER), ("assertion", &assertion)]).await?;
+    let response =
+        post(http, &key.token_uri, &[("grant_type", JWT_BEARER), ("assertion", &assertion)]).await?;
     access_token(&key.token_uri, response)
 }
 
@@ -49,7 +50,8 @@ pub async fn service_account_id(http: &Http, key: &ServiceAccountKey, audience: 
     claims.aud = Some(&key.token_uri);
     claims.target_audience = Some(audience);
     let assertion = jwt::sign(key, &claims)?;
-    let response = post(http, &key.token_uri, &[("grant_type", JWT_BEARER), ("assertion", &assertion)]).await?;
+    let response =
+        post(http, &key.token_uri, &[("grant_type", JWT_BEARER), ("assertion", &assertion)]).await?;
     let id_token = response.id_token.ok_or_else(|| bad(&key.token_uri, "no \"id_token\" in the answer"))?;
     id_token_with_expiry(&key.token_uri, id_token).map_err(Into::into)
 }
@@ -84,13 +86,18 @@ pub async fn refresh_grant(http: &Http, user: &AuthorizedUser, scopes: Option<&[
 
 async fn post(http: &Http, url: &str, form: &[(&str, &str)]) -> Result<TokenResponse, UpstreamError> {
     let body = http.send(ENDPOINT, url, |client| client.post(url).form(form)).await?;
-    let response: TokenResponse = serde_json::from_slice(&body)
-        .map_err(|e| bad(url, &format!("not a token response ({e})")))?;
+    let response: TokenResponse =
+        serde_json::from_slice(&body).map_err(|e| bad(url, &format!("not a token response ({e})")))?;
     if let Some(code) = response.error {
         return Err(UpstreamError {
             endpoint: ENDPOINT,
             url: url.to_owned(),
-            kind: UpstreamErrorKind::Refused { status: 200, code: Some(code), description: None, retry_after: None },
+            kind: UpstreamErrorKind::Refused {
+                status: 200,
+                code: Some(code),
+                description: None,
+                retry_after: None,
+            },
         });
     }
     Ok(response)
@@ -101,13 +108,15 @@ fn access_token(url: &str, response: TokenResponse) -> Result<Token> {
         .access_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| bad(url, "no \"access_token\" in the answer"))?;
-    let lifetime = expires_in(response.expires_in.as_ref()).ok_or_else(|| bad(url, "no usable \"expires_in\""))?;
+    let lifetime =
+        expires_in(response.expires_in.as_ref()).ok_or_else(|| bad(url, "no usable \"expires_in\""))?;
     Ok(Token::new(value, SystemTime::now(), lifetime))
 }
 
 /// An ID token expires when its own `exp` claim says.
 pub(crate) fn id_token_with_expiry(url: &str, value: Secret) -> Result<Token, UpstreamError> {
-    let expires_at = jwt_expiry(value.expose()).ok_or_else(|| bad(url, "the ID token is not a JWT with \"exp\""))?;
+    let expires_at =
+        jwt_expiry(value.expose()).ok_or_else(|| bad(url, "the ID token is not a JWT with \"exp\""))?;
     Ok(Token { value, expires_at })
 }
 
@@ -122,7 +131,11 @@ pub(crate) fn expires_in(value: Option<&serde_json::Value>) -> Option<Duration> 
 }
 
 pub(crate) fn bad(url: &str, why: &str) -> UpstreamError {
-    UpstreamError { endpoint: ENDPOINT, url: url.to_owned(), kind: UpstreamErrorKind::BadResponse(why.to_owned()) }
+    UpstreamError {
+        endpoint: ENDPOINT,
+        url: url.to_owned(),
+        kind: UpstreamErrorKind::BadResponse(why.to_owned()),
+    }
 }
 
 #[cfg(test)]

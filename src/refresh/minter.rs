@@ -64,7 +64,9 @@ impl OnDemand {
     pub async fn get(&self, key: &str, mint: impl Future<Output = Result<Token>>) -> Result<Token> {
         let slot = self.slot(key);
         let mut cached = slot.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| t.remaining(SystemTime::now()) >= ON_DEMAND_MIN_REMAINING) {
+        if let Some(token) =
+            cached.as_ref().filter(|t| t.remaining(SystemTime::now()) >= ON_DEMAND_MIN_REMAINING)
+        {
             return Ok(token.clone());
         }
         let token = mint.await?;

@@ -70,7 +70,9 @@ impl Owner {
                     delay = delay.max(upstream.retry_after().unwrap_or_default().min(schedule::BACKOFF_CAP));
                 }
                 let keeping = match &*self.publish.borrow() {
-                    Some(t) if t.remaining(now) > Duration::ZERO => format!("keeping the current token until {}", t.expiry_rfc3339()),
+                    Some(t) if t.remaining(now) > Duration::ZERO => {
+                        format!("keeping the current token until {}", t.expiry_rfc3339())
+                    }
                     _ => "no valid token in service".to_owned(),
                 };
                 let hint = if error.is_retryable() { "" } else { " (not retryable: backing off to the cap)" };
@@ -137,7 +139,12 @@ mod tests {
                     return Err(Error::Upstream(UpstreamError {
                         endpoint: "token endpoint",
                         url: "http://test".into(),
-                        kind: UpstreamErrorKind::Refused { status: 503, code: None, description: None, retry_after: None },
+                        kind: UpstreamErrorKind::Refused {
+                            status: 503,
+                            code: None,
+                            description: None,
+                            retry_after: None,
+                        },
                     }));
                 }
                 Ok(Token::new(Secret::new(format!("t{n}")), SystemTime::now(), lifetime))

@@ -1,6 +1,9 @@
 //! The admin listener: `/healthz`, `/readyz`, `/metrics`. Never a token.
 
-use std::{sync::Arc, time::{Instant, SystemTime}};
+use std::{
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
 
 use axum::{
     Router,
@@ -54,7 +57,9 @@ pub fn readiness(state: &AdminState) -> Result<(), Vec<String>> {
 async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
     match readiness(&state) {
         Ok(()) => "ready\n".into_response(),
-        Err(problems) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", problems.join("; "))).into_response(),
+        Err(problems) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", problems.join("; "))).into_response()
+        }
     }
 }
 

@@ -107,7 +107,8 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
     let headers = request.headers();
-    let flavored = headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
+    let flavored =
+        headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
     let mut response = if headers.contains_key("x-forwarded-for") {
         (StatusCode::FORBIDDEN, "requests with X-Forwarded-For are refused\n").into_response()
     } else if !flavored {
@@ -188,8 +189,14 @@ async fn token(
     if !known(&state, &account) {
         return undefined(&account);
     }
-    let wanted: BTreeSet<String> =
-        query.scopes.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    let wanted: BTreeSet<String> = query
+        .scopes
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     let configured: BTreeSet<String> = state.scopes.iter().cloned().collect();
     let token = if wanted.is_empty() || wanted == configured {
         published(&state.access).await
@@ -229,7 +236,10 @@ async fn identity(
     let include_email = match query.format.as_deref() {
         None | Some("standard") => false,
         Some("full") => true,
-        Some(other) => return (StatusCode::BAD_REQUEST, format!("format \"{other}\" is not standard or full\n")).into_response(),
+        Some(other) => {
+            return (StatusCode::BAD_REQUEST, format!("format \"{other}\" is not standard or full\n"))
+                .into_response();
+        }
     };
     let kept = state.id_tokens.iter().find(|k| k.audience == audience && k.include_email == include_email);
     let token = match kept {
@@ -249,7 +259,8 @@ async fn identity(
 /// The owner's current token; at a cold start, wait for the first one.
 async fn published(published: &Published) -> Result<Token, String> {
     let mut tokens = published.tokens.clone();
-    let valid = |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) > Duration::ZERO);
+    let valid =
+        |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) > Duration::ZERO);
     match tokio::time::timeout(COLD_START_WAIT, tokens.wait_for(valid)).await {
         Ok(Ok(token)) => token.clone().ok_or_else(|| "no token".to_owned()),
         _ => Err(format!("no valid {} token yet; see the agent's log", published.name)),
@@ -276,6 +287,8 @@ async fn universe(State(state): State<Arc<MetadataState>>) -> String {
 fn optional(value: Option<&str>) -> Response {
     match value {
         Some(v) => v.to_owned().into_response(),
-        None => (StatusCode::NOT_FOUND, "not defined; set --project-id / --numeric-project-id\n").into_response(),
+        None => {
+            (StatusCode::NOT_FOUND, "not defined; set --project-id / --numeric-project-id\n").into_response()
+        }
     }
 }

@@ -55,11 +55,13 @@ pub async fn serve(
             let _permit = permit;
             match tls {
                 None => connection(stream, router, stop).await,
-                Some(acceptor) => match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => connection(stream, router, stop).await,
-                    Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
-                },
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => connection(stream, router, stop).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
@@ -92,17 +94,22 @@ where
 
 /// Binds `addr` for `flag`, failing with the flag's name (a taken port is a configuration error).
 pub async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener> {
-    let listener =
-        TcpListener::bind(addr).await.map_err(|e| Error::usage(flag, format!("cannot listen on {addr}: {e}")))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::usage(flag, format!("cannot listen on {addr}: {e}")))?;
     tracing::info!("{flag} listening on {}", listener.local_addr().unwrap_or(addr));
     Ok(listener)
 }
 
 /// Waits for SIGTERM or SIGINT, then drains `servers`; a second signal aborts at once.
-pub async fn drain_on_signal(stop: watch::Sender<bool>, mut servers: JoinSet<()>, grace: Duration) -> Result<()> {
+pub async fn drain_on_signal(
+    stop: watch::Sender<bool>,
+    mut servers: JoinSet<()>,
+    grace: Duration,
+) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate =
-        signal(SignalKind::terminate()).map_err(|e| Error::Unsupported(format!("cannot handle SIGTERM: {e}")))?;
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| Error::Unsupported(format!("cannot handle SIGTERM: {e}")))?;
     tokio::select! {
         _ = terminate.recv() => {}
         _ = tokio::signal::ctrl_c() => {}

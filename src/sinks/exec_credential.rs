@@ -48,8 +48,9 @@ impl ExecInfo {
         let Some(text) = value else {
             return Ok(Self { api_version: V1.to_owned(), cluster_server: None });
         };
-        let input: Input = serde_json::from_str(text)
-            .map_err(|e| Error::usage("KUBERNETES_EXEC_INFO", format!("is not an ExecCredential JSON object ({e})")))?;
+        let input: Input = serde_json::from_str(text).map_err(|e| {
+            Error::usage("KUBERNETES_EXEC_INFO", format!("is not an ExecCredential JSON object ({e})"))
+        })?;
         let api_version = input.api_version.unwrap_or_default();
         if api_version != V1 && api_version != V1BETA1 {
             return Err(Error::usage(
@@ -103,8 +104,10 @@ mod tests {
 
     #[test]
     fn expiry_is_reported_early() {
-        let token = Token { value: Secret::new("t"), expires_at: UNIX_EPOCH + Duration::from_secs(1_795_000_000) };
-        let out: serde_json::Value = serde_json::from_str(&render(&ExecInfo::parse(None).expect("ok"), &token)).expect("json");
+        let token =
+            Token { value: Secret::new("t"), expires_at: UNIX_EPOCH + Duration::from_secs(1_795_000_000) };
+        let out: serde_json::Value =
+            serde_json::from_str(&render(&ExecInfo::parse(None).expect("ok"), &token)).expect("json");
         assert_eq!(out["status"]["expirationTimestamp"], "2026-11-18T11:01:40Z");
         assert_eq!(out["kind"], "ExecCredential");
     }

@@ -68,7 +68,13 @@ impl FileSink {
         }
     }
 
-    async fn write_with_retry(&self, label: &str, target: &Target, token: &Token, tokens: &mut watch::Receiver<Option<Token>>) {
+    async fn write_with_retry(
+        &self,
+        label: &str,
+        target: &Target,
+        token: &Token,
+        tokens: &mut watch::Receiver<Option<Token>>,
+    ) {
         let mut failures = 0;
         while let Err(error) = self.write(target, token) {
             failures += 1;

@@ -92,7 +92,8 @@ impl TokenCache {
     /// Stores `token` under `key`, atomically, readable by us alone.
     pub fn store(&self, key: &str, token: &Token) -> io::Result<()> {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
-        let entry = Entry { format: FORMAT, key, token: token.value.expose(), expires_at: token.expires_at_unix() };
+        let entry =
+            Entry { format: FORMAT, key, token: token.value.expose(), expires_at: token.expires_at_unix() };
         let bytes = serde_json::to_vec(&entry).map_err(io::Error::other)?;
         atomic::write(&self.path(key), &bytes, 0o600, false)
     }

@@ -50,7 +50,13 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeV
     metric
 }
 
-fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
     let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
         .expect("valid histogram definition");
     registry.register(Box::new(metric.clone())).expect("unique metric name");
@@ -68,7 +74,12 @@ impl Metrics {
             .expect("valid gauge");
         r.register(Box::new(ready.clone())).expect("unique metric name");
         Self {
-            refresh_total: counter(&r, "refresh_total", "Token refresh attempts by result.", &["token", "result"]),
+            refresh_total: counter(
+                &r,
+                "refresh_total",
+                "Token refresh attempts by result.",
+                &["token", "result"],
+            ),
             refresh_errors_total: counter(
                 &r,
                 "refresh_errors_total",
@@ -100,8 +111,18 @@ impl Metrics {
                 "Credential source changes seen on disk, by whether the new content was usable.",
                 &["result"],
             ),
-            file_writes_total: counter(&r, "file_writes_total", "Token file writes by file and result.", &["file", "result"]),
-            http_requests_total: counter(&r, "http_requests_total", "HTTP requests by route template and status.", &["route", "code"]),
+            file_writes_total: counter(
+                &r,
+                "file_writes_total",
+                "Token file writes by file and result.",
+                &["file", "result"],
+            ),
+            http_requests_total: counter(
+                &r,
+                "http_requests_total",
+                "HTTP requests by route template and status.",
+                &["route", "code"],
+            ),
             http_request_duration_seconds: histogram(
                 &r,
                 "http_request_duration_seconds",
@@ -109,7 +130,12 @@ impl Metrics {
                 &["route", "code"],
                 vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0],
             ),
-            admissions_total: counter(&r, "admissions_total", "Webhook admission reviews by result.", &["result"]),
+            admissions_total: counter(
+                &r,
+                "admissions_total",
+                "Webhook admission reviews by result.",
+                &["result"],
+            ),
             ready,
             registry: r,
         }
@@ -154,7 +180,9 @@ impl Metrics {
     pub fn http_request(&self, route: &str, code: u16, started: Instant) {
         let code = code.to_string();
         self.http_requests_total.with_label_values(&[route, &code]).inc();
-        self.http_request_duration_seconds.with_label_values(&[route, &code]).observe(started.elapsed().as_secs_f64());
+        self.http_request_duration_seconds
+            .with_label_values(&[route, &code])
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// The webhook answered a review: mutated, unchanged, skipped, denied, invalid or error.
@@ -189,13 +217,25 @@ mod tests {
         metrics.refresh_failed("id:run", "sts", "invalid_grant");
         metrics.source_reloaded(true);
         metrics.file_written("token", true);
-        metrics.http_request("/computeMetadata/v1/instance/service-accounts/{account}/token", 200, Instant::now());
+        metrics.http_request(
+            "/computeMetadata/v1/instance/service-accounts/{account}/token",
+            200,
+            Instant::now(),
+        );
         drop(metrics.refresh_timer("access"));
         let text = metrics.render();
         for family in [
-            "refresh_total", "refresh_errors_total", "refresh_duration_seconds", "token_expiry_timestamp_seconds",
-            "last_refresh_success_timestamp_seconds", "source_reloads_total", "file_writes_total",
-            "http_requests_total", "http_request_duration_seconds", "ready", "build_info",
+            "refresh_total",
+            "refresh_errors_total",
+            "refresh_duration_seconds",
+            "token_expiry_timestamp_seconds",
+            "last_refresh_success_timestamp_seconds",
+            "source_reloads_total",
+            "file_writes_total",
+            "http_requests_total",
+            "http_request_duration_seconds",
+            "ready",
+            "build_info",
         ] {
             assert!(text.contains(&format!("# TYPE gcp_token_agent_{family} ")), "{family} missing:\n{text}");
         }

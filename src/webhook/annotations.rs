@@ -39,7 +39,9 @@ pub struct PodSettings {
 
 /// Reads and validates the annotations; every bad value is reported, naming its annotation.
 pub fn parse(annotations: &BTreeMap<String, String>) -> Result<PodSettings, String> {
-    let get = |key: &str| annotations.get(&format!("{PREFIX}{key}")).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let get = |key: &str| {
+        annotations.get(&format!("{PREFIX}{key}")).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    };
     let mut problems = Vec::new();
     let mut bad = |key: &str, why: String| problems.push(format!("annotation {PREFIX}{key}: {why}"));
     let settings = PodSettings {
@@ -57,13 +59,17 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<PodSettings, Stri
     if let Some(email) = settings.service_account.as_deref().filter(|e| !e.contains('@')) {
         bad("service-account", format!("\"{email}\" is not a service account email"));
     }
-    if let Some(Err(why)) = settings.provider.as_deref().filter(|p| *p != METADATA_PROVIDER).map(check_audience) {
+    if let Some(Err(why)) =
+        settings.provider.as_deref().filter(|p| *p != METADATA_PROVIDER).map(check_audience)
+    {
         bad("workload-identity-provider", why);
     }
     if let Some(Err(why)) = settings.id_tokens.as_deref().map(|v| parse_id_tokens(&split(v))) {
         bad("id-tokens", why);
     }
-    if let Some(path) = settings.output_path.as_deref().filter(|p| !p.starts_with('/') || p.split('/').any(|s| s == "..")) {
+    if let Some(path) =
+        settings.output_path.as_deref().filter(|p| !p.starts_with('/') || p.split('/').any(|s| s == ".."))
+    {
         bad("output-path", format!("\"{path}\" must be an absolute path without \"..\""));
     }
     let token_expiration = match get("token-expiration").map(|v| v.parse::<i64>()) {
@@ -74,7 +80,11 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<PodSettings, Stri
             None
         }
     };
-    if problems.is_empty() { Ok(PodSettings { token_expiration, ..settings }) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(PodSettings { token_expiration, ..settings })
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 /// A comma-separated annotation value as a list.
@@ -113,7 +123,9 @@ mod tests {
             ("token-expiration", "60"),
         ]))
         .expect_err("invalid");
-        for key in ["service-account", "workload-identity-provider", "id-tokens", "output-path", "token-expiration"] {
+        for key in
+            ["service-account", "workload-identity-provider", "id-tokens", "output-path", "token-expiration"]
+        {
             assert!(err.contains(&format!("{PREFIX}{key}")), "{key} missing in {err}");
         }
     }

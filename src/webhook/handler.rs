@@ -43,12 +43,25 @@ pub async fn review(State(state): State<Arc<WebhookState>>, body: Bytes) -> Resp
     };
     if request.kind.kind != "Pod" {
         let mut response = AdmissionResponse::from(&request);
-        response.warnings = Some(vec![format!("gcp-token-agent injects into Pods only; {} left unchanged", request.kind.kind)]);
+        response.warnings = Some(vec![format!(
+            "gcp-token-agent injects into Pods only; {} left unchanged",
+            request.kind.kind
+        )]);
         return answer(&state, "skipped", response);
     }
-    let pod = match request.object.as_ref().map(|o| serde_json::to_value(o).and_then(serde_json::from_value::<Pod>)) {
+    let pod = match request
+        .object
+        .as_ref()
+        .map(|o| serde_json::to_value(o).and_then(serde_json::from_value::<Pod>))
+    {
         Some(Ok(pod)) => pod,
-        Some(Err(e)) => return answer(&state, "invalid", AdmissionResponse::from(&request).deny(format!("cannot read the pod: {e}"))),
+        Some(Err(e)) => {
+            return answer(
+                &state,
+                "invalid",
+                AdmissionResponse::from(&request).deny(format!("cannot read the pod: {e}")),
+            );
+        }
         None => return answer(&state, "invalid", invalid("the review carries no object".to_owned())),
     };
     let mut context = state.context.clone();
@@ -85,7 +98,11 @@ fn respond(
                     patched.warnings = (!warnings.is_empty()).then_some(warnings);
                     answer(state, "mutated", patched)
                 }
-                Err(e) => answer(state, "invalid", AdmissionResponse::from(request).deny(format!("cannot encode the patch: {e}"))),
+                Err(e) => answer(
+                    state,
+                    "invalid",
+                    AdmissionResponse::from(request).deny(format!("cannot encode the patch: {e}")),
+                ),
             }
         }
     }
@@ -105,14 +122,32 @@ fn answer(state: &WebhookState, result: &str, response: AdmissionResponse) -> Re
 
 /// The pod's KSA's `iam.gke.io/gcp-service-account`, unless the pod names a service account
 /// itself (then no API call is needed).
-async fn lookup_gsa(state: &WebhookState, request: &AdmissionRequest<DynamicObject>, pod: &Pod) -> Result<Option<String>, String> {
-    let annotated = pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(&format!("{PREFIX}service-account")));
+async fn lookup_gsa(
+    state: &WebhookState,
+    request: &AdmissionRequest<DynamicObject>,
+    pod: &Pod,
+) -> Result<Option<String>, String> {
+    let annotated = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(&format!("{PREFIX}service-account")));
     let Some(client) = state.client.clone().filter(|_| !annotated) else { return Ok(None) };
-    let namespace = request.namespace.clone().or_else(|| pod.metadata.namespace.clone()).unwrap_or_else(|| "default".to_owned());
-    let name = pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".to_owned());
+    let namespace = request
+        .namespace
+        .clone()
+        .or_else(|| pod.metadata.namespace.clone())
+        .unwrap_or_else(|| "default".to_owned());
+    let name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.service_account_name.clone())
+        .unwrap_or_else(|| "default".to_owned());
     let api: Api<ServiceAccount> = Api::namespaced(client, &namespace);
     match api.get_opt(&name).await {
-        Ok(account) => Ok(account.and_then(|a| a.metadata.annotations).and_then(|mut a| a.remove(GKE_GSA_ANNOTATION))),
+        Ok(account) => {
+            Ok(account.and_then(|a| a.metadata.annotations).and_then(|mut a| a.remove(GKE_GSA_ANNOTATION)))
+        }
         Err(e) => Err(format!("cannot read ServiceAccount {namespace}/{name}: {e}")),
     }
 }

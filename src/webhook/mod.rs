@@ -28,8 +28,11 @@ const NATIVE_SIDECAR_MINOR: u32 = 29;
 
 /// Runs the webhook until SIGTERM/SIGINT.
 pub async fn run(args: &WebhookArgs) -> Result<()> {
-    if let Some(provider) = args.workload_identity_provider.as_deref().filter(|p| *p != annotations::METADATA_PROVIDER) {
-        crate::credentials::external_account::check_audience(provider).map_err(|why| Error::usage("--workload-identity-provider", why))?;
+    if let Some(provider) =
+        args.workload_identity_provider.as_deref().filter(|p| *p != annotations::METADATA_PROVIDER)
+    {
+        crate::credentials::external_account::check_audience(provider)
+            .map_err(|why| Error::usage("--workload-identity-provider", why))?;
     }
     let metrics = Metrics::new();
     let cert = tls::ReloadingCert::load(&args.tls_cert, &args.tls_key)?;
@@ -42,7 +45,11 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         }
     };
     let native_sidecar = native_sidecars(args.sidecar_mode, client.as_ref()).await;
-    tracing::info!(native_sidecar, "injecting the agent as a {} sidecar", if native_sidecar { "native" } else { "classic" });
+    tracing::info!(
+        native_sidecar,
+        "injecting the agent as a {} sidecar",
+        if native_sidecar { "native" } else { "classic" }
+    );
     let context = InjectContext {
         agent_image: args.agent_image.clone(),
         default_provider: args.workload_identity_provider.clone(),
@@ -73,7 +80,9 @@ fn watch_certificates(cert: &Arc<tls::ReloadingCert>, metrics: &Metrics) -> sour
     let watcher = source_watch::spawn(cert.files(), reload_tx, check, metrics.clone());
     tokio::spawn(async move {
         while reload.changed().await.is_ok() {
-            tracing::info!("TLS certificate files changed; new handshakes use the new pair once it is complete");
+            tracing::info!(
+                "TLS certificate files changed; new handshakes use the new pair once it is complete"
+            );
         }
     });
     watcher

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::core::v1::{
-        Capabilities, Container, EmptyDirVolumeSource, EnvVar, HTTPGetAction, Pod, Probe, ProjectedVolumeSource,
-        ResourceRequirements, SeccompProfile, SecurityContext, ServiceAccountTokenProjection, Volume, VolumeMount,
-        VolumeProjection,
+        Capabilities, Container, EmptyDirVolumeSource, EnvVar, HTTPGetAction, Pod, Probe,
+        ProjectedVolumeSource, ResourceRequirements, SeccompProfile, SecurityContext,
+        ServiceAccountTokenProjection, Volume, VolumeMount, VolumeProjection,
     },
     apimachinery::pkg::{api::resource::Quantity, util::intstr::IntOrString},
 };
@@ -65,7 +65,9 @@ pub fn mutate(pod: &Pod, ctx: &InjectContext) -> Result<Outcome, String> {
     }
     for name in [KSA_VOLUME, TOKENS_VOLUME] {
         if spec.volumes.iter().flatten().any(|v| v.name == name) {
-            return Err(format!("the pod already has a volume named \"{name}\", which the injected agent needs; rename it"));
+            return Err(format!(
+                "the pod already has a volume named \"{name}\", which the injected agent needs; rename it"
+            ));
         }
     }
     let no_annotations = BTreeMap::new();
@@ -135,7 +137,8 @@ impl<'a> Plan<'a> {
 
     /// The KSA token, with the audience Google's providers accept by default.
     fn ksa_volume(&self) -> Volume {
-        let audience = self.provider.strip_prefix("//").map_or(self.provider.clone(), |rest| format!("https://{rest}"));
+        let audience =
+            self.provider.strip_prefix("//").map_or(self.provider.clone(), |rest| format!("https://{rest}"));
         let projection = ServiceAccountTokenProjection {
             audience: Some(audience),
             expiration_seconds: Some(self.token_expiration),
@@ -144,7 +147,10 @@ impl<'a> Plan<'a> {
         Volume {
             name: KSA_VOLUME.to_owned(),
             projected: Some(ProjectedVolumeSource {
-                sources: Some(vec![VolumeProjection { service_account_token: Some(projection), ..Default::default() }]),
+                sources: Some(vec![VolumeProjection {
+                    service_account_token: Some(projection),
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -187,7 +193,12 @@ impl<'a> Plan<'a> {
             ..Default::default()
         }];
         if self.federated() {
-            mounts.push(VolumeMount { name: KSA_VOLUME.to_owned(), mount_path: KSA_MOUNT.to_owned(), read_only: Some(true), ..Default::default() });
+            mounts.push(VolumeMount {
+                name: KSA_VOLUME.to_owned(),
+                mount_path: KSA_MOUNT.to_owned(),
+                read_only: Some(true),
+                ..Default::default()
+            });
         }
         Container {
             name: AGENT_CONTAINER.to_owned(),
@@ -217,6 +228,8 @@ impl<'a> Plan<'a> {
             args.push("--source=metadata".to_owned());
         }
         args.push(format!("--output-dir={DEFAULT_OUTPUT_PATH}"));
+        // The files live in the pod's own memory volume; app containers run as any user.
+        args.push("--file-mode=0644".to_owned());
         args.push(format!("--listen=127.0.0.1:{}", self.ctx.metadata_port));
         args.push(format!("--admin-listen=0.0.0.0:{}", self.ctx.admin_port));
         if let Some(scopes) = &settings.scopes {
@@ -235,14 +248,21 @@ impl<'a> Plan<'a> {
 fn tokens_volume() -> Volume {
     Volume {
         name: TOKENS_VOLUME.to_owned(),
-        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".to_owned()), size_limit: Some(Quantity("1Mi".to_owned())) }),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".to_owned()),
+            size_limit: Some(Quantity("1Mi".to_owned())),
+        }),
         ..Default::default()
     }
 }
 
 fn probe(path: &str, port: u16, period: i32, failures: i32) -> Probe {
     Probe {
-        http_get: Some(HTTPGetAction { path: Some(path.to_owned()), port: IntOrString::Int(i32::from(port)), ..Default::default() }),
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::Int(i32::from(port)),
+            ..Default::default()
+        }),
         period_seconds: Some(period),
         failure_threshold: Some(failures),
         ..Default::default()
@@ -264,7 +284,14 @@ fn restricted() -> SecurityContext {
 
 fn resources() -> ResourceRequirements {
     let quantities = |cpu: &str, memory: &str| {
-        Some(BTreeMap::from([("cpu".to_owned(), Quantity(cpu.to_owned())), ("memory".to_owned(), Quantity(memory.to_owned()))]))
+        Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ]))
     };
-    ResourceRequirements { requests: quantities("10m", "16Mi"), limits: quantities("200m", "64Mi"), ..Default::default() }
+    ResourceRequirements {
+        requests: quantities("10m", "16Mi"),
+        limits: quantities("200m", "64Mi"),
+        ..Default::default()
+    }
 }

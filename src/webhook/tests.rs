@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use super::mutate::{AGENT_CONTAINER, InjectContext, KSA_VOLUME, TOKENS_VOLUME, mutate};
 
-const PROVIDER: &str = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s";
+const PROVIDER: &str =
+    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s";
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -38,7 +39,13 @@ fn patched(pod: &Pod, ctx: &InjectContext) -> Pod {
 
 fn agent(pod: &Pod) -> Container {
     let spec = pod.spec.as_ref().expect("spec");
-    spec.init_containers.iter().flatten().chain(&spec.containers).find(|c| c.name == AGENT_CONTAINER).cloned().expect("agent")
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .find(|c| c.name == AGENT_CONTAINER)
+        .cloned()
+        .expect("agent")
 }
 
 fn env(container: &Container, name: &str) -> Option<String> {
@@ -59,10 +66,16 @@ fn a_labelled_pod_gets_a_native_sidecar_volumes_and_env() {
     assert!(args.contains("--service-account=from-ksa@my-project.iam.gserviceaccount.com"), "{args}");
     assert!(args.contains("--id-token=backend=https://backend.example.com"), "{args}");
     let ksa = spec.volumes.iter().flatten().find(|v| v.name == KSA_VOLUME).expect("ksa volume");
-    let projection = ksa.projected.as_ref().and_then(|p| p.sources.as_ref()).and_then(|s| s[0].service_account_token.clone());
+    let projection = ksa
+        .projected
+        .as_ref()
+        .and_then(|p| p.sources.as_ref())
+        .and_then(|s| s[0].service_account_token.clone());
     assert_eq!(
         projection.and_then(|p| p.audience).as_deref(),
-        Some("https://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s")
+        Some(
+            "https://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s"
+        )
     );
     let tokens = spec.volumes.iter().flatten().find(|v| v.name == TOKENS_VOLUME).expect("tokens volume");
     assert_eq!(tokens.empty_dir.as_ref().and_then(|e| e.medium.as_deref()), Some("Memory"));
@@ -93,11 +106,26 @@ fn other_native_sidecars_user_env_and_skipped_containers_are_left_alone() {
     let init = spec.init_containers.as_ref().expect("init");
     let names: Vec<&str> = init.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, [AGENT_CONTAINER, "istio-proxy", "migrate"]);
-    assert_eq!(init[1], original.spec.as_ref().expect("spec").init_containers.as_ref().expect("init")[0], "istio untouched");
-    assert_eq!(env(&spec.containers[0], "GCE_METADATA_HOST").as_deref(), Some("metadata.internal:80"), "the user's value wins");
-    assert_eq!(spec.containers[1], original.spec.as_ref().expect("spec").containers[1], "skipped container untouched");
+    assert_eq!(
+        init[1],
+        original.spec.as_ref().expect("spec").init_containers.as_ref().expect("init")[0],
+        "istio untouched"
+    );
+    assert_eq!(
+        env(&spec.containers[0], "GCE_METADATA_HOST").as_deref(),
+        Some("metadata.internal:80"),
+        "the user's value wins"
+    );
+    assert_eq!(
+        spec.containers[1],
+        original.spec.as_ref().expect("spec").containers[1],
+        "skipped container untouched"
+    );
     let args = agent(&pod).args.expect("args").join(" ");
-    assert!(args.contains("--service-account=pinned@proj.iam.gserviceaccount.com"), "the pod annotation beats the KSA: {args}");
+    assert!(
+        args.contains("--service-account=pinned@proj.iam.gserviceaccount.com"),
+        "the pod annotation beats the KSA: {args}"
+    );
 }
 
 #[test]
@@ -128,5 +156,9 @@ fn bad_pods_are_denied_with_a_message_naming_the_fix() {
     assert!(denied("pod-bad-annotation.json").contains("gcp-token-agent.io/token-expiration"));
     let mut no_provider = context(true);
     no_provider.default_provider = None;
-    assert!(mutate(&pod_of(&fixture("pod.json")), &no_provider).expect_err("denied").contains("workload-identity-provider"));
+    assert!(
+        mutate(&pod_of(&fixture("pod.json")), &no_provider)
+            .expect_err("denied")
+            .contains("workload-identity-provider")
+    );
 }

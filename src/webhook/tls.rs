@@ -27,7 +27,11 @@ impl ReloadingCert {
     /// Loads the pair once; a bad pair at start-up is a configuration error.
     pub fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, Error> {
         let current = read_pair(cert, key).map_err(|why| Error::usage("--tls-cert/--tls-key", why))?;
-        Ok(Arc::new(Self { cert: cert.to_owned(), key: key.to_owned(), current: RwLock::new(Arc::new(current)) }))
+        Ok(Arc::new(Self {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            current: RwLock::new(Arc::new(current)),
+        }))
     }
 
     /// Re-reads the files; on failure the previous certificate stays in service.
@@ -68,7 +72,9 @@ fn read_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
     if chain.is_empty() {
         return Err(format!("{} holds no PEM certificate", cert.display()));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
     let provider = rustls::crypto::aws_lc_rs::default_provider();
-    CertifiedKey::from_der(chain, key_der, &provider).map_err(|e| format!("{} and {} do not form a usable pair: {e}", cert.display(), key.display()))
+    CertifiedKey::from_der(chain, key_der, &provider)
+        .map_err(|e| format!("{} and {} do not form a usable pair: {e}", cert.display(), key.display()))
 }

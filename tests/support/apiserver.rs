@@ -58,7 +58,8 @@ impl ApiServer {
         let recorder = seen.clone();
         let served = accounts.clone();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 tokio::select! {
@@ -120,7 +121,12 @@ impl Drop for ApiServer {
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, seen: Arc<Mutex<Vec<String>>>, accounts: Accounts) {
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    acceptor: TlsAcceptor,
+    seen: Arc<Mutex<Vec<String>>>,
+    accounts: Accounts,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let (acceptor, seen, accounts) = (acceptor.clone(), seen.clone(), accounts.clone());
@@ -130,12 +136,17 @@ async fn accept_loop(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, s
                 let (seen, accounts) = (seen.clone(), accounts.clone());
                 async move { Ok::<_, std::convert::Infallible>(answer(&request, &seen, &accounts)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+            let _ =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
         });
     }
 }
 
-fn answer(request: &Request<hyper::body::Incoming>, seen: &Mutex<Vec<String>>, accounts: &Accounts) -> Response<Full<Bytes>> {
+fn answer(
+    request: &Request<hyper::body::Incoming>,
+    seen: &Mutex<Vec<String>>,
+    accounts: &Accounts,
+) -> Response<Full<Bytes>> {
     let bearer = request
         .headers()
         .get("authorization")
@@ -143,14 +154,22 @@ fn answer(request: &Request<hyper::body::Incoming>, seen: &Mutex<Vec<String>>, a
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let Some(token) = bearer else {
-        return json(401, r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}"#);
+        return json(
+            401,
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Unauthorized","code":401}"#,
+        );
     };
     seen.lock().expect("lock").push(token);
     let path = request.uri().path();
-    if let Some((namespace, name)) = path.strip_prefix("/api/v1/namespaces/").and_then(|r| r.split_once("/serviceaccounts/")) {
+    if let Some((namespace, name)) =
+        path.strip_prefix("/api/v1/namespaces/").and_then(|r| r.split_once("/serviceaccounts/"))
+    {
         return match accounts.lock().expect("lock").get(&format!("{namespace}/{name}")) {
             Some(account) => json(200, &account.to_string()),
-            None => json(404, r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#),
+            None => json(
+                404,
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#,
+            ),
         };
     }
     match path {
@@ -163,7 +182,10 @@ fn answer(request: &Request<hyper::body::Incoming>, seen: &Mutex<Vec<String>>, a
             200,
             r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1"}]}"#,
         ),
-        _ => json(404, r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#),
+        _ => json(
+            404,
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#,
+        ),
     }
 }
 

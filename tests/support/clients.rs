@@ -57,7 +57,11 @@ impl Gcloud {
             .stdin(Stdio::null())
             .output()
             .expect("gcloud runs (it is preinstalled, see TESTING.md)");
-        assert!(output.status.success(), "gcloud {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "gcloud {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }

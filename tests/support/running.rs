@@ -68,7 +68,9 @@ impl RunningAgent {
     fn wait_for_listen(&mut self, marker: &str) -> Option<SocketAddr> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Some(addr) = self.logs().lines().find_map(|l| l.split(marker).nth(1)).and_then(|a| a.trim().parse().ok()) {
+            if let Some(addr) =
+                self.logs().lines().find_map(|l| l.split(marker).nth(1)).and_then(|a| a.trim().parse().ok())
+            {
                 return Some(addr);
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -111,7 +113,9 @@ impl RunningAgent {
 
     /// Sends a signal (by name, e.g. "TERM").
     pub fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
         assert!(status.expect("kill").success());
     }
 
@@ -145,7 +149,8 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpAnswer
     stream.read_to_string(&mut raw).expect("read");
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status =
+        lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))

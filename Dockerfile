@@ -1,0 +1,39 @@
+# gcp-token-agent: the Rust binary (glibc, no shell needed) on a distroless base, as non-root.
+#
+#   docker build -t gcp-token-agent .
+#   docker run --rm gcp-token-agent --help
+#
+# Base images are build arguments, so builds without a registry can substitute local ones:
+#   podman build --build-arg RUST_IMAGE=localhost/rust:bookworm \
+#                --build-arg RUNTIME_IMAGE=localhost/debian-ca:bookworm .
+# Any RUNTIME_IMAGE works if it has glibc (Debian 12 or newer) and CA certificates in
+# /etc/ssl/certs: reqwest and rustls read the system store, and start-up fails without it.
+ARG RUST_IMAGE=rust:1.95-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+# .dockerignore keeps target/, node_modules/, .git/ and the Kubernetes files out, so a change
+# to a chart does not rebuild the binary.
+COPY . .
+# The cache mounts keep crates.io downloads and compiled dependencies between builds
+# (BuildKit, buildah and podman all honour them); the binary is copied out of the mount.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin gcp-token-agent \
+    && install -D -m 0755 target/release/gcp-token-agent /out/gcp-token-agent
+
+FROM ${RUNTIME_IMAGE}
+LABEL org.opencontainers.image.title="gcp-token-agent" \
+      org.opencontainers.image.description="Google Cloud access and ID tokens for workloads, scripts and kubectl, without gcloud" \
+      org.opencontainers.image.source="https://github.com/gcp-token-agent/gcp-token-agent" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /out/gcp-token-agent /usr/local/bin/gcp-token-agent
+# distroless "nonroot" is 65532:65532. Numeric, so Kubernetes' runAsNonRoot can verify it
+# without reading /etc/passwd.
+USER 65532:65532
+# 8443: the admission webhook (webhook); 8990: /healthz, /readyz, /metrics. The metadata API
+# (run, 127.0.0.1:8989) stays on the pod's loopback and is not exposed.
+EXPOSE 8443 8990
+ENTRYPOINT ["/usr/local/bin/gcp-token-agent"]
+CMD ["--help"]

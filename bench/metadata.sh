@@ -17,7 +17,11 @@ rss() { ps -o rss= -p "$agent_pid" | awk '{printf "%.1f MiB", $1 / 1024}'; }
 echo "agent RSS idle: $(rss)"
 
 url=http://127.0.0.1:18989/computeMetadata/v1/instance/service-accounts/default/token
-( sleep $((seconds / 2)); echo "agent RSS under load: $(rss)" ) &
-wrk -t2 -c64 -d"${seconds}s" --latency -H 'Metadata-Flavor: Google' "$url" | sed -n '/Thread Stats/,$p'
-wait %1 2>/dev/null || true
+wrk -t2 -c64 -d"${seconds}s" --latency -H 'Metadata-Flavor: Google' "$url" >"$work/wrk.out" &
+wrk_pid=$!
+sleep $((seconds / 2))
+loaded=$(rss)
+wait "$wrk_pid"
+sed -n '/Thread Stats/,$p' "$work/wrk.out"
+echo "agent RSS under load: $loaded"
 echo "token endpoint calls: $(calls token)"

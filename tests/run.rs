@@ -35,6 +35,31 @@ fn read(dir: &str, name: &str) -> String {
     std::fs::read_to_string(Path::new(dir).join(name)).unwrap_or_default()
 }
 
+/// An emulator issuing `lifetime`-second tokens, a key and an output directory in a fresh
+/// sandbox, and a ready agent running on them with `extra` flags.
+struct Sidecar {
+    emulator: Emulator,
+    /// Held for its lifetime: it owns the temp directory.
+    _sandbox: Sandbox,
+    key: String,
+    out: String,
+    agent: RunningAgent,
+}
+
+fn sidecar(lifetime: Option<u64>, extra: &[&str]) -> Sidecar {
+    let emulator = Emulator::start();
+    if let Some(secs) = lifetime {
+        emulator.set_token_lifetime(secs);
+    }
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let args = [&["--credentials", key.as_str(), "--output-dir", out.as_str()][..], extra].concat();
+    let agent = RunningAgent::start(&sandbox, &args);
+    agent.wait_ready();
+    Sidecar { emulator, _sandbox: sandbox, key, out, agent }
+}
+
 #[test]
 fn oneshot_writes_every_file_with_the_mode_and_exits_zero() {
     let emulator = Emulator::start();
@@ -136,20 +161,12 @@ fn the_config_file_is_read_and_flags_win_over_it() {
 
 #[test]
 fn tokens_are_refreshed_before_they_expire() {
-    let emulator = Emulator::start();
-    emulator.set_token_lifetime(4);
-    let sandbox = Sandbox::new();
-    let (_, key) = key_in(&emulator, &sandbox, "key.json");
-    let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(
-        &sandbox,
-        &["--credentials", &key, "--output-dir", &out, "--min-remaining", "1s"],
-    );
-    agent.wait_ready();
+    let sidecar = sidecar(Some(4), &["--min-remaining", "1s"]);
+    let (emulator, out) = (&sidecar.emulator, &sidecar.out);
     let started = Instant::now();
     let mut seen = std::collections::BTreeSet::new();
     while started.elapsed() < Duration::from_secs(7) {
-        let token = read(&out, "token");
+        let token = read(out, "token");
         let issued = emulator.issued(&token).expect("the file always holds an issued token");
         assert!(issued.expires_at > SystemTime::now(), "the file never holds an expired token");
         seen.insert(token);
@@ -200,38 +217,27 @@ fn a_secret_style_key_rotation_is_picked_up_within_a_second() {
 
 #[test]
 fn a_broken_source_file_keeps_the_last_good_token_and_is_reported() {
-    let emulator = Emulator::start();
-    let sandbox = Sandbox::new();
-    let (good, key) = key_in(&emulator, &sandbox, "key.json");
-    let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out]);
-    agent.wait_ready();
-    let before = read(&out, "token");
-    std::fs::write(&key, "{ half-written").expect("break it");
+    let sidecar = sidecar(None, &[]);
+    let (key, out, agent) = (&sidecar.key, &sidecar.out, &sidecar.agent);
+    let good = std::fs::read(key).expect("the good key");
+    let before = read(out, "token");
+    std::fs::write(key, "{ half-written").expect("break it");
     agent.wait_until(Duration::from_secs(5), "the broken file reported", || {
         agent.logs().contains("not usable yet")
     });
     let metrics = support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body;
     assert!(metrics.contains(r#"gcp_token_agent_source_reloads_total{result="failure"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"stage="source""#), "{metrics}");
-    assert_eq!(read(&out, "token"), before, "the last good token stays");
+    assert_eq!(read(out, "token"), before, "the last good token stays");
     assert_eq!(agent.metadata_get("/computeMetadata/v1/instance/service-accounts/default/token").status, 200);
-    good.write_to(Path::new(&key)).expect("fix it");
-    agent.wait_until(Duration::from_secs(5), "a new token after the fix", || read(&out, "token") != before);
+    std::fs::write(key, good).expect("fix it");
+    agent.wait_until(Duration::from_secs(5), "a new token after the fix", || read(out, "token") != before);
 }
 
 #[test]
 fn a_reader_never_sees_a_torn_file_while_tokens_rotate_every_second() {
-    let emulator = Emulator::start();
-    emulator.set_token_lifetime(2);
-    let sandbox = Sandbox::new();
-    let (_, key) = key_in(&emulator, &sandbox, "key.json");
-    let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(
-        &sandbox,
-        &["--credentials", &key, "--output-dir", &out, "--min-remaining", "0s"],
-    );
-    agent.wait_ready();
+    let sidecar = sidecar(Some(2), &["--min-remaining", "0s"]);
+    let (emulator, out) = (&sidecar.emulator, &sidecar.out);
     let (token_path, json_path) = (Path::new(&out).join("token"), Path::new(&out).join("token.json"));
     let mut reads = 0u32;
     let started = Instant::now();
@@ -248,23 +254,15 @@ fn a_reader_never_sees_a_torn_file_while_tokens_rotate_every_second() {
 
 #[test]
 fn an_outage_is_ridden_out_on_the_current_token_and_recovery_is_quick() {
-    let emulator = Emulator::start();
-    emulator.set_token_lifetime(24);
-    let sandbox = Sandbox::new();
-    let (_, key) = key_in(&emulator, &sandbox, "key.json");
-    let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(
-        &sandbox,
-        &["--credentials", &key, "--output-dir", &out, "--min-remaining", "1s"],
-    );
-    agent.wait_ready();
-    let first = read(&out, "token");
+    let sidecar = sidecar(Some(24), &["--min-remaining", "1s"]);
+    let (emulator, out, agent) = (&sidecar.emulator, &sidecar.out, &sidecar.agent);
+    let first = read(out, "token");
     for _ in 0..3 {
         emulator.push_fault(Fault::Status(503));
     }
     // The refresh at ~12 s fails three times (backoff ~1, 2, 4 s), then succeeds.
     agent.wait_until(Duration::from_secs(23), "a fresh token after the outage", || {
-        let token = read(&out, "token");
+        let token = read(out, "token");
         let issued = emulator.issued(&token).expect("always an issued token");
         assert!(issued.expires_at > SystemTime::now(), "never an expired token in the file");
         token != first
@@ -277,22 +275,14 @@ fn an_outage_is_ridden_out_on_the_current_token_and_recovery_is_quick() {
 
 #[test]
 fn a_missing_output_directory_is_reported_and_recovered_from() {
-    let emulator = Emulator::start();
-    emulator.set_token_lifetime(4);
-    let sandbox = Sandbox::new();
-    let (_, key) = key_in(&emulator, &sandbox, "key.json");
-    let out = out_dir(&sandbox);
-    let agent = RunningAgent::start(
-        &sandbox,
-        &["--credentials", &key, "--output-dir", &out, "--min-remaining", "0s"],
-    );
-    agent.wait_ready();
-    std::fs::remove_dir_all(&out).expect("remove the output dir");
+    let sidecar = sidecar(Some(4), &["--min-remaining", "0s"]);
+    let (out, agent) = (&sidecar.out, &sidecar.agent);
+    std::fs::remove_dir_all(out).expect("remove the output dir");
     agent.wait_until(Duration::from_secs(8), "the write failure logged", || {
         agent.logs().contains("cannot write")
     });
-    std::fs::create_dir_all(&out).expect("recreate");
-    agent.wait_until(Duration::from_secs(10), "files written again", || !read(&out, "token").is_empty());
+    std::fs::create_dir_all(out).expect("recreate");
+    agent.wait_until(Duration::from_secs(10), "files written again", || !read(out, "token").is_empty());
     let metrics = support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body;
     assert!(
         metrics.contains(r#"gcp_token_agent_file_writes_total{file="token.json",result="failure"}"#),
@@ -302,14 +292,9 @@ fn a_missing_output_directory_is_reported_and_recovered_from() {
 
 #[test]
 fn sigterm_drains_and_exits_zero_leaving_the_files() {
-    let emulator = Emulator::start();
-    let sandbox = Sandbox::new();
-    let (_, key) = key_in(&emulator, &sandbox, "key.json");
-    let out = out_dir(&sandbox);
-    let mut agent = RunningAgent::start(&sandbox, &["--credentials", &key, "--output-dir", &out]);
-    agent.wait_ready();
-    agent.signal("TERM");
-    assert_eq!(agent.wait_exit(Duration::from_secs(15)), 0, "{}", agent.logs());
-    assert!(!read(&out, "token").is_empty(), "files are left in place");
-    assert!(agent.logs().contains("shutting down"));
+    let mut sidecar = sidecar(None, &[]);
+    sidecar.agent.signal("TERM");
+    assert_eq!(sidecar.agent.wait_exit(Duration::from_secs(15)), 0, "{}", sidecar.agent.logs());
+    assert!(!read(&sidecar.out, "token").is_empty(), "files are left in place");
+    assert!(sidecar.agent.logs().contains("shutting down"));
 }

@@ -34,16 +34,7 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let (stop, shutdown) = watch::channel(false);
     let (reload_tx, reload) = watch::channel(0u64);
     let tokens = spawn_owners(&config, &minter, &metrics, &reload, &shutdown);
-    if let Some(dir) = &config.output_dir {
-        let sink = FileSink { dir: dir.clone(), mode: config.file_mode, metrics: metrics.clone() };
-        for (published, target) in &tokens {
-            tokio::spawn(sink.clone().follow(
-                published.name.clone(),
-                target.clone(),
-                published.tokens.clone(),
-            ));
-        }
-    }
+    let ready_when = follow_with_files(&config, &tokens, &metrics);
     let check_source = config.source.clone();
     let check_env = env.clone();
     let check: source_watch::CheckFn =
@@ -55,11 +46,33 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
             "no numeric project id known: gcloud (GCE_METADATA_ROOT) needs --numeric-project-id to detect this agent"
         );
     }
-    let servers = start_servers(listeners, &config, &tokens, minter, identity, &metrics, &shutdown);
+    let metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
+    let admin_state = admin::AdminState {
+        tokens: ready_when,
+        min_remaining: config.min_remaining,
+        metrics: metrics.clone(),
+    };
+    let servers = start_servers(listeners, metadata_state, admin_state, &shutdown, config.shutdown_grace);
     server::drain_on_signal(stop, servers, config.shutdown_grace).await
 }
 
 type Tokens = Vec<(Published, Target)>;
+
+/// Starts a file writer per token when `--output-dir` is set. Returns what readiness watches:
+/// the written tokens with files, else the published ones.
+fn follow_with_files(config: &RunConfig, tokens: &Tokens, metrics: &Metrics) -> Vec<Published> {
+    let Some(dir) = &config.output_dir else { return tokens.iter().map(|(p, _)| p.clone()).collect() };
+    let sink = FileSink { dir: dir.clone(), mode: config.file_mode, metrics: metrics.clone() };
+    let mut written = Vec::new();
+    for (published, target) in tokens {
+        let (tx, rx) = watch::channel(None);
+        let follow =
+            sink.clone().follow(published.name.clone(), target.clone(), published.tokens.clone(), tx);
+        tokio::spawn(follow);
+        written.push(Published { name: published.name.clone(), tokens: rx });
+    }
+    written
+}
 
 fn spawn_owners(
     config: &RunConfig,
@@ -153,38 +166,42 @@ async fn bind(config: &RunConfig) -> Result<Listeners> {
     })
 }
 
+/// Serves the metadata API and the admin routes on whichever listeners are enabled.
 fn start_servers(
     listeners: Listeners,
+    metadata_state: metadata::MetadataState,
+    admin_state: admin::AdminState,
+    shutdown: &watch::Receiver<bool>,
+    grace: std::time::Duration,
+) -> JoinSet<()> {
+    let mut servers = JoinSet::new();
+    if let Some(listener) = listeners.metadata {
+        let router = metadata::router(metadata_state);
+        servers.spawn(server::serve(listener, None, router, shutdown.clone(), grace));
+    }
+    if let Some(listener) = listeners.admin {
+        servers.spawn(server::serve(listener, None, admin::router(admin_state), shutdown.clone(), grace));
+    }
+    servers
+}
+
+/// What the metadata API answers from: the owners' channels, the minter, identity facts.
+fn metadata_state(
     config: &RunConfig,
     tokens: &Tokens,
     minter: Minter,
     identity: metadata::Identity,
     metrics: &Metrics,
-    shutdown: &watch::Receiver<bool>,
-) -> JoinSet<()> {
-    let mut servers = JoinSet::new();
-    let grace = config.shutdown_grace;
-    if let Some(listener) = listeners.metadata {
-        let state = metadata::MetadataState {
-            access: tokens[0].0.clone(),
-            scopes: config.access.scopes_or_default(),
-            id_tokens: kept_id_tokens(config, tokens),
-            minter,
-            on_demand: OnDemand::default(),
-            identity,
-            metrics: metrics.clone(),
-        };
-        servers.spawn(server::serve(listener, None, metadata::router(state), shutdown.clone(), grace));
+) -> metadata::MetadataState {
+    metadata::MetadataState {
+        access: tokens[0].0.clone(),
+        scopes: config.access.scopes_or_default(),
+        id_tokens: kept_id_tokens(config, tokens),
+        minter,
+        on_demand: OnDemand::default(),
+        identity,
+        metrics: metrics.clone(),
     }
-    if let Some(listener) = listeners.admin {
-        let state = admin::AdminState {
-            tokens: tokens.iter().map(|(p, _)| p.clone()).collect(),
-            min_remaining: config.min_remaining,
-            metrics: metrics.clone(),
-        };
-        servers.spawn(server::serve(listener, None, admin::router(state), shutdown.clone(), grace));
-    }
-    servers
 }
 
 fn kept_id_tokens(config: &RunConfig, tokens: &Tokens) -> Vec<metadata::KeptIdToken> {

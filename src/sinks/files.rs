@@ -54,13 +54,23 @@ impl FileSink {
         result.map_err(|source| Error::WriteFile { path, source })
     }
 
-    /// Writes each token `tokens` publishes until the channel closes. A failed write keeps
-    /// the last good files and is retried with backoff until it works or a new token arrives.
-    pub async fn follow(self, label: String, target: Target, mut tokens: watch::Receiver<Option<Token>>) {
+    /// Writes each token `tokens` publishes until the channel closes, and republishes it on
+    /// `written` once its files are on disk (readiness waits for that, so an app started by
+    /// the startup probe always finds the files). A failed write keeps the last good files
+    /// and is retried with backoff until it works or a new token arrives.
+    pub async fn follow(
+        self,
+        label: String,
+        target: Target,
+        mut tokens: watch::Receiver<Option<Token>>,
+        written: watch::Sender<Option<Token>>,
+    ) {
         loop {
             let token = tokens.borrow_and_update().clone();
-            if let Some(token) = token {
-                self.write_with_retry(&label, &target, &token, &mut tokens).await;
+            if let Some(token) = token
+                && self.write_with_retry(&label, &target, &token, &mut tokens).await
+            {
+                written.send_replace(Some(token));
             }
             if tokens.changed().await.is_err() {
                 return;
@@ -74,7 +84,7 @@ impl FileSink {
         target: &Target,
         token: &Token,
         tokens: &mut watch::Receiver<Option<Token>>,
-    ) {
+    ) -> bool {
         let mut failures = 0;
         while let Err(error) = self.write(target, token) {
             failures += 1;
@@ -83,12 +93,13 @@ impl FileSink {
             tracing::error!(token = %label, "{error}; the previous files stay in place; retrying in {delay:.1?}");
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                _ = tokens.changed() => return,
+                _ = tokens.changed() => return false,
             }
         }
         if failures > 0 {
             tracing::info!(token = %label, "token files written after {failures} failed attempts");
         }
+        true
     }
 }
 

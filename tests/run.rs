@@ -228,8 +228,20 @@ fn a_broken_source_file_keeps_the_last_good_token_and_is_reported() {
     assert!(metrics.contains(r#"stage="source""#), "{metrics}");
     assert_eq!(read(out, "token"), before, "the last good token stays");
     assert_eq!(agent.metadata_get("/computeMetadata/v1/instance/service-accounts/default/token").status, 200);
+    // Deleted and turned into a directory (unreadable either way): reported, token kept.
+    std::fs::remove_file(key).expect("delete it");
+    std::fs::create_dir(key).expect("a directory in its place");
+    agent.wait_until(Duration::from_secs(5), "the directory reported", || {
+        metrics_contain(agent, r#"result="failure"} 2"#)
+    });
+    assert_eq!(read(out, "token"), before, "the last good token stays");
+    std::fs::remove_dir(key).expect("remove the directory");
     std::fs::write(key, good).expect("fix it");
     agent.wait_until(Duration::from_secs(5), "a new token after the fix", || read(out, "token") != before);
+}
+
+fn metrics_contain(agent: &RunningAgent, needle: &str) -> bool {
+    support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body.contains(needle)
 }
 
 #[test]

@@ -3,12 +3,12 @@
 
 mod support;
 
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use serde_json::Value;
 use support::{
     agent::Sandbox,
-    emulator::{Emulator, Fault},
+    emulator::Emulator,
     running::{RunningAgent, get},
 };
 
@@ -132,37 +132,6 @@ fn the_identity_route_serves_kept_and_on_demand_id_tokens() {
     assert_eq!(claims["aud"], "https://other.example");
     assert_eq!(agent.metadata_get(&format!("{SA}/default/identity")).status, 400, "audience is required");
     assert_eq!(agent.metadata_get(&format!("{SA}/default/identity?audience=a&format=weird")).status, 400);
-}
-
-#[test]
-fn a_cold_start_stampede_of_500_requests_causes_one_exchange() {
-    let emulator = Emulator::start();
-    emulator.push_fault(Fault::Slow(Duration::from_secs(2)));
-    let sandbox = Sandbox::new();
-    let agent = agent_with(&emulator, &sandbox, &[]);
-    let addr = agent.metadata.expect("listener");
-    let not_yet = get(agent.admin.expect("admin"), "/readyz", &[]);
-    assert_eq!(not_yet.status, 503, "not ready before the first token: {}", not_yet.body);
-    let path = format!("{SA}/default/token");
-    let threads: Vec<_> = (0..500)
-        .map(|_| {
-            let path = path.clone();
-            std::thread::spawn(move || get(addr, &path, &[("Metadata-Flavor", "Google")]))
-        })
-        .collect();
-    let tokens: std::collections::BTreeSet<String> = threads
-        .into_iter()
-        .map(|t| {
-            let answer = t.join().expect("thread");
-            assert_eq!(answer.status, 200, "{}", answer.body);
-            serde_json::from_str::<Value>(&answer.body).expect("json")["access_token"]
-                .as_str()
-                .expect("t")
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(tokens.len(), 1);
-    assert_eq!(emulator.calls("token"), 1, "500 requests, one upstream exchange");
 }
 
 #[test]

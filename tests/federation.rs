@@ -93,6 +93,22 @@ fn an_external_account_file_exchanges_the_kubernetes_token_at_sts() {
 }
 
 #[test]
+fn an_oauth_client_in_the_config_authenticates_to_sts_with_http_basic() {
+    let s = setup();
+    s.emulator.add_sts_client("sts-client", "sts-secret");
+    let mut config = s.cred_config(false);
+    config["client_id"] = json!("sts-client");
+    config["client_secret"] = json!("wrong-secret");
+    let refused = s.sandbox.run(&["print-access-token", "--credentials", &s.write("bad.json", &config)]);
+    assert!(refused.fails_with(69).contains("invalid_client"), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("wrong-secret"), "no client secret in errors");
+    config["client_secret"] = json!("sts-secret");
+    let out = s.sandbox.run(&["print-access-token", "--credentials", &s.write("good.json", &config)]);
+    assert_eq!(s.principal(&out), sts_principal(PROVIDER, SUB));
+    assert!(!s.emulator.requests_to("sts")[1].form.contains_key("client_id"), "Basic auth, not form fields");
+}
+
+#[test]
 fn the_full_chain_ends_with_the_service_accounts_token() {
     let s = setup();
     s.emulator.set_iam_fractional_expire_time(true);

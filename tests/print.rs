@@ -335,3 +335,30 @@ fn secrets_never_reach_stderr_even_at_trace_level() {
         assert!(!run.stderr.contains("eyJ"), "a JWT (assertion or ID token) leaked into stderr");
     }
 }
+
+#[test]
+fn outside_googleapis_com_access_tokens_are_self_signed_jwts_without_a_request() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let key = emulator.add_service_account(EMAIL);
+    let mut json = key.json().clone();
+    json["universe_domain"] = Value::from("sovereign.example");
+    let path = sandbox.write("key.json", json.to_string());
+    let out = sandbox.run(&[
+        "print-access-token",
+        "--credentials",
+        &path,
+        "--scopes",
+        "https://www.googleapis.com/auth/pubsub",
+    ]);
+    let jwt = out.ok().trim().to_owned();
+    let header = jsonwebtoken::decode_header(&jwt).expect("a JWT");
+    assert_eq!(header.kid.as_deref(), Some(key.private_key_id()));
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(&jwt).expect("claims");
+    assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some(EMAIL), Some(EMAIL)));
+    assert_eq!(claims["scope"], "https://www.googleapis.com/auth/pubsub");
+    assert!(claims.get("aud").is_none());
+    assert_eq!(emulator.calls("token"), 0, "no OAuth endpoint in other universes");
+    let dwd = sandbox.run(&["print-access-token", "--credentials", &path, "--subject", "u@x", "--no-cache"]);
+    assert!(dwd.fails_with(64).contains("--subject"));
+}

@@ -222,13 +222,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         None => (text, "s"),
     };
     let n: u64 = digits.parse().map_err(|_| format!("\"{text}\" is not a duration like 3600s, 60m or 1h"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
         _ => return Err(format!("\"{text}\" has unit \"{unit}\"; use s, m or h")),
     };
-    Ok(Duration::from_secs(seconds))
+    n.checked_mul(factor).map(Duration::from_secs).ok_or_else(|| format!("\"{text}\" is too long"))
 }
 
 /// The `--source` values.

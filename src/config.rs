@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// Parses the command line; for `run --config FILE`, fills what flags and env left unset
-/// from the file. Clap errors (including --help) come back as `Err(Left)`.
+/// from the file. Clap errors (including --help) come back as [`ParseError::Clap`].
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let command = Cli::command().args_override_self(true);
     let matches = command.clone().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
@@ -78,6 +78,12 @@ fn file_args(
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         );
         if explicit {
+            continue;
+        }
+        if key == "file-mode" && !value.is_string() {
+            // YAML reads 0o640 and (YAML 1.1) 0640 as numbers; their decimal text would be
+            // misread as octal. Only a string is unambiguous.
+            problems.push(format!("key \"{raw_key}\" must be a quoted octal string, e.g. \"0640\""));
             continue;
         }
         let is_flag = !arg.get_action().takes_values();
@@ -293,6 +299,19 @@ mod tests {
         assert_eq!(run.file_mode, "0600");
         assert!(run.oneshot);
         assert_eq!(run.id_tokens, ["a=x", "b=y"]);
+    }
+
+    #[test]
+    fn a_numeric_file_mode_in_yaml_is_refused_rather_than_misread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.yaml");
+        std::fs::write(&file, "file-mode: 0o640\n").expect("write");
+        let Err(ParseError::Config(e)) =
+            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
+        else {
+            panic!("should fail")
+        };
+        assert!(e.to_string().contains("quoted octal string"), "{e}");
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub enum Error {
     /// An upstream endpoint failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// Something in this process failed (runtime, signals, randomness): not the user's doing.
+    #[error("{0}")]
+    Internal(String),
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     WriteFile {
@@ -99,7 +102,7 @@ impl Error {
             | Error::Unsupported(_)
             | Error::SignAssertion { .. } => EXIT_USAGE,
             Error::Upstream(_) => EXIT_UNAVAILABLE,
-            Error::WriteFile { .. } => EXIT_OTHER,
+            Error::WriteFile { .. } | Error::Internal(_) => EXIT_OTHER,
         }
     }
 
@@ -143,6 +146,7 @@ impl Error {
             Error::Unsupported(_) => "unsupported",
             Error::SignAssertion { .. } => "bad_key",
             Error::WriteFile { .. } => "io",
+            Error::Internal(_) => "internal",
             Error::Upstream(e) => match &e.kind {
                 UpstreamErrorKind::Unreachable(_) => "unreachable",
                 UpstreamErrorKind::BadResponse(_) => "bad_response",

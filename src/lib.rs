@@ -4,21 +4,28 @@
 //! # Data flow
 //!
 //! ```text
-//! credentials  ->  exchange  ->  cache  ->  sinks / commands
-//! (what we hold)   (talk to Google)          stdout · token files · exec-credential
+//! credentials  ->  exchange  ->  refresh (owner task + cache)  ->  sinks / servers / commands
+//! (what we hold)   (talk to Google)   (when to renew)                files · metadata API · stdout
+//!                  metrics (telemetry) observe every stage from the side
 //! ```
 //!
 //! # Layout
 //!
-//! * [`cli`]: the command line (clap); every flag has a `GCP_TOKEN_AGENT_*` variable.
-//! * [`credentials`]: key files, user credentials, the metadata server; ADC discovery.
-//! * [`exchange`]: one HTTP client with Google's retry policy; the OAuth grants; the
-//!   metadata server as an upstream. Credentials in, [`token::Token`]s out.
-//! * [`sinks`]: atomic file writes and the CLI's disk cache.
-//! * [`commands`]: the short-lived faces (`print-access-token`, `print-identity-token`).
+//! * [`cli`], [`config`]: the command line (clap; every flag has a `GCP_TOKEN_AGENT_*`
+//!   variable) and `run`'s validated configuration, merged with its YAML file.
+//! * [`credentials`]: key files, user credentials, federation, impersonation, the metadata
+//!   server; ADC discovery.
+//! * [`exchange`]: one HTTP client with Google's retry policy; the OAuth grants, STS, IAM
+//!   Credentials, the metadata server as an upstream. Credentials in, [`token::Token`]s out.
+//! * [`refresh`]: when to refresh (pure), the owner task per token, on-demand minting.
+//! * [`watch`]: credential-file watching (directory watch, symlink swaps, periodic re-check).
+//! * [`sinks`]: atomic file writes, token files, the CLI's disk cache, ExecCredential output.
+//! * [`server`]: the loopback metadata API and the admin listener (health, readiness, metrics).
+//! * [`commands`]: each face: `print-*`, `exec-credential`, `run`, `login`.
+//! * [`webhook`]: the admission webhook (pure mutation, thin HTTPS adaptor, reloading TLS).
+//! * [`telemetry`]: logging setup and the Prometheus registry.
 //! * [`error`]: errors named by the step that failed, and their exit codes.
 //! * [`secret`]: the masking wrapper every token, key and refresh token lives in.
-//! * [`telemetry`]: logging setup.
 
 pub mod cli;
 pub mod commands;

@@ -43,7 +43,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
     let runtime = runtime
         .enable_all()
         .build()
-        .map_err(|e| Error::Unsupported(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         match &cli.command {
             Command::Run(args) => run::run(RunConfig::from_args(args)?, env).await.map(|()| String::new()),

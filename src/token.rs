@@ -14,9 +14,10 @@ pub struct Token {
 }
 
 impl Token {
-    /// A token worth `lifetime` from `now`.
+    /// A token worth `lifetime` from `now`. An absurd lifetime from a server counts as none
+    /// (expired), rather than overflowing the clock.
     pub fn new(value: Secret, now: SystemTime, lifetime: Duration) -> Self {
-        Self { value, expires_at: now + lifetime }
+        Self { value, expires_at: now.checked_add(lifetime).unwrap_or(now) }
     }
 
     /// How long the token stays valid after `now` (zero once expired).
@@ -53,7 +54,7 @@ pub fn rfc3339(t: SystemTime) -> String {
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let ts: jiff::Timestamp = text.trim().parse().ok()?;
     let seconds = u64::try_from(ts.as_second()).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(seconds))
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 /// The `exp` claim of a JWT, read without verifying it: an ID token's expiry is its own `exp`.
@@ -63,7 +64,7 @@ pub fn jwt_expiry(jwt: &str) -> Option<SystemTime> {
         exp: u64,
     }
     let claims: Exp = jsonwebtoken::dangerous::insecure_decode_claims(jwt).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(claims.exp))
+    UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp))
 }
 
 #[cfg(test)]

@@ -78,12 +78,13 @@ struct Watched {
 async fn debounce_loop(mut watched: Watched, mut events: mpsc::UnboundedReceiver<()>) {
     let mut poll = tokio::time::interval(POLL_INTERVAL);
     poll.tick().await;
+    // False once the OS watcher is gone (or never started): from then on only the poll drives.
+    let mut events_open = true;
     loop {
         tokio::select! {
-            event = events.recv() => {
+            event = events.recv(), if events_open => {
                 if event.is_none() {
-                    // The OS watcher is gone; keep polling.
-                    events = mpsc::unbounded_channel().1;
+                    events_open = false;
                     continue;
                 }
                 tokio::time::sleep(DEBOUNCE).await;

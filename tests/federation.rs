@@ -109,6 +109,21 @@ fn an_oauth_client_in_the_config_authenticates_to_sts_with_http_basic() {
 }
 
 #[test]
+fn a_different_workload_behind_the_same_token_path_never_gets_the_cached_token() {
+    let s = setup();
+    let file = s.write("cred.json", &s.cred_config(false));
+    let first = s.sandbox.run(&["print-access-token", "--credentials", &file]);
+    assert_eq!(s.principal(&first), sts_principal(PROVIDER, SUB));
+    let other = "system:serviceaccount:team-b:worker";
+    s.sandbox.write("ksa/token", s.issuer.mint(other, PROVIDER, 3600));
+    let second = s.sandbox.run(&["print-access-token", "--credentials", &file]);
+    assert_eq!(s.principal(&second), sts_principal(PROVIDER, other), "not team-a's cached token");
+    let rotated = s.sandbox.write("ksa/token", s.issuer.mint(other, PROVIDER, 3000));
+    let third = s.sandbox.run(&["print-access-token", "--credentials", &file]);
+    assert_eq!(second.ok(), third.ok(), "a rotated token of the same workload keeps the cache: {rotated}");
+}
+
+#[test]
 fn the_full_chain_ends_with_the_service_accounts_token() {
     let s = setup();
     s.emulator.set_iam_fractional_expire_time(true);

@@ -121,6 +121,23 @@ fn oneshot_fails_clearly_when_google_refuses() {
 }
 
 #[test]
+fn id_tokens_from_a_source_that_cannot_mint_them_fail_at_start() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let user = sandbox.write("user.json", emulator.add_authorized_user("person@example.com").to_string());
+    let out = sandbox.run(&[
+        "run",
+        "--credentials",
+        &user,
+        "--id-token",
+        "api=https://api.example",
+        "--listen",
+        "off",
+    ]);
+    assert!(out.fails_with(64).contains("cannot mint ID tokens"), "{}", out.stderr);
+}
+
+#[test]
 fn every_configuration_problem_is_reported_at_once() {
     let sandbox = Sandbox::new();
     let run = sandbox.run(&[

@@ -4,17 +4,14 @@ use std::{path::Path, time::SystemTime};
 
 use serde::Deserialize;
 
-use super::{MIN_CACHED_LIFETIME, cache, cached_or_mint, load_source};
+use super::{MIN_CACHED_LIFETIME, cache_slot, cached_or_mint, load_source};
 use crate::{
     cli::ExecCredentialArgs,
     credentials::Env,
     error::{Error, Origin, Result, UpstreamError, UpstreamErrorKind},
     exchange::{self, AccessRequest, CLOUD_PLATFORM, Http, RetryPolicy},
     secret::Secret,
-    sinks::{
-        exec_credential::{EXPIRY_MARGIN, ExecInfo, render},
-        token_cache::TokenCache,
-    },
+    sinks::exec_credential::{EXPIRY_MARGIN, ExecInfo, render},
     token::{Token, parse_rfc3339},
 };
 
@@ -39,14 +36,13 @@ async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> R
         args.scopes.clone().unwrap_or_else(|| vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()]);
     let request = AccessRequest { scopes: Some(scopes.clone()), subject: None };
     let server = info.cluster_server.as_deref().unwrap_or("");
-    let key = TokenCache::key(&["exec", &loaded.fingerprint, &scopes.join(" "), server]);
-    let cache = cache(&source, env);
+    let slot = cache_slot(&source, env, &loaded, "exec", &[&scopes.join(" "), server]);
     let mint = async {
         let http = Http::new(RetryPolicy::default());
         exchange::access_token(&http, &loaded.source, &request).await
     };
     // A cached token must outlive the early expiry we report by a comfortable margin.
-    cached_or_mint(cache.as_ref(), &key, MIN_CACHED_LIFETIME + EXPIRY_MARGIN, mint).await
+    cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME + EXPIRY_MARGIN, mint).await
 }
 
 /// Reads a running agent's `token.json`: no network, no credentials.

@@ -100,7 +100,7 @@ pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
         .await
         .map_err(|e| Error::usage("--port", format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
     let port = listener.local_addr().map_err(|e| Error::usage("--port", e.to_string()))?.port();
-    let pkce = Pkce::new();
+    let pkce = Pkce::new()?;
     let redirect_uri = format!("http://127.0.0.1:{port}/");
     let scopes =
         args.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
@@ -130,8 +130,8 @@ struct Pkce {
 }
 
 impl Pkce {
-    fn new() -> Self {
-        Self { verifier: Secret::new(random_token(48)), state: random_token(24) }
+    fn new() -> Result<Self> {
+        Ok(Self { verifier: Secret::new(random_token(48)?), state: random_token(24)? })
     }
 
     /// S256: BASE64URL(SHA-256(verifier)).
@@ -141,11 +141,13 @@ impl Pkce {
     }
 }
 
-fn random_token(bytes: usize) -> String {
+/// Random bytes from the system CSPRNG, base64url: a predictable state or verifier would
+/// defeat their purpose, so a failure stops the login.
+fn random_token(bytes: usize) -> Result<String> {
     let mut buffer = vec![0u8; bytes];
-    // The CSPRNG cannot fail on supported platforms; an all-zero buffer would be caught by state checks.
-    let _ = aws_lc_rs::rand::fill(&mut buffer);
-    URL_SAFE_NO_PAD.encode(buffer)
+    aws_lc_rs::rand::fill(&mut buffer)
+        .map_err(|_| Error::Internal("the system random generator failed".to_owned()))?;
+    Ok(URL_SAFE_NO_PAD.encode(buffer))
 }
 
 fn authorization_url(client: &OAuthClient, redirect_uri: &str, scope: &str, pkce: &Pkce) -> Result<String> {
@@ -320,7 +322,7 @@ mod tests {
 
     #[test]
     fn verifiers_and_states_are_random_and_url_safe() {
-        let (a, b) = (Pkce::new(), Pkce::new());
+        let (a, b) = (Pkce::new().expect("random"), Pkce::new().expect("random"));
         assert_ne!(a.verifier, b.verifier);
         assert_ne!(a.state, b.state);
         assert_eq!(a.verifier.expose().len(), 64);

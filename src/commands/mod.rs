@@ -53,36 +53,48 @@ pub fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
     credentials::resolve(&choice, &impersonate, &endpoints, env)
 }
 
-/// The disk cache, unless `--no-cache` or there is no home to put it in.
-pub fn cache(args: &SourceArgs, env: &Env) -> Option<TokenCache> {
+/// Where one answer is cached: the disk cache and the entry's key.
+pub struct CacheSlot {
+    cache: TokenCache,
+    key: String,
+}
+
+/// The cache slot for `kind` of token from `loaded` with `parts` (scopes, audience, ...), unless
+/// `--no-cache`, there is no home to put it in, or the credential's principal cannot be known
+/// up front (then nothing is cached, rather than risk answering for another principal).
+pub fn cache_slot(
+    args: &SourceArgs,
+    env: &Env,
+    loaded: &Loaded,
+    kind: &str,
+    parts: &[&str],
+) -> Option<CacheSlot> {
     if args.no_cache {
         return None;
     }
-    TokenCache::default_dir(env).map(TokenCache::new)
+    let fingerprint = loaded.fingerprint.as_deref()?;
+    let key_parts: Vec<&str> = [kind, fingerprint].into_iter().chain(parts.iter().copied()).collect();
+    TokenCache::default_dir(env)
+        .map(|dir| CacheSlot { cache: TokenCache::new(dir), key: TokenCache::key(&key_parts) })
 }
 
-/// A cached token for `key` with at least `min_remaining` left, or a fresh one from `mint`,
-/// stored for next time. A cache that cannot be written is reported and otherwise ignored.
-pub async fn cached_or_mint<F>(
-    cache: Option<&TokenCache>,
-    key: &str,
-    min_remaining: Duration,
-    mint: F,
-) -> Result<Token>
+/// A cached token with at least `min_remaining` left, or a fresh one from `mint`, stored for
+/// next time. A cache that cannot be written is reported and otherwise ignored.
+pub async fn cached_or_mint<F>(slot: Option<&CacheSlot>, min_remaining: Duration, mint: F) -> Result<Token>
 where
     F: Future<Output = Result<Token>>,
 {
-    if let Some(token) = cache.and_then(|c| c.load(key, min_remaining)) {
+    if let Some(token) = slot.and_then(|s| s.cache.load(&s.key, min_remaining)) {
         tracing::debug!("answered from the disk cache");
         return Ok(token);
     }
     let token = mint.await?;
-    if let Some(cache) = cache
-        && let Err(e) = cache.store(key, &token)
+    if let Some(slot) = slot
+        && let Err(e) = slot.cache.store(&slot.key, &token)
     {
         tracing::warn!(
             "cannot write the token cache at {} ({e}); continuing without it",
-            cache.path(key).display()
+            slot.cache.path(&slot.key).display()
         );
     }
     Ok(token)

@@ -2,13 +2,12 @@
 
 use serde_json::json;
 
-use super::{MIN_CACHED_LIFETIME, cache, cached_or_mint, load_source};
+use super::{MIN_CACHED_LIFETIME, cache_slot, cached_or_mint, load_source};
 use crate::{
     cli::{OutputFormat, PrintAccessArgs, PrintIdentityArgs},
     credentials::Env,
     error::{Error, Result},
     exchange::{self, AccessRequest, Http, IdRequest, RetryPolicy},
-    sinks::token_cache::TokenCache,
 };
 
 /// Returns what `print-access-token` prints.
@@ -18,14 +17,13 @@ pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
     let loaded = load_source(&source, env)?;
     let request = AccessRequest { scopes: args.scopes.clone(), subject: args.subject.clone() };
     let scopes = request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default();
-    let key =
-        TokenCache::key(&["access", &loaded.fingerprint, &scopes, request.subject.as_deref().unwrap_or("")]);
-    let cache = cache(&args.source, env);
+    let subject = request.subject.as_deref().unwrap_or("");
+    let slot = cache_slot(&args.source, env, &loaded, "access", &[&scopes, subject]);
     let mint = async {
         let http = Http::new(RetryPolicy::default());
         exchange::access_token(&http, &loaded.source, &request).await
     };
-    let token = cached_or_mint(cache.as_ref(), &key, MIN_CACHED_LIFETIME, mint).await?;
+    let token = cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME, mint).await?;
     Ok(match args.format {
         OutputFormat::Bare => format!("{}\n", token.value.expose()),
         OutputFormat::Json => format!(
@@ -43,13 +41,12 @@ pub async fn identity_token(args: &PrintIdentityArgs, env: &Env) -> Result<Strin
     let loaded = load_source(&args.source, env)?;
     let request = IdRequest { audience: args.audience.clone(), include_email: args.include_email };
     let email = if request.include_email { "email" } else { "" };
-    let key = TokenCache::key(&["id", &loaded.fingerprint, &request.audience, email]);
-    let cache = cache(&args.source, env);
+    let slot = cache_slot(&args.source, env, &loaded, "id", &[&request.audience, email]);
     let mint = async {
         let http = Http::new(RetryPolicy::default());
         exchange::id_token(&http, &loaded.source, &request).await
     };
-    let token = cached_or_mint(cache.as_ref(), &key, MIN_CACHED_LIFETIME, mint).await?;
+    let token = cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME, mint).await?;
     Ok(match args.format {
         OutputFormat::Bare => format!("{}\n", token.value.expose()),
         OutputFormat::Json => {

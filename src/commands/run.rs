@@ -23,6 +23,9 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let metrics = Metrics::new();
     // Resolve once up front: a bad flag or file is a configuration error (exit 64), not a retry loop.
     let loaded = load_source(&config.source, &env)?;
+    if !config.id_tokens.is_empty() {
+        exchange::check_id_token_support(&loaded.source)?;
+    }
     if config.oneshot {
         let minter = Minter::new(config.source.clone(), env, Http::new(RetryPolicy::default()));
         return oneshot(&config, &minter, &metrics).await;
@@ -128,10 +131,13 @@ async fn oneshot(config: &RunConfig, minter: &Minter, metrics: &Metrics) -> Resu
         jobs.spawn(async move { (Target::Id(name), m.id(&request).await) });
     }
     let mut first_error = None;
-    while let Some(Ok((target, minted))) = jobs.join_next().await {
-        let written = minted.and_then(|token| sink.write(&target, &token));
+    while let Some(joined) = jobs.join_next().await {
+        let written = match joined {
+            Ok((target, minted)) => minted.and_then(|token| sink.write(&target, &token)),
+            Err(e) => Err(Error::Internal(format!("a token job failed: {e}"))),
+        };
         if let Err(e) = written {
-            tracing::error!("{target:?}: {e}");
+            tracing::error!("{e}");
             first_error.get_or_insert(e);
         }
     }
@@ -196,6 +202,7 @@ fn metadata_state(
     metadata::MetadataState {
         access: tokens[0].0.clone(),
         scopes: config.access.scopes_or_default(),
+        subject: config.access.subject.clone(),
         id_tokens: kept_id_tokens(config, tokens),
         minter,
         on_demand: OnDemand::default(),

@@ -5,7 +5,10 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 use serde::Deserialize;
 
 use super::service_account::{missing, required};
-use crate::error::{Error, Origin, Result};
+use crate::{
+    error::{Error, Origin, Result},
+    secret::Secret,
+};
 
 /// Where a subject token is read from.
 #[derive(Debug, Clone)]
@@ -22,7 +25,7 @@ pub enum CredentialSource {
         /// The URL.
         url: String,
         /// Headers to send.
-        headers: BTreeMap<String, String>,
+        headers: BTreeMap<String, Secret>,
         /// How to find the token in the answer.
         format: Format,
     },
@@ -57,7 +60,7 @@ impl CredentialSource {
         struct Raw {
             file: Option<PathBuf>,
             url: Option<String>,
-            headers: Option<BTreeMap<String, String>>,
+            headers: Option<BTreeMap<String, Secret>>,
             format: Option<RawFormat>,
             executable: Option<RawExecutable>,
             environment_id: Option<String>,

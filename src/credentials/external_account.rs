@@ -117,9 +117,15 @@ impl ExternalAccount {
     ) -> Result<Self> {
         check_audience(audience).map_err(|why| Error::usage("--audience", why))?;
         let origin = Origin { path: subject_token_file.clone(), via: "--subject-token-file" };
+        if let Some(email) = service_account {
+            check_email(email).map_err(|why| Error::usage("--service-account", why))?;
+        }
         let impersonation = service_account
             .map(|email| impersonation_for(&origin, email, &endpoints.iam, Vec::new(), None))
-            .transpose()?;
+            .transpose()
+            .map_err(|_| {
+                Error::usage("--iam-endpoint", format!("\"{}\" is not an http(s) base URL", endpoints.iam))
+            })?;
         Ok(Self {
             origin,
             audience: audience.to_owned(),
@@ -228,6 +234,12 @@ pub fn impersonation_for(
     let base = iam_base.trim_end_matches('/');
     let url = format!("{base}/v1/projects/-/serviceAccounts/{email}:generateAccessToken");
     impersonation_from_url(origin, &url, delegates, lifetime_secs)
+}
+
+/// A service account is named by its email.
+pub fn check_email(email: &str) -> std::result::Result<(), String> {
+    let valid = email.split_once('@').is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'));
+    if valid { Ok(()) } else { Err(format!("\"{email}\" is not a service account email")) }
 }
 
 /// IAM Credentials accepts 600 s to 12 h (over 1 h needs an org policy).

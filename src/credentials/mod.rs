@@ -63,9 +63,45 @@ impl Source {
 pub struct Loaded {
     /// The credential.
     pub source: Source,
-    /// SHA-256 (hex) of the credential file's bytes, or of the metadata host: two different
-    /// keys, users or servers never share a fingerprint, so never share a cached token.
-    pub fingerprint: String,
+    /// SHA-256 (hex) of what decides the principal: the credential file's bytes (or the flags,
+    /// or the metadata host), plus, for federation, who the subject token speaks for. Two
+    /// different keys, users, workloads or servers never share one, so never a cached token.
+    /// `None` when the principal cannot be known without fetching (url and executable subject
+    /// sources): such credentials are never cached.
+    pub fingerprint: Option<String>,
+}
+
+/// Combines what was loaded with who a federated subject speaks for (see [`Loaded::fingerprint`]).
+fn fingerprint(base: &[u8], source: &Source) -> Option<String> {
+    let subject = federated_subject(source)?;
+    let mut bytes = base.to_vec();
+    bytes.extend_from_slice(b"\0");
+    bytes.extend_from_slice(subject.as_bytes());
+    Some(sha256_hex(&bytes))
+}
+
+/// The issuer and subject of a file subject token (a rotated token for the same workload keeps
+/// its cache), its content hash if it is no JWT, `""` for non-federated sources, and `None`
+/// for url and executable sources.
+fn federated_subject(source: &Source) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Who {
+        iss: Option<String>,
+        sub: Option<String>,
+    }
+    let account = match source {
+        Source::ExternalAccount(account) => account,
+        Source::Impersonated(imp) => return federated_subject(&imp.source),
+        _ => return Some(String::new()),
+    };
+    let external_account::CredentialSource::File { path, .. } = &account.credential_source else {
+        return None;
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    Some(match jsonwebtoken::dangerous::insecure_decode_claims::<Who>(text.trim()) {
+        Ok(Who { iss, sub }) => format!("{}|{}", iss.unwrap_or_default(), sub.unwrap_or_default()),
+        Err(_) => sha256_hex(text.trim().as_bytes()),
+    })
 }
 
 /// The process environment ADC reads, captured once so tests can pass it in.
@@ -172,14 +208,14 @@ pub fn resolve(
                 endpoints,
             )?;
             let identity = format!(
-                "flags|{}|{audience}|{}",
+                "flags|{}|{audience}|{}|{}|{}",
                 subject_token_file.display(),
-                service_account.as_deref().unwrap_or("")
+                service_account.as_deref().unwrap_or(""),
+                endpoints.sts,
+                endpoints.iam
             );
-            Ok(Loaded {
-                source: Source::ExternalAccount(account),
-                fingerprint: sha256_hex(identity.as_bytes()),
-            })
+            let source = Source::ExternalAccount(account);
+            Ok(Loaded { fingerprint: fingerprint(identity.as_bytes(), &source), source })
         }
     }?;
     match &impersonate.email {
@@ -198,21 +234,20 @@ fn impersonate_on_top(
     iam_base: &str,
 ) -> Result<Loaded> {
     let origin = Origin { path: PathBuf::from(email), via: "--impersonate-service-account" };
-    let target = external_account::impersonation_for(
-        &origin,
-        email,
-        iam_base,
-        flags.delegates.clone(),
-        flags.lifetime_secs,
-    )
-    .map_err(|e| match e {
-        Error::ParseCredentials { reason, .. } => Error::usage("--lifetime", reason),
-        other => other,
-    })?;
-    let identity =
-        format!("{}|impersonate|{email}|{:?}|{:?}", loaded.fingerprint, target.delegates, target.lifetime);
+    external_account::check_email(email).map_err(|why| Error::usage("--impersonate-service-account", why))?;
+    let lifetime = external_account::check_lifetime(flags.lifetime_secs)
+        .map_err(|why| Error::usage("--lifetime", why))?;
+    let mut target =
+        external_account::impersonation_for(&origin, email, iam_base, flags.delegates.clone(), None)
+            .map_err(|_| {
+                Error::usage("--iam-endpoint", format!("\"{iam_base}\" is not an http(s) base URL"))
+            })?;
+    target.lifetime = lifetime;
+    let identity = loaded.fingerprint.map(|inner| {
+        format!("{inner}|impersonate|{iam_base}|{email}|{:?}|{:?}", target.delegates, target.lifetime)
+    });
     let source = Source::Impersonated(Box::new(Impersonated { source: loaded.source, target }));
-    Ok(Loaded { source, fingerprint: sha256_hex(identity.as_bytes()) })
+    Ok(Loaded { source, fingerprint: identity.map(|i| sha256_hex(i.as_bytes())) })
 }
 
 /// Application Default Credentials, in Google's order.
@@ -229,7 +264,7 @@ fn discover(env: &Env) -> Result<Loaded> {
 
 fn metadata_source(server: MetadataServer) -> Loaded {
     let fingerprint = sha256_hex(format!("metadata|{}", server.host).as_bytes());
-    Loaded { source: Source::Metadata(server), fingerprint }
+    Loaded { source: Source::Metadata(server), fingerprint: Some(fingerprint) }
 }
 
 /// Reads and validates a credential file of any supported `type`.
@@ -238,7 +273,7 @@ pub fn load_file(origin: &Origin, env: &Env) -> Result<Loaded> {
     let json: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| Error::parse(origin, format!("not valid JSON ({e})")))?;
     let source = parse_json(origin, json, env)?;
-    Ok(Loaded { source, fingerprint: sha256_hex(&bytes) })
+    Ok(Loaded { fingerprint: fingerprint(&bytes, &source), source })
 }
 
 /// Builds the source a credential JSON describes, by its `type`.

@@ -73,7 +73,7 @@ impl ServiceAccountKey {
         })
     }
 
-    /// Whether the key lives outside Google's default universe.
+    /// Whether the key lives in Google's default universe (googleapis.com).
     pub fn is_default_universe(&self) -> bool {
         self.universe_domain == DEFAULT_UNIVERSE
     }

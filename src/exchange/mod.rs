@@ -95,38 +95,55 @@ pub async fn access_token(http: &Http, source: &Source, request: &AccessRequest)
 
 /// Mints an ID token from any source that can.
 pub async fn id_token(http: &Http, source: &Source, request: &IdRequest) -> Result<Token> {
+    check_id_token_support(source)?;
     let (audience, email) = (request.audience.as_str(), request.include_email);
     match source {
-        Source::ServiceAccount(key) if key.is_default_universe() => {
-            oauth::service_account_id(http, key, audience).await
-        }
-        Source::ServiceAccount(key) => Err(Error::Unsupported(format!(
-            "ID tokens for keys in universe \"{}\" are not supported; use --impersonate-service-account \
-             or the metadata server",
-            key.universe_domain
-        ))),
-        Source::AuthorizedUser(user) => Err(Error::Unsupported(format!(
-            "{}: user credentials cannot mint ID tokens for an audience; add \
-             --impersonate-service-account EMAIL or use a service-account key",
-            user.origin
-        ))),
+        Source::ServiceAccount(key) => oauth::service_account_id(http, key, audience).await,
         Source::Metadata(server) => metadata::id_token(http, server, audience, email).await,
-        Source::ExternalAccount(account) => match &account.impersonation {
-            Some(target) => {
-                let federated = federated(http, account, &[CLOUD_PLATFORM.to_owned()]).await?;
-                iam::generate_id_token(http, target, &federated.value, audience, email).await
-            }
-            None => Err(Error::Unsupported(format!(
-                "{}: Google cannot mint ID tokens for a federated identity by itself; configure a \
-                 service account to impersonate (service_account_impersonation_url, or --service-account)",
-                account.origin
-            ))),
-        },
+        Source::ExternalAccount(account) => {
+            let target = account.impersonation.as_ref().ok_or_else(|| federated_id_refusal(account))?;
+            let federated = federated(http, account, &[CLOUD_PLATFORM.to_owned()]).await?;
+            iam::generate_id_token(http, target, &federated.value, audience, email).await
+        }
         Source::Impersonated(imp) => {
             let caller = caller_token(http, &imp.source).await?;
             iam::generate_id_token(http, &imp.target, &caller.value, audience, email).await
         }
+        Source::AuthorizedUser(user) => Err(user_id_refusal(user)),
     }
+}
+
+/// Whether `source` can mint ID tokens at all, so `run --id-token` fails at start-up (exit 64)
+/// rather than retrying forever.
+pub fn check_id_token_support(source: &Source) -> Result<()> {
+    match source {
+        Source::ServiceAccount(key) if !key.is_default_universe() => Err(Error::Unsupported(format!(
+            "ID tokens for keys in universe \"{}\" are not supported; use --impersonate-service-account \
+             or the metadata server",
+            key.universe_domain
+        ))),
+        Source::AuthorizedUser(user) => Err(user_id_refusal(user)),
+        Source::ExternalAccount(account) if account.impersonation.is_none() => {
+            Err(federated_id_refusal(account))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn user_id_refusal(user: &crate::credentials::AuthorizedUser) -> Error {
+    Error::Unsupported(format!(
+        "{}: user credentials cannot mint ID tokens for an audience; add \
+         --impersonate-service-account EMAIL or use a service-account key",
+        user.origin
+    ))
+}
+
+fn federated_id_refusal(account: &ExternalAccount) -> Error {
+    Error::Unsupported(format!(
+        "{}: Google cannot mint ID tokens for a federated identity by itself; configure a \
+         service account to impersonate (service_account_impersonation_url, or --service-account)",
+        account.origin
+    ))
 }
 
 /// The token a source presents to IAM Credentials: cloud-platform, as Go's libraries ask.

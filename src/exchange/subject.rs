@@ -23,7 +23,16 @@ pub async fn read(http: &Http, account: &ExternalAccount) -> Result<Secret> {
             let origin = Origin { path: url.into(), via: "credential_source.url" };
             let body = http
                 .send("subject token URL", url, |client| {
-                    headers.iter().fold(client.get(url), |request, (name, value)| request.header(name, value))
+                    headers.iter().fold(client.get(url), |request, (name, value)| {
+                        // Header values often carry a bearer token: mark them so nothing prints them.
+                        match reqwest::header::HeaderValue::from_str(value.expose()) {
+                            Ok(mut value) => {
+                                value.set_sensitive(true);
+                                request.header(name, value)
+                            }
+                            Err(_) => request,
+                        }
+                    })
                 })
                 .await?;
             (extract(&origin, String::from_utf8_lossy(&body).into_owned(), format)?, origin)

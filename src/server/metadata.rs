@@ -61,6 +61,8 @@ pub struct MetadataState {
     pub access: Published,
     /// Those scopes.
     pub scopes: Vec<String>,
+    /// `--subject`: on-demand tokens act as the same delegated user as the published one.
+    pub subject: Option<String>,
     /// The ID tokens kept fresh.
     pub id_tokens: Vec<KeptIdToken>,
     /// For other scopes and audiences.
@@ -202,7 +204,8 @@ async fn token(
         published(&state.access).await
     } else {
         let key = format!("access|{}", wanted.iter().cloned().collect::<Vec<_>>().join(" "));
-        let request = AccessRequest { scopes: Some(wanted.into_iter().collect()), subject: None };
+        let request =
+            AccessRequest { scopes: Some(wanted.into_iter().collect()), subject: state.subject.clone() };
         state.on_demand.get(&key, state.minter.access(&request)).await.map_err(|e| e.to_string())
     };
     match token {

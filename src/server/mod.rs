@@ -109,7 +109,7 @@ pub async fn drain_on_signal(
 ) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())
-        .map_err(|e| Error::Unsupported(format!("cannot handle SIGTERM: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot handle SIGTERM: {e}")))?;
     tokio::select! {
         _ = terminate.recv() => {}
         _ = tokio::signal::ctrl_c() => {}

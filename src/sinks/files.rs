@@ -67,9 +67,10 @@ impl FileSink {
     ) {
         loop {
             let token = tokens.borrow_and_update().clone();
-            if let Some(token) = token
-                && self.write_with_retry(&label, &target, &token, &mut tokens).await
-            {
+            if let Some(token) = token {
+                if !self.write_with_retry(&label, &target, &token, &mut tokens).await {
+                    continue; // superseded while retrying: write the newer token at once
+                }
                 written.send_replace(Some(token));
             }
             if tokens.changed().await.is_err() {

@@ -82,10 +82,8 @@ impl TokenCache {
         if entry.format != FORMAT || entry.key != key {
             return None;
         }
-        let token = Token {
-            value: Secret::new(entry.token),
-            expires_at: UNIX_EPOCH + Duration::from_secs(entry.expires_at),
-        };
+        let expires_at = UNIX_EPOCH.checked_add(Duration::from_secs(entry.expires_at))?;
+        let token = Token { value: Secret::new(entry.token), expires_at };
         (token.remaining(SystemTime::now()) >= min_remaining).then_some(token)
     }
 

@@ -128,9 +128,11 @@ async fn expired_and_overlong_subjects_are_refused() {
     let (emu, issuer) = setup();
     let claims =
         |iat: u64, exp: u64| json!({"iss": ISSUER, "sub": SUB, "aud": PROVIDER, "iat": iat, "exp": exp});
-    let expired = issuer.mint_claims(&claims(now() - 7200, now() - 3600));
+    // One reading of the clock: the message names the iat, which must not straddle a second.
+    let t = now();
+    let expired = issuer.mint_claims(&claims(t - 7200, t - 3600));
     let got = exchange(&emu, &form(&expired)).await;
-    let msg = format!("ID Token issued at {} is stale to sign-in.", now() - 7200);
+    let msg = format!("ID Token issued at {} is stale to sign-in.", t - 7200);
     assert_error(&got, 400, "invalid_grant", &msg);
     let overlong = issuer.mint_claims(&claims(now(), now() + 48 * 3600 + 1));
     let got = exchange(&emu, &form(&overlong)).await;

@@ -167,3 +167,15 @@ fn admin_routes_report_health_readiness_and_metrics_that_promtool_accepts() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn identity_requests_a_credential_can_never_answer_get_404_not_503() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let user = sandbox.write("user.json", emulator.add_authorized_user("person@example.com").to_string());
+    let agent = RunningAgent::start(&sandbox, &["--credentials", &user]);
+    agent.wait_ready();
+    let answer = agent.metadata_get(&format!("{SA}/default/identity?audience=https://x.example"));
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    assert!(answer.body.contains("cannot mint ID tokens"));
+}

@@ -206,7 +206,7 @@ async fn token(
         let key = format!("access|{}", wanted.iter().cloned().collect::<Vec<_>>().join(" "));
         let request =
             AccessRequest { scopes: Some(wanted.into_iter().collect()), subject: state.subject.clone() };
-        state.on_demand.get(&key, state.minter.access(&request)).await.map_err(|e| e.to_string())
+        state.on_demand.get(&key, state.minter.access(&request)).await.map_err(|e| refusal(&e))
     };
     match token {
         Ok(token) => Json(json!({
@@ -215,7 +215,7 @@ async fn token(
             "token_type": "Bearer",
         }))
         .into_response(),
-        Err(why) => unavailable(&why),
+        Err((status, why)) => (status, format!("{why}\n")).into_response(),
     }
 }
 
@@ -250,29 +250,38 @@ async fn identity(
         None => {
             let key = format!("id|{include_email}|{audience}");
             let request = IdRequest { audience, include_email };
-            state.on_demand.get(&key, state.minter.id(&request)).await.map_err(|e| e.to_string())
+            state.on_demand.get(&key, state.minter.id(&request)).await.map_err(|e| refusal(&e))
         }
     };
     match token {
         Ok(token) => token.value.expose().to_owned().into_response(),
-        Err(why) => unavailable(&why),
+        Err((status, why)) => (status, format!("{why}\n")).into_response(),
     }
 }
 
 /// The owner's current token; at a cold start, wait for the first one.
-async fn published(published: &Published) -> Result<Token, String> {
+async fn published(published: &Published) -> Result<Token, (StatusCode, String)> {
     let mut tokens = published.tokens.clone();
     let valid =
         |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) > Duration::ZERO);
     match tokio::time::timeout(COLD_START_WAIT, tokens.wait_for(valid)).await {
-        Ok(Ok(token)) => token.clone().ok_or_else(|| "no token".to_owned()),
-        _ => Err(format!("no valid {} token yet; see the agent's log", published.name)),
+        Ok(Ok(token)) => token.clone().ok_or((StatusCode::SERVICE_UNAVAILABLE, "no token".to_owned())),
+        _ => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no valid {} token yet; see the agent's log", published.name),
+        )),
     }
 }
 
-/// 503: clients retry it. The text names the failed step, never a secret.
-fn unavailable(why: &str) -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response()
+/// How a failed on-demand mint is answered: 404 for what this credential can never do (as GKE
+/// answers identity requests without a service account), else 503, which clients retry. The
+/// text names the failed step, never a secret.
+fn refusal(error: &crate::error::Error) -> (StatusCode, String) {
+    let status = match error {
+        crate::error::Error::Unsupported(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, error.to_string())
 }
 
 async fn project_id(State(state): State<Arc<MetadataState>>) -> Response {

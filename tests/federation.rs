@@ -41,20 +41,7 @@ fn setup() -> Setup {
 impl Setup {
     /// What `gcloud iam workload-identity-pools create-cred-config` writes for Kubernetes.
     fn cred_config(&self, impersonate: bool) -> Value {
-        let mut config = json!({
-            "universe_domain": "googleapis.com",
-            "type": "external_account",
-            "audience": PROVIDER,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": self.emulator.sts_url(),
-            "credential_source": { "file": self.subject, "format": { "type": "text" } },
-        });
-        if impersonate {
-            config["service_account_impersonation_url"] =
-                json!(self.emulator.iam_url(TARGET, "generateAccessToken"));
-            config["service_account_impersonation"] = json!({ "token_lifetime_seconds": 1800 });
-        }
-        config
+        self.emulator.external_account_config(PROVIDER, &self.subject, impersonate.then_some(TARGET))
     }
 
     fn write(&self, name: &str, value: &Value) -> String {

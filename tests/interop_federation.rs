@@ -91,20 +91,7 @@ impl Federation {
     }
 
     fn external_account_json(&self, impersonate: bool) -> Value {
-        let mut config = json!({
-            "universe_domain": "googleapis.com",
-            "type": "external_account",
-            "audience": PROVIDER,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": self.emulator.sts_url(),
-            "credential_source": { "file": self.subject_path, "format": { "type": "text" } },
-        });
-        if impersonate {
-            let url = self.emulator.iam_url(TARGET, "generateAccessToken");
-            config["service_account_impersonation_url"] = json!(url);
-            config["service_account_impersonation"] = json!({ "token_lifetime_seconds": 1800 });
-        }
-        config
+        self.emulator.external_account_config(PROVIDER, &self.subject_path, impersonate.then_some(TARGET))
     }
 
     fn write(&self, name: &str, config: &Value) -> String {

@@ -1,6 +1,8 @@
 //! Emulator set-up for workload identity federation (STS) and service
 //! account impersonation (IAM Credentials).
 
+use serde_json::{Value, json};
+
 use super::Emulator;
 use super::oidc::{OidcIssuer, Provider};
 
@@ -39,6 +41,25 @@ impl Emulator {
     /// `http://127.0.0.1:PORT/v1/token`, the `token_url` of `external_account` files.
     pub fn sts_url(&self) -> String {
         format!("{}/v1/token", self.url)
+    }
+
+    /// What `gcloud iam workload-identity-pools create-cred-config PROVIDER
+    /// --credential-source-file=SUBJECT [--service-account=TARGET]` writes for a Kubernetes
+    /// cluster, with Google's URLs swapped for this emulator's (impersonated tokens live 1800 s).
+    pub fn external_account_config(&self, provider: &str, subject_file: &str, target: Option<&str>) -> Value {
+        let mut config = json!({
+            "universe_domain": "googleapis.com",
+            "type": "external_account",
+            "audience": provider,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": self.sts_url(),
+            "credential_source": { "file": subject_file, "format": { "type": "text" } },
+        });
+        if let Some(target) = target {
+            config["service_account_impersonation_url"] = json!(self.iam_url(target, "generateAccessToken"));
+            config["service_account_impersonation"] = json!({ "token_lifetime_seconds": 1800 });
+        }
+        config
     }
 
     /// Lets STS requests authenticate as this OAuth client (HTTP Basic).

@@ -214,6 +214,16 @@ pub struct SourceArgs {
     pub iam_endpoint: Option<String>,
 }
 
+impl SourceArgs {
+    /// These arguments with `--audience` (the provider's alias in print-access-token,
+    /// exec-credential and run) folded into `--workload-identity-provider`.
+    pub fn with_provider_alias(&self, audience: Option<&String>) -> Self {
+        let mut args = self.clone();
+        args.workload_identity_provider = args.workload_identity_provider.or_else(|| audience.cloned());
+        args
+    }
+}
+
 /// Parses `3600`, `3600s`, `60m` or `12h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

@@ -163,8 +163,7 @@ impl RunConfig {
     pub fn from_args(args: &RunArgs) -> Result<Self, Error> {
         let mut problems = Vec::new();
         let mut note = |flag: &str, why: String| problems.push(format!("{flag}: {why}"));
-        let mut source = args.source.clone();
-        source.workload_identity_provider = source.workload_identity_provider.or(args.audience.clone());
+        let source = args.source.with_provider_alias(args.audience.as_ref());
         let id_tokens = parse_id_tokens(&args.id_tokens).unwrap_or_else(|why| {
             note("--id-token", why);
             Vec::new()

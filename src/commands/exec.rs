@@ -29,8 +29,7 @@ pub async fn exec_credential(args: &ExecCredentialArgs, env: &Env) -> Result<Str
 }
 
 async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> Result<Token> {
-    let mut source = args.source.clone();
-    source.workload_identity_provider = source.workload_identity_provider.or(args.audience.clone());
+    let source = args.source.with_provider_alias(args.audience.as_ref());
     let loaded = load_source(&source, env)?;
     let scopes =
         args.scopes.clone().unwrap_or_else(|| vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()]);

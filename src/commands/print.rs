@@ -12,8 +12,7 @@ use crate::{
 
 /// Returns what `print-access-token` prints.
 pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
-    let mut source = args.source.clone();
-    source.workload_identity_provider = source.workload_identity_provider.or(args.audience.clone());
+    let source = args.source.with_provider_alias(args.audience.as_ref());
     let loaded = load_source(&source, env)?;
     let request = AccessRequest { scopes: args.scopes.clone(), subject: args.subject.clone() };
     let scopes = request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default();

@@ -202,6 +202,7 @@ fn metadata_state(
     metadata::MetadataState {
         access: tokens[0].0.clone(),
         scopes: config.access.scopes_or_default(),
+        scope_set: config.access.scopes_or_default().into_iter().collect(),
         subject: config.access.subject.clone(),
         id_tokens: kept_id_tokens(config, tokens),
         minter,

@@ -59,8 +59,10 @@ pub struct KeptIdToken {
 pub struct MetadataState {
     /// The access token for the configured scopes.
     pub access: Published,
-    /// Those scopes.
+    /// Those scopes, in the order they were configured (for the listings).
     pub scopes: Vec<String>,
+    /// The same as a set, built once: the token route compares requested scopes with it.
+    pub scope_set: BTreeSet<String>,
     /// `--subject`: on-demand tokens act as the same delegated user as the published one.
     pub subject: Option<String>,
     /// The ID tokens kept fresh.
@@ -199,8 +201,7 @@ async fn token(
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    let configured: BTreeSet<String> = state.scopes.iter().cloned().collect();
-    let token = if wanted.is_empty() || wanted == configured {
+    let token = if wanted.is_empty() || wanted == state.scope_set {
         published(&state.access).await
     } else {
         let key = format!("access|{}", wanted.iter().cloned().collect::<Vec<_>>().join(" "));

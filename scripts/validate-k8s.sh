@@ -6,10 +6,11 @@
 #   * every rendered document and every manifest in deploy/: `kubernetes-validate --strict`
 #     against the oldest Kubernetes the chart claims (its kubeVersion) and the newest schema
 #     kubernetes-validate ships;
-#   * what schemas cannot see: the generated CA really signs the serving certificate for the
-#     Service's name, the webhook configuration keeps its safety settings, deploy/webhook does
-#     not drift from the chart, kubectl loads deploy/kubeconfig-exec-credential.yaml and runs
-#     the plugin it names;
+#   * what schemas cannot see: each TLS mode wires the webhook to the Secret, caBundle, Service
+#     and RBAC it needs (and tls.mode=auto renders no key material, so two renders are
+#     byte-identical), the webhook configuration keeps its safety settings and listens dual
+#     stack, agent.* values reach the webhook's flags, deploy/webhook does not drift from the
+#     chart, kubectl loads deploy/kubeconfig-exec-credential.yaml and runs the plugin it names;
 #   * the Dockerfile: hadolint.
 # Every check runs even after a failure; the last line counts them, and the exit status is
 # non-zero if any failed. Tools: scripts/install-test-deps.sh. VERBOSE=1 lists passing checks.
@@ -70,7 +71,7 @@ $out"
 
 # --- tools -------------------------------------------------------------------------------
 missing=""
-for tool in helm kubernetes-validate hadolint kubectl openssl python3; do
+for tool in helm kubernetes-validate hadolint kubectl python3; do
   command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
@@ -93,7 +94,7 @@ echo "validate-k8s: Kubernetes $OLDEST (chart kubeVersion) and $NEWEST (newest s
 # --- the helper for what a shell does badly: split YAML streams, compare objects ----------
 py=$work/helper.py
 cat >"$py" <<'PY'
-import base64, json, os, subprocess, sys, tempfile
+import json, os, sys
 import yaml
 
 def docs(path):
@@ -160,6 +161,12 @@ def webhook_checks(rendered, namespace):
     c = pod["containers"][0]
     if c["args"][0] != "webhook" or not any(a.startswith("--agent-image=") for a in c["args"]):
         problems.append("webhook container args are %r" % c["args"])
+    # Dual stack: [::] on the container's ports; the webhook falls back to 0.0.0.0 itself.
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    for flag, port in (("--listen", "https"), ("--admin-listen", "admin")):
+        want_arg = "%s=[::]:%s" % (flag, ports.get(port))
+        if [a for a in c["args"] if a.startswith(flag + "=")] != [want_arg]:
+            problems.append("webhook args lack %s (once): %r" % (want_arg, c["args"]))
     sc = c.get("securityContext", {})
     if not (sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False
             and sc.get("capabilities", {}).get("drop") == ["ALL"]):
@@ -167,64 +174,142 @@ def webhook_checks(rendered, namespace):
     if problems:
         raise SystemExit("\n".join(problems))
 
+def flag(args, name):
+    """The values of --name=VALUE in args, in order."""
+    return [a.split("=", 1)[1] for a in args if a.startswith(name + "=")]
+
 def tls_checks(rendered, namespace, mode):
-    """The CA the API server trusts must be the one that signed what the pods serve."""
+    """The CA the API server trusts must be the one that signed what the pods serve, and the
+    webhook may touch only its own TLS objects."""
     objs = by_kind(rendered)
     w = one(objs, "MutatingWebhookConfiguration")
     client = w["webhooks"][0]["clientConfig"]
     dep = one(objs, "Deployment")
-    secret_name = [v["secret"]["secretName"] for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls"][0]
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    args = c["args"]
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
     svc = "%s.%s.svc" % (client["service"]["name"], namespace)
+    cluster_role = one(objs, "ClusterRole")
+    mwc_rules = [r for r in cluster_role["rules"] if "admissionregistration.k8s.io" in r["apiGroups"]]
+    problems = []
+    if mode == "auto":
+        # No Secret is rendered: the RBAC below must name the one --tls-secret gives.
+        secret_name = (flag(args, "--tls-secret") or [None])[0]
+        want = {"--webhook-configuration": [w["metadata"]["name"]],
+                "--service-name": [client["service"]["name"]]}
+        for name, value in want.items():
+            if flag(args, name) != value:
+                problems.append("%s is %r, want %r" % (name, flag(args, name), value))
+        if len(flag(args, "--tls-secret")) != 1 or not secret_name:
+            problems.append("args need exactly one non-empty --tls-secret: %r" % args)
+        if len(flag(args, "--cluster-domain")) != 1 or len(flag(args, "--tls-validity")) != 1:
+            problems.append("args lack --cluster-domain or --tls-validity: %r" % args)
+        if flag(args, "--tls-cert") or flag(args, "--tls-key") or "tls" in volumes:
+            problems.append("auto mode reads its Secret through the API, yet certificate files are mounted")
+        env = {e["name"]: e for e in c.get("env") or []}
+        ns_env = env.get("GCP_TOKEN_AGENT_NAMESPACE", {}).get("valueFrom", {}).get("fieldRef", {})
+        if ns_env.get("fieldPath") != "metadata.namespace":
+            problems.append("GCP_TOKEN_AGENT_NAMESPACE does not come from metadata.namespace")
+        if objs.get("Secret") or objs.get("Certificate"):
+            problems.append("auto mode renders no Secret or Certificate (it would change on every render)")
+        if "caBundle" in client:
+            problems.append("caBundle is rendered, but the webhook owns it in auto mode")
+        # RBAC: named get/update(/patch) on its Secret and Lease, bare create, its MWC only.
+        role = one(objs, "Role")
+        rules = {(r["apiGroups"][0], r["resources"][0], tuple(r.get("resourceNames") or ())): sorted(r["verbs"])
+                 for r in role["rules"]}
+        want_rules = {("", "secrets", (secret_name,)): ["get", "patch", "update"],
+                      ("", "secrets", ()): ["create"],
+                      ("coordination.k8s.io", "leases", (secret_name,)): ["get", "update"],
+                      ("coordination.k8s.io", "leases", ()): ["create"]}
+        if rules != want_rules or role["metadata"].get("namespace") != namespace:
+            problems.append("Role rules are %r, want %r in %s" % (rules, want_rules, namespace))
+        binding = one(objs, "RoleBinding")
+        if binding["roleRef"]["name"] != role["metadata"]["name"] or \
+                [s["name"] for s in binding["subjects"]] != [pod["serviceAccountName"]]:
+            problems.append("RoleBinding does not give the Role to %s" % pod["serviceAccountName"])
+        if [(r.get("resourceNames"), sorted(r["verbs"]), r["resources"]) for r in mwc_rules] != \
+                [([w["metadata"]["name"]], ["get", "patch"], ["mutatingwebhookconfigurations"])]:
+            problems.append("ClusterRole on webhook configurations is %r" % mwc_rules)
+    else:
+        if flag(args, "--tls-secret") or objs.get("Role") or mwc_rules:
+            problems.append("tls.mode=%s needs no --tls-secret, Role or webhook-configuration rule" % mode)
+        secret_name = (volumes.get("tls") or {}).get("secret", {}).get("secretName")
+        if flag(args, "--tls-cert") != ["/etc/gcp-token-agent/tls/tls.crt"] or \
+                flag(args, "--tls-key") != ["/etc/gcp-token-agent/tls/tls.key"] or secret_name is None:
+            problems.append("the tls volume or --tls-cert/--tls-key are missing")
     if mode == "cert-manager":
         ann = (w["metadata"].get("annotations") or {}).get("cert-manager.io/inject-ca-from", "")
         certs = {c["metadata"]["name"]: c for c in objs.get("Certificate", [])}
         cert = certs.get(ann.split("/", 1)[-1])
-        problems = []
         if not ann.startswith(namespace + "/") or cert is None:
             problems.append("inject-ca-from %r names no rendered Certificate" % ann)
         elif cert["spec"]["secretName"] != secret_name or svc not in cert["spec"]["dnsNames"]:
             problems.append("Certificate %r does not issue %s for %s" % (cert["metadata"]["name"], secret_name, svc))
         if "caBundle" in client:
             problems.append("caBundle is set, but cainjector owns it")
-        if problems:
-            raise SystemExit("\n".join(problems))
-        return
-    secrets = {s["metadata"]["name"]: s for s in objs.get("Secret", [])}
     if mode == "secret":
-        if secret_name in secrets or not client.get("caBundle"):
-            raise SystemExit("tls.mode=secret must use the user's Secret %s and caBundle" % secret_name)
-        return
-    data = secrets[secret_name]["data"]
-    if client.get("caBundle") != data["ca.crt"]:
-        raise SystemExit("caBundle differs from the Secret's ca.crt")
-    with tempfile.TemporaryDirectory() as d:
-        for key in ("ca.crt", "tls.crt", "tls.key"):
-            with open(os.path.join(d, key), "wb") as f:
-                f.write(base64.b64decode(data[key]))
-        r = subprocess.run(["openssl", "verify", "-CAfile", "ca.crt", "-purpose", "sslserver",
-                            "-verify_hostname", svc, "tls.crt"], cwd=d, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise SystemExit("tls.crt does not verify for %s against ca.crt: %s%s" % (svc, r.stdout, r.stderr))
-        cert_pub = subprocess.run(["openssl", "x509", "-in", "tls.crt", "-noout", "-pubkey"],
-                                  cwd=d, capture_output=True).stdout
-        key_pub = subprocess.run(["openssl", "pkey", "-in", "tls.key", "-pubout"],
-                                 cwd=d, capture_output=True).stdout
-        if not cert_pub or cert_pub != key_pub:
-            raise SystemExit("tls.key is not the key of tls.crt")
+        if objs.get("Secret") or not client.get("caBundle"):
+            problems.append("tls.mode=secret must use the user's Secret %s and caBundle" % secret_name)
+    if problems:
+        raise SystemExit("\n".join(problems))
+
+def merged_values(chart, values_file):
+    """values.yaml overlaid with a values file, as Helm does it (null deletes a key)."""
+    def merge(base, over):
+        out = dict(base)
+        for k, v in over.items():
+            if v is None:
+                out.pop(k, None)
+            elif isinstance(v, dict) and isinstance(out.get(k), dict):
+                out[k] = merge(out[k], v)
+            else:
+                out[k] = v
+        return out
+    values = yaml.safe_load(open(os.path.join(chart, "values.yaml")))
+    if values_file != "default":
+        values = merge(values, yaml.safe_load(open(values_file)) or {})
+    return values
+
+def tls_mode(chart, values_file):
+    print(merged_values(chart, values_file)["tls"]["mode"])
+
+def agent_args(rendered, chart, values_file):
+    """Each agent.* value reaches its flag of `gcp-token-agent webhook`."""
+    agent = merged_values(chart, values_file)["agent"]
+    args = one(by_kind(rendered), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    res = agent.get("resources") or {}
+    unset = lambda v: "" if v is None else str(v)
+    want = {
+        "--sidecar-mode": [agent["sidecarMode"]],
+        "--workload-identity-provider": [agent["workloadIdentityProvider"]] if agent.get("workloadIdentityProvider") else [],
+        "--project-id": [agent["projectId"]] if agent.get("projectId") else [],
+        "--agent-port": [str(agent["ports"]["metadata"])],
+        "--agent-admin-port": [str(agent["ports"]["admin"])],
+        "--agent-cpu-request": [unset((res.get("requests") or {}).get("cpu"))],
+        "--agent-memory-request": [unset((res.get("requests") or {}).get("memory"))],
+        "--agent-cpu-limit": [unset((res.get("limits") or {}).get("cpu"))],
+        "--agent-memory-limit": [unset((res.get("limits") or {}).get("memory"))],
+        "--agent-run-as-user": [str(agent["runAsUser"]) if agent.get("runAsUser") is not None else "none"],
+        "--agent-env": ["%s=%s" % (e["name"], e["value"]) for e in agent.get("extraEnv") or []],
+        "--agent-ca-configmap": [agent["caBundle"]["configMap"]] if agent["caBundle"].get("configMap") else [],
+        "--agent-ca-key": [agent["caBundle"]["key"]] if agent["caBundle"].get("configMap") else [],
+    }
+    problems = ["%s is %r, want %r" % (name, flag(args, name), value)
+                for name, value in want.items() if flag(args, name) != value]
+    if problems:
+        raise SystemExit("\n".join(problems))
 
 # Fields that make the plain manifests behave like the chart; labels and comments may differ.
+# Secrets are listed so that one in deploy/webhook shows up: in auto mode the webhook makes it.
 DRIFT_FIELDS = {
     "Deployment": ["spec"], "Service": ["spec"], "PodDisruptionBudget": ["spec"],
     "ClusterRole": ["rules"], "ClusterRoleBinding": ["roleRef", "subjects"],
+    "Role": ["rules"], "RoleBinding": ["roleRef", "subjects"], "ResourceQuota": ["spec"],
+    "NetworkPolicy": ["spec"], "Secret": ["data"],
     "ServiceAccount": ["automountServiceAccountToken"], "MutatingWebhookConfiguration": ["webhooks"],
 }
-
-def strip(obj):
-    if isinstance(obj, dict):
-        return {k: strip(v) for k, v in obj.items() if k not in ("caBundle",)}
-    if isinstance(obj, list):
-        return [strip(v) for v in obj]
-    return obj
 
 def differences(a, b, path):
     """The paths at which two parsed objects differ, for a readable report."""
@@ -254,7 +339,7 @@ def drift(rendered, *plain):
                 problems.append("%s: %s/%s is not in the chart's rendering" % (path, *key))
                 continue
             for field in DRIFT_FIELDS[d["kind"]]:
-                for diff in differences(strip(d.get(field)), strip(chart[key].get(field)), field):
+                for diff in differences(d.get(field), chart[key].get(field), field):
                     problems.append("%s: %s/%s %s" % (path, key[0], key[1], diff))
     for key in chart:
         if key[0] in DRIFT_FIELDS and key not in seen:
@@ -323,9 +408,13 @@ for values in "${values_sets[@]}"; do
   if helm template "$RELEASE" "$CHART" -n "$NAMESPACE" --kube-version "$OLDEST" "${args[@]}" >"$out" 2>"$out.err"; then
     pass "helm template ($label)"
     rendered+=("$out")
-    mode=$(python3 -c 'import sys,yaml; v=yaml.safe_load(open(sys.argv[1])) if sys.argv[1]!="default" else {}; print(((v or {}).get("tls") or {}).get("mode","helm"))' "$values")
-    check "webhook configuration keeps its safety settings ($label)" python3 "$py" webhook-checks "$out" "$NAMESPACE"
-    check "TLS: the trusted CA matches what the pods serve ($label, tls.mode=$mode)" python3 "$py" tls-checks "$out" "$NAMESPACE" "$mode"
+    mode=$(python3 "$py" tls-mode "$CHART" "$values")
+    check "webhook configuration keeps its safety settings, listens on [::] ($label)" python3 "$py" webhook-checks "$out" "$NAMESPACE"
+    check "TLS: Secret, caBundle, Service and RBAC agree ($label, tls.mode=$mode)" python3 "$py" tls-checks "$out" "$NAMESPACE" "$mode"
+    check "agent.* values reach the webhook's flags ($label)" python3 "$py" agent-args "$out" "$CHART" "$values"
+    # Argo CD and `helm template` users re-render on every sync: nothing may change by itself.
+    check "helm template renders byte-identical output twice ($label)" \
+      cmp -s "$out" <(helm template "$RELEASE" "$CHART" -n "$NAMESPACE" --kube-version "$OLDEST" "${args[@]}")
   else
     fail "helm template ($label)" "$(cat "$out.err")"
   fi
@@ -340,6 +429,27 @@ refuse "schema refuses a malformed workload identity provider" "workloadIdentity
   helm template "$RELEASE" "$CHART" --set agent.workloadIdentityProvider=projects/my-project/pools/p
 refuse "schema refuses tls.mode=secret without a Secret" "name|caBundle" \
   helm template "$RELEASE" "$CHART" --set tls.mode=secret
+refuse "schema refuses the removed tls.mode=helm (a new CA on every render)" "tls.mode.*one of" \
+  helm template "$RELEASE" "$CHART" --set tls.mode=helm
+refuse "schema refuses a tls.auto.validity in days" "validity.*pattern" \
+  helm template "$RELEASE" "$CHART" --set tls.auto.validity=90d
+refuse "schema refuses an In expression without values" "values is required" \
+  helm template "$RELEASE" "$CHART" --set 'webhook.namespaceSelectorExpressions[0].key=team' \
+  --set 'webhook.namespaceSelectorExpressions[0].operator=In'
+refuse "schema refuses an Exists expression with values" "values.*at most 0" \
+  helm template "$RELEASE" "$CHART" --set 'webhook.namespaceSelectorExpressions[0].key=team' \
+  --set 'webhook.namespaceSelectorExpressions[0].operator=Exists' \
+  --set 'webhook.namespaceSelectorExpressions[0].values[0]=a'
+refuse "PodDisruptionBudget: minAvailable >= replicaCount is refused" "minAvailable.*must be below replicaCount" \
+  helm template "$RELEASE" "$CHART" --set replicaCount=2 --set podDisruptionBudget.minAvailable=2
+refuse "PodDisruptionBudget: maxUnavailable 0 is refused" "maxUnavailable.*allows no disruption" \
+  helm template "$RELEASE" "$CHART" --set podDisruptionBudget.maxUnavailable=0
+refuse "NetworkPolicy without apiServerPeers is refused" "apiServerPeers must list" \
+  helm template "$RELEASE" "$CHART" --set networkPolicy.enabled=true
+refuse "agent ports must differ" "agent.ports.*must differ" \
+  helm template "$RELEASE" "$CHART" --set agent.ports.admin=8989
+check "schema accepts agent.workloadIdentityProvider=metadata and sidecarMode=auto" \
+  helm template "$RELEASE" "$CHART" --set agent.workloadIdentityProvider=metadata --set agent.sidecarMode=auto
 refuse "kubeVersion refuses Kubernetes 1.28 (no native sidecars by default)" "kubeVersion|incompatible" \
   helm template "$RELEASE" "$CHART" --kube-version 1.28.15
 

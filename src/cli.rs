@@ -40,7 +40,7 @@ pub enum Command {
     Login(LoginArgs),
     /// The mutating admission webhook: injects `run` into pods labelled
     /// gcp-token-agent.io/inject=true (review path POST /mutate, HTTPS).
-    Webhook(WebhookArgs),
+    Webhook(Box<WebhookArgs>),
 }
 
 /// Flags of `login`.
@@ -72,17 +72,24 @@ pub struct LoginArgs {
 /// Flags of `webhook`.
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
-    /// The HTTPS address the API server calls.
-    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_LISTEN", default_value = "0.0.0.0:8443")]
+    /// The HTTPS address the API server calls (`[::]` serves IPv4 and IPv6).
+    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_LISTEN", default_value = "[::]:8443")]
     pub listen: std::net::SocketAddr,
-    /// PEM certificate chain; re-read when it changes.
-    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_TLS_CERT")]
-    pub tls_cert: PathBuf,
+    /// PEM certificate chain; re-read when it changes. Not with --tls-secret.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "GCP_TOKEN_AGENT_TLS_CERT",
+        requires = "tls_key",
+        required_unless_present = "tls_secret",
+        conflicts_with = "tls_secret"
+    )]
+    pub tls_cert: Option<PathBuf>,
     /// PEM private key; re-read when it changes.
-    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_TLS_KEY")]
-    pub tls_key: PathBuf,
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// /healthz, /readyz and /metrics (plain HTTP).
-    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_ADMIN_LISTEN", default_value = "0.0.0.0:8990")]
+    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_ADMIN_LISTEN", default_value = "[::]:8990")]
     pub admin_listen: std::net::SocketAddr,
     /// The image of the injected agent.
     #[arg(long, value_name = "IMAGE", env = "GCP_TOKEN_AGENT_AGENT_IMAGE")]
@@ -95,18 +102,98 @@ pub struct WebhookArgs {
     /// (native when the API server is 1.29 or newer).
     #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_SIDECAR_MODE", default_value_t = SidecarMode::Auto)]
     pub sidecar_mode: SidecarMode,
-    /// GOOGLE_CLOUD_PROJECT for pods that do not annotate one.
+    /// GOOGLE_CLOUD_PROJECT for pods that do not annotate one [default: the project in the
+    /// service account's email].
     #[arg(long, value_name = "ID", env = "GCP_TOKEN_AGENT_PROJECT_ID")]
     pub project_id: Option<String>,
+    /// A review (body read and answer) must finish within this; keep it under the webhook
+    /// configuration's timeoutSeconds.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_REVIEW_DEADLINE", default_value = "3s")]
+    pub review_deadline: Duration,
+    /// On SIGTERM/SIGINT, finish in-flight reviews for at most this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_SHUTDOWN_GRACE", default_value = "10s")]
+    pub shutdown_grace: Duration,
+    /// The injected agent.
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Automatic TLS.
+    #[command(flatten)]
+    pub auto_tls: AutoTlsArgs,
+}
+
+/// How the webhook sets up the injected agent container.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Injected agent")]
+pub struct AgentArgs {
     /// The injected agent's loopback metadata port.
     #[arg(long, value_name = "PORT", env = "GCP_TOKEN_AGENT_AGENT_PORT", default_value_t = 8989)]
     pub agent_port: u16,
     /// The injected agent's probe port.
     #[arg(long, value_name = "PORT", env = "GCP_TOKEN_AGENT_AGENT_ADMIN_PORT", default_value_t = 8990)]
     pub agent_admin_port: u16,
-    /// On SIGTERM/SIGINT, finish in-flight reviews for at most this long.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_SHUTDOWN_GRACE", default_value = "10s")]
-    pub shutdown_grace: Duration,
+    /// CPU request of the agent (empty: none).
+    #[arg(long, value_name = "QUANTITY", env = "GCP_TOKEN_AGENT_AGENT_CPU_REQUEST", default_value = "10m")]
+    pub agent_cpu_request: String,
+    /// Memory request of the agent (empty: none).
+    #[arg(
+        long,
+        value_name = "QUANTITY",
+        env = "GCP_TOKEN_AGENT_AGENT_MEMORY_REQUEST",
+        default_value = "16Mi"
+    )]
+    pub agent_memory_request: String,
+    /// CPU limit of the agent (empty: none).
+    #[arg(long, value_name = "QUANTITY", env = "GCP_TOKEN_AGENT_AGENT_CPU_LIMIT", default_value = "200m")]
+    pub agent_cpu_limit: String,
+    /// Memory limit of the agent (empty: none).
+    #[arg(long, value_name = "QUANTITY", env = "GCP_TOKEN_AGENT_AGENT_MEMORY_LIMIT", default_value = "64Mi")]
+    pub agent_memory_limit: String,
+    /// The agent's runAsUser, or `none` to let the platform pick (OpenShift's restricted SCC).
+    #[arg(long, value_name = "UID", env = "GCP_TOKEN_AGENT_AGENT_RUN_AS_USER", default_value = "65532")]
+    pub agent_run_as_user: String,
+    /// An extra variable for the agent (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE); repeatable.
+    #[arg(long = "agent-env", value_name = "NAME=VALUE", env = "GCP_TOKEN_AGENT_AGENT_ENV")]
+    pub agent_env: Vec<String>,
+    /// A ConfigMap in each pod's namespace with extra CA certificates for the agent (mounted
+    /// at /etc/gcp-token-agent/ca, SSL_CERT_FILE pointed at --agent-ca-key).
+    #[arg(long, value_name = "NAME", env = "GCP_TOKEN_AGENT_AGENT_CA_CONFIGMAP")]
+    pub agent_ca_configmap: Option<String>,
+    /// The ConfigMap key holding the PEM bundle.
+    #[arg(long, value_name = "KEY", env = "GCP_TOKEN_AGENT_AGENT_CA_KEY", default_value = "ca.crt")]
+    pub agent_ca_key: String,
+}
+
+/// Automatic TLS: the webhook keeps its own CA and serving certificate in a Secret.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Automatic TLS")]
+pub struct AutoTlsArgs {
+    /// Keep the CA and serving certificate in this kubernetes.io/tls Secret (created when
+    /// missing, rotated before expiry by the replica holding the Lease of the same name) and
+    /// keep --webhook-configuration's caBundle current. Instead of --tls-cert/--tls-key.
+    #[arg(long, value_name = "NAME", env = "GCP_TOKEN_AGENT_TLS_SECRET", requires_all = ["webhook_configuration", "service_name", "namespace"])]
+    pub tls_secret: Option<String>,
+    /// The MutatingWebhookConfiguration whose caBundle automatic TLS patches.
+    #[arg(long, value_name = "NAME", env = "GCP_TOKEN_AGENT_WEBHOOK_CONFIGURATION")]
+    pub webhook_configuration: Option<String>,
+    /// The webhook's Service: the certificate names NAME, NAME.NS, NAME.NS.svc and
+    /// NAME.NS.svc.DOMAIN.
+    #[arg(long, value_name = "NAME", env = "GCP_TOKEN_AGENT_SERVICE_NAME")]
+    pub service_name: Option<String>,
+    /// The webhook's namespace (from the downward API).
+    #[arg(long, value_name = "NS", env = "GCP_TOKEN_AGENT_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The cluster's DNS domain.
+    #[arg(
+        long,
+        value_name = "DOMAIN",
+        env = "GCP_TOKEN_AGENT_CLUSTER_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    pub cluster_domain: String,
+    /// Life of the serving certificate, renewed with a third left; the CA lives four times
+    /// as long and is renewed likewise.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_TLS_VALIDITY", default_value = "2160h")]
+    pub tls_validity: Duration,
 }
 
 /// How the agent is injected.
@@ -338,8 +425,9 @@ pub struct RunArgs {
     /// Allow --listen on a non-loopback address: anyone who can reach it gets your tokens.
     #[arg(long, env = "GCP_TOKEN_AGENT_ALLOW_NON_LOOPBACK")]
     pub allow_non_loopback: bool,
-    /// /healthz, /readyz and /metrics (`off` disables it). Never serves a token.
-    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_ADMIN_LISTEN", default_value = "0.0.0.0:8990")]
+    /// /healthz, /readyz and /metrics (`off` disables it). Never serves a token. `[::]`
+    /// serves IPv4 and IPv6.
+    #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_ADMIN_LISTEN", default_value = "[::]:8990")]
     pub admin_listen: String,
     /// /readyz answers 200 only while every token is valid for at least this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_MIN_REMAINING", default_value = "60s")]

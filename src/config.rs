@@ -16,6 +16,7 @@ use crate::{
     error::Error,
     exchange::AccessRequest,
     sinks::files::parse_mode,
+    validate,
 };
 
 /// Parses the command line; for `run --config FILE`, fills what flags and env left unset
@@ -186,8 +187,24 @@ impl RunConfig {
         if args.oneshot && args.output_dir.is_none() {
             note("--oneshot", "needs --output-dir to write the tokens to".to_owned());
         }
-        if let Some(scopes) = args.scopes.as_ref().filter(|s| s.iter().any(|x| x.trim().is_empty())) {
-            note("--scopes", format!("{scopes:?} contains an empty scope"));
+        let scopes = args.scopes.as_deref().map(validate::scopes).transpose().unwrap_or_else(|why| {
+            note("--scopes", why);
+            None
+        });
+        if let Some(Err(why)) = args.project_id.as_deref().map(validate::project_id) {
+            note("--project-id", why);
+        }
+        if let Some(number) = args.numeric_project_id.as_deref().filter(|n| !digits(n)) {
+            note("--numeric-project-id", format!("\"{number}\" is not a project number"));
+        }
+        let emails = [
+            ("--service-account", args.source.service_account.as_deref()),
+            ("--impersonate-service-account", args.source.impersonate_service_account.as_deref()),
+        ];
+        for (flag, email) in emails {
+            if let Some(Err(why)) = email.map(validate::service_account_email) {
+                note(flag, why);
+            }
         }
         if !problems.is_empty() {
             return Err(Error::usage(
@@ -197,7 +214,7 @@ impl RunConfig {
         }
         Ok(Self {
             source,
-            access: AccessRequest { scopes: args.scopes.clone(), subject: args.subject.clone() },
+            access: AccessRequest { scopes, subject: args.subject.clone() },
             id_tokens,
             include_email: args.include_email,
             output_dir: args.output_dir.clone(),
@@ -219,10 +236,7 @@ pub(crate) fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, Stri
     for spec in specs {
         let (name, audience) =
             spec.split_once('=').ok_or_else(|| format!("\"{spec}\" is not NAME=AUDIENCE"))?;
-        let simple = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        if !simple || name.starts_with('.') {
-            return Err(format!("name \"{name}\" must be letters, digits, '-', '_' or '.'"));
-        }
+        validate::file_name_part(name)?;
         if audience.is_empty() {
             return Err(format!("\"{spec}\" has an empty audience"));
         }
@@ -232,6 +246,10 @@ pub(crate) fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, Stri
         out.push(IdTokenSpec { name: name.to_owned(), audience: audience.to_owned() });
     }
     Ok(out)
+}
+
+fn digits(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 20 && text.chars().all(|c| c.is_ascii_digit())
 }
 
 /// An address, or `None` for `off`. `loopback_only` refuses anything but 127/8 and ::1.

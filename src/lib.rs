@@ -39,5 +39,6 @@ pub mod server;
 pub mod sinks;
 pub mod telemetry;
 pub mod token;
+pub(crate) mod validate;
 pub mod watch;
 pub mod webhook;

@@ -12,6 +12,8 @@ use support::{agent::Sandbox, apiserver::ApiServer, running::RunningAgent};
 
 const PROVIDER: &str =
     "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s";
+const MWC_PATH: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/gcp-token-agent";
+const SECRET_PATH: &str = "/api/v1/namespaces/gcp-token-agent/secrets/gcp-token-agent-tls";
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -96,15 +98,12 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
-/// Applies the response's JSON patch to the review's pod. Go decodes `[]byte` from a base64
-/// string or from an array of numbers (which kube-rs sends); accept both.
+/// Applies the response's JSON patch to the review's pod. The patch must be in the form the
+/// API documents: a base64 string.
 fn patched_pod(review: &Value, answer: &Value) -> Value {
     let patch = match &answer["response"]["patch"] {
         Value::String(b64) => base64::engine::general_purpose::STANDARD.decode(b64).expect("b64"),
-        Value::Array(bytes) => {
-            bytes.iter().map(|b| u8::try_from(b.as_u64().expect("byte")).expect("byte")).collect()
-        }
-        other => panic!("no patch: {other}"),
+        other => panic!("no base64 patch: {other}"),
     };
     let patch: json_patch::Patch = serde_json::from_slice(&patch).expect("json patch");
     let mut pod = review["request"]["object"].clone();
@@ -217,4 +216,160 @@ fn a_rotated_certificate_is_served_without_a_restart() {
             fresh.post(&url).body(fixture("deployment.json").to_string()).send().await.is_ok()
         })
     });
+}
+
+/// The review a reinvocation sends: the pod as patched so far, possibly with more containers.
+fn review_of(pod: &Value, uid: &str) -> String {
+    let mut review = fixture("pod.json");
+    review["request"]["uid"] = Value::from(uid);
+    review["request"]["object"] = pod.clone();
+    review.to_string()
+}
+
+#[test]
+fn a_reinvocation_wires_containers_added_by_later_webhooks_and_then_adds_nothing() {
+    let api = ApiServer::start();
+    api.add_service_account(
+        "team-a",
+        "api",
+        &[("iam.gke.io/gcp-service-account", "api@my-project.iam.gserviceaccount.com")],
+    );
+    let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
+    let (rt, http) = (runtime(), client(&pem));
+    let review = fixture("pod.json");
+    let (_, answer) = post(&rt, &http, &webhook, review.to_string());
+    let mut pod = patched_pod(&review, &answer);
+    // A later webhook (a log shipper injector) adds a container; the API server reinvokes us.
+    pod["spec"]["containers"].as_array_mut().expect("containers").push(serde_json::json!({
+        "name": "log-shipper", "image": "example.com/fluent-bit:3", "resources": {}
+    }));
+    let second = review_of(&pod, "reinvoked");
+    let (status, answer) = post(&rt, &http, &webhook, second.clone());
+    assert_eq!((status, answer["response"]["uid"].as_str()), (200, Some("reinvoked")));
+    let pod = patched_pod(&serde_json::from_str(&second).expect("json"), &answer);
+    let shipper = pod["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["name"] == "log-shipper")
+        .cloned()
+        .expect("shipper");
+    assert!(shipper["env"].to_string().contains("GCE_METADATA_HOST"), "{shipper}");
+    assert_eq!(pod["spec"]["initContainers"].as_array().expect("init").len(), 1, "one agent");
+    validate_pod(&pod);
+    let (status, answer) = post(&rt, &http, &webhook, review_of(&pod, "third"));
+    assert_eq!(status, 200);
+    assert_eq!(answer["response"]["allowed"], true);
+    assert!(answer["response"].get("patch").is_none(), "a third review is a no-op: {answer}");
+}
+
+/// The MutatingWebhookConfiguration the chart renders, before the webhook patches its caBundle.
+fn webhook_configuration() -> Value {
+    serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "gcp-token-agent"},
+        "webhooks": [{
+            "name": "inject.gcp-token-agent.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "clientConfig": {"service": {"name": "gcp-token-agent", "namespace": "gcp-token-agent", "path": "/mutate", "port": 443}}
+        }]
+    })
+}
+
+fn start_auto_tls_webhook(api: &ApiServer) -> Webhook {
+    let mut sandbox = Sandbox::new();
+    let kubeconfig = sandbox.write("kubeconfig", api.kubeconfig());
+    sandbox.env("KUBECONFIG", &kubeconfig);
+    let args = [
+        "--tls-secret",
+        "gcp-token-agent-tls",
+        "--webhook-configuration",
+        "gcp-token-agent",
+        "--service-name",
+        "gcp-token-agent",
+        "--namespace",
+        "gcp-token-agent",
+        "--tls-validity",
+        "30s",
+        "--agent-image",
+        "example.com/gcp-token-agent:test",
+        "--workload-identity-provider",
+        PROVIDER,
+        "--sidecar-mode",
+        "native",
+    ];
+    let agent = RunningAgent::start_command(&sandbox, "webhook", &args);
+    Webhook { agent, _sandbox: sandbox }
+}
+
+/// A client that trusts only the caBundle and checks the Service's name, as the API server does.
+fn service_client(ca_bundle_b64: &str, webhook: &Webhook) -> reqwest::Client {
+    let pem = base64::engine::general_purpose::STANDARD.decode(ca_bundle_b64).expect("base64");
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).expect("pem bundle");
+    reqwest::Client::builder()
+        .tls_certs_only(certs)
+        .tls_info(true)
+        .resolve("gcp-token-agent.gcp-token-agent.svc", webhook.agent.metadata.expect("listener"))
+        .build()
+        .expect("client")
+}
+
+/// POSTs a review through the Service name; the DER of the certificate served.
+fn post_via_service(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    webhook: &Webhook,
+) -> Option<Vec<u8>> {
+    let port = webhook.agent.metadata.expect("listener").port();
+    let url = format!("https://gcp-token-agent.gcp-token-agent.svc:{port}/mutate");
+    rt.block_on(async {
+        let response = client.post(&url).body(fixture("deployment.json").to_string()).send().await.ok()?;
+        let info = response.extensions().get::<reqwest::tls::TlsInfo>()?.peer_certificate()?.to_vec();
+        (response.status() == 200).then_some(info)
+    })
+}
+
+#[test]
+fn automatic_tls_issues_a_certificate_patches_the_ca_bundle_and_rotates() {
+    let api = ApiServer::start();
+    api.put(MWC_PATH, webhook_configuration());
+    let webhook = start_auto_tls_webhook(&api);
+    let ca_bundle = || {
+        api.get(MWC_PATH)
+            .and_then(|m| m["webhooks"][0]["clientConfig"]["caBundle"].as_str().map(str::to_owned))
+    };
+    // The caBundle is patched first (trust before serve), then the Secret written.
+    webhook.agent.wait_until(Duration::from_secs(20), "the caBundle and the Secret", || {
+        ca_bundle().is_some() && api.get(SECRET_PATH).is_some()
+    });
+    let secret = api.get(SECRET_PATH).expect("the Secret was created");
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    assert_eq!(
+        secret["data"]["ca.crt"].as_str(),
+        ca_bundle().as_deref(),
+        "the API server trusts the Secret's CA"
+    );
+    let lease = api.get("/apis/coordination.k8s.io/v1/namespaces/gcp-token-agent/leases/gcp-token-agent-tls");
+    assert!(lease.is_some_and(|l| l["spec"]["holderIdentity"].is_string()), "the writer holds the Lease");
+    let rt = runtime();
+    // A new client each time: no pooled connection or resumed session hides the served certificate.
+    let http = || service_client(&ca_bundle().expect("caBundle"), &webhook);
+    let mut first = None;
+    webhook.agent.wait_until(Duration::from_secs(20), "the issued certificate in service", || {
+        first = post_via_service(&rt, &http(), &webhook);
+        first.is_some()
+    });
+    // 30 s certificates are renewed with 10 s left; the CA (2 min) stays, so the bundle too.
+    let issued = |s: &Value| s["metadata"]["annotations"]["gcp-token-agent.io/tls-not-after"].clone();
+    webhook.agent.wait_until(Duration::from_secs(60), "a renewed certificate", || {
+        api.get(SECRET_PATH).is_some_and(|s| issued(&s) != issued(&secret))
+    });
+    let mut renewed = None;
+    webhook.agent.wait_until(Duration::from_secs(20), "the renewed certificate in service", || {
+        renewed = post_via_service(&rt, &http(), &webhook).filter(|der| Some(der) != first.as_ref());
+        renewed.is_some()
+    });
+    assert_eq!(
+        ca_bundle(),
+        api.get(SECRET_PATH).and_then(|s| s["data"]["ca.crt"].as_str().map(str::to_owned))
+    );
 }

@@ -94,11 +94,23 @@ where
 
 /// Binds `addr` for `flag`, failing with the flag's name (a taken port is a configuration error).
 pub async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::usage(flag, format!("cannot listen on {addr}: {e}")))?;
+    let listener = match TcpListener::bind(addr).await {
+        // `[::]` serves IPv4 too, unless the node has IPv6 switched off: then IPv4 only.
+        Err(e) if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED && ipv6_missing(&e) => {
+            let v4 = std::net::SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            tracing::info!("{flag}: IPv6 is not available here ({e}); listening on {v4} instead");
+            TcpListener::bind(v4).await
+        }
+        other => other,
+    }
+    .map_err(|e| Error::usage(flag, format!("cannot listen on {addr}: {e}")))?;
     tracing::info!("{flag} listening on {}", listener.local_addr().unwrap_or(addr));
     Ok(listener)
+}
+
+/// EAFNOSUPPORT (kernel without IPv6) or EADDRNOTAVAIL (IPv6 disabled by sysctl).
+fn ipv6_missing(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(97 | 99))
 }
 
 /// Waits for SIGTERM or SIGINT, then drains `servers`; a second signal aborts at once.

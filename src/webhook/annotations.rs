@@ -1,131 +1,199 @@
-//! Per-pod settings from `gcp-token-agent.io/` annotations, each validated with a message
-//! that names the annotation to fix.
+//! Per-pod settings from `gcp-token-agent.io/` annotations, each checked exactly as `run`
+//! checks the flag it becomes (the same functions), with a message naming the annotation.
 
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
 
-use crate::{config::parse_id_tokens, credentials::external_account::check_audience};
+use crate::{
+    config::{IdTokenSpec, parse_id_tokens},
+    credentials::external_account::check_audience,
+    validate,
+};
 
 /// The annotation prefix.
-pub const PREFIX: &str = "gcp-token-agent.io/";
-/// The opt-in label.
-pub const INJECT_LABEL: &str = "gcp-token-agent.io/inject";
+pub(crate) const PREFIX: &str = "gcp-token-agent.io/";
 /// GKE's Kubernetes-service-account annotation naming the Google service account.
-pub const GKE_GSA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+pub(crate) const GKE_GSA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 /// Provider value meaning "proxy the node's metadata server" (GKE Workload Identity).
-pub const METADATA_PROVIDER: &str = "metadata";
+pub(crate) const METADATA_PROVIDER: &str = "metadata";
 /// Where token files appear in app containers by default.
-pub const DEFAULT_OUTPUT_PATH: &str = "/var/run/gcp-token-agent";
+pub(crate) const DEFAULT_OUTPUT_PATH: &str = "/var/run/gcp-token-agent";
 
-/// What a pod asked for.
+/// Every annotation the webhook reads; any other `gcp-token-agent.io/` key is a typo.
+const KNOWN: [&str; 14] = [
+    "service-account",
+    "workload-identity-provider",
+    "scopes",
+    "id-tokens",
+    "skip-containers",
+    "output-path",
+    "project-id",
+    "token-expiration",
+    "cpu-request",
+    "memory-request",
+    "cpu-limit",
+    "memory-limit",
+    "port",
+    "admin-port",
+];
+
+/// What a pod asked for, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PodSettings {
-    /// `service-account`: the Google service account to impersonate.
-    pub service_account: Option<String>,
-    /// `workload-identity-provider`.
-    pub provider: Option<String>,
-    /// `scopes`, comma-separated.
-    pub scopes: Option<String>,
-    /// `id-tokens`, `name=aud,...`.
-    pub id_tokens: Option<String>,
-    /// `skip-containers`.
-    pub skip_containers: Vec<String>,
-    /// `output-path`.
-    pub output_path: Option<String>,
-    /// `project-id`.
-    pub project_id: Option<String>,
-    /// `token-expiration`, seconds.
-    pub token_expiration: Option<i64>,
+pub(crate) struct PodSettings {
+    pub(crate) service_account: Option<String>,
+    pub(crate) provider: Option<String>,
+    /// Expanded scope URLs.
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) id_tokens: Vec<IdTokenSpec>,
+    pub(crate) skip_containers: Vec<String>,
+    pub(crate) output_path: Option<String>,
+    pub(crate) project_id: Option<String>,
+    /// Seconds.
+    pub(crate) token_expiration: Option<i64>,
+    /// `cpu-request`, `memory-request`, `cpu-limit`, `memory-limit`, in that order.
+    pub(crate) resources: [Option<String>; 4],
+    pub(crate) port: Option<u16>,
+    pub(crate) admin_port: Option<u16>,
 }
 
+/// The resource annotations, in [`PodSettings::resources`] order.
+pub(crate) const RESOURCE_KEYS: [&str; 4] = ["cpu-request", "memory-request", "cpu-limit", "memory-limit"];
+
 /// Reads and validates the annotations; every bad value is reported, naming its annotation.
-pub fn parse(annotations: &BTreeMap<String, String>) -> Result<PodSettings, String> {
-    let get = |key: &str| {
-        annotations.get(&format!("{PREFIX}{key}")).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-    };
+pub(crate) fn parse(annotations: Option<&Map<String, Value>>) -> Result<PodSettings, String> {
+    let empty = Map::new();
+    let annotations = annotations.unwrap_or(&empty);
     let mut problems = Vec::new();
-    let mut bad = |key: &str, why: String| problems.push(format!("annotation {PREFIX}{key}: {why}"));
-    let settings = PodSettings {
-        service_account: get("service-account"),
-        provider: get("workload-identity-provider"),
-        scopes: get("scopes"),
-        id_tokens: get("id-tokens"),
-        skip_containers: get("skip-containers")
-            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default(),
-        output_path: get("output-path"),
-        project_id: get("project-id"),
-        token_expiration: None,
-    };
-    if let Some(email) = settings.service_account.as_deref().filter(|e| !e.contains('@')) {
-        bad("service-account", format!("\"{email}\" is not a service account email"));
-    }
-    if let Some(Err(why)) =
-        settings.provider.as_deref().filter(|p| *p != METADATA_PROVIDER).map(check_audience)
-    {
-        bad("workload-identity-provider", why);
-    }
-    if let Some(Err(why)) = settings.id_tokens.as_deref().map(|v| parse_id_tokens(&split(v))) {
-        bad("id-tokens", why);
-    }
-    if let Some(path) =
-        settings.output_path.as_deref().filter(|p| !p.starts_with('/') || p.split('/').any(|s| s == ".."))
-    {
-        bad("output-path", format!("\"{path}\" must be an absolute path without \"..\""));
-    }
-    let token_expiration = match get("token-expiration").map(|v| v.parse::<i64>()) {
-        None => None,
-        Some(Ok(secs)) if (600..=4_294_967_296).contains(&secs) => Some(secs),
-        Some(_) => {
-            bad("token-expiration", "must be a whole number of seconds, at least 600".to_owned());
-            None
+    let mut reader = Reader { annotations, problems: &mut problems };
+    let settings = reader.settings();
+    for key in annotations.keys().filter_map(|k| k.strip_prefix(PREFIX)) {
+        if !KNOWN.contains(&key) && key != "inject" {
+            problems.push(format!("annotation {PREFIX}{key} is not one gcp-token-agent reads (a typo?)"));
         }
-    };
-    if problems.is_empty() {
-        Ok(PodSettings { token_expiration, ..settings })
-    } else {
-        Err(problems.join("; "))
     }
+    if problems.is_empty() { Ok(settings) } else { Err(problems.join("; ")) }
 }
 
 /// A comma-separated annotation value as a list.
-pub fn split(value: &str) -> Vec<String> {
+pub(crate) fn split(value: &str) -> Vec<String> {
     value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+}
+
+struct Reader<'a> {
+    annotations: &'a Map<String, Value>,
+    problems: &'a mut Vec<String>,
+}
+
+impl Reader<'_> {
+    fn settings(&mut self) -> PodSettings {
+        PodSettings {
+            service_account: self
+                .check("service-account", |v| validate::service_account_email(v).map(|()| v.to_owned())),
+            provider: self.check("workload-identity-provider", |v| {
+                if v == METADATA_PROVIDER {
+                    Ok(v.to_owned())
+                } else {
+                    check_audience(v).map(|()| v.to_owned())
+                }
+            }),
+            scopes: self.check("scopes", |v| validate::scopes(&split(v))),
+            id_tokens: self.check("id-tokens", |v| parse_id_tokens(&split(v))).unwrap_or_default(),
+            skip_containers: self.check("skip-containers", |v| Ok(split(v))).unwrap_or_default(),
+            output_path: self.check("output-path", output_path),
+            project_id: self.check("project-id", |v| validate::project_id(v).map(|()| v.to_owned())),
+            token_expiration: self.check("token-expiration", |v| match v.parse::<i64>() {
+                Ok(secs) if (600..=4_294_967_296).contains(&secs) => Ok(secs),
+                _ => Err("must be a whole number of seconds, at least 600".to_owned()),
+            }),
+            resources: RESOURCE_KEYS
+                .map(|key| self.check(key, |v| validate::quantity(v).map(|()| v.to_owned()))),
+            port: self.check("port", port),
+            admin_port: self.check("admin-port", port),
+        }
+    }
+
+    /// The trimmed, non-empty value of `PREFIX + key`, passed through `check`.
+    fn check<T>(&mut self, key: &str, check: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        let value = match self.annotations.get(&format!("{PREFIX}{key}"))? {
+            Value::String(text) => text.trim(),
+            _ => {
+                self.problems.push(format!("annotation {PREFIX}{key}: must be a string"));
+                return None;
+            }
+        };
+        if value.is_empty() {
+            return None;
+        }
+        check(value).map_err(|why| self.problems.push(format!("annotation {PREFIX}{key}: {why}"))).ok()
+    }
+}
+
+fn output_path(path: &str) -> Result<String, String> {
+    let clean = path.starts_with('/')
+        && path != "/"
+        && !path.split('/').any(|s| s == ".." || s == ".")
+        && !path.chars().any(|c| c.is_control() || c == ',');
+    if clean {
+        Ok(path.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("\"{path}\" must be an absolute path below / without \"..\""))
+    }
+}
+
+fn port(text: &str) -> Result<u16, String> {
+    text.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("\"{text}\" is not a port (1-65535)"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (format!("{PREFIX}{k}"), (*v).to_owned())).collect()
+    fn annotations(pairs: &[(&str, &str)]) -> Map<String, Value> {
+        pairs.iter().map(|(k, v)| (format!("{PREFIX}{k}"), Value::String((*v).to_owned()))).collect()
     }
 
     #[test]
     fn good_annotations_are_read() {
-        let settings = parse(&annotations(&[
-            ("service-account", "app@p.iam.gserviceaccount.com"),
+        let settings = parse(Some(&annotations(&[
+            ("service-account", "app@my-project.iam.gserviceaccount.com"),
             ("id-tokens", "api=https://api.example"),
             ("skip-containers", "istio-proxy, logger"),
             ("token-expiration", "7200"),
-        ]))
+            ("scopes", "cloud-platform,https://www.googleapis.com/auth/pubsub"),
+            ("memory-limit", "128Mi"),
+            ("port", "9898"),
+        ])))
         .expect("valid");
         assert_eq!(settings.skip_containers, ["istio-proxy", "logger"]);
         assert_eq!(settings.token_expiration, Some(7200));
+        assert_eq!(
+            settings.scopes.as_deref(),
+            Some(
+                &[
+                    "https://www.googleapis.com/auth/cloud-platform".to_owned(),
+                    "https://www.googleapis.com/auth/pubsub".to_owned()
+                ][..]
+            )
+        );
+        assert_eq!(settings.resources[3].as_deref(), Some("128Mi"));
+        assert_eq!(settings.port, Some(9898));
     }
 
     #[test]
     fn every_bad_annotation_is_named() {
-        let err = parse(&annotations(&[
-            ("service-account", "not-an-email"),
+        let bad = [
+            ("service-account", "a@b"),
             ("workload-identity-provider", "https://example.com"),
             ("id-tokens", "oops"),
             ("output-path", "relative/dir"),
             ("token-expiration", "60"),
-        ]))
-        .expect_err("invalid");
-        for key in
-            ["service-account", "workload-identity-provider", "id-tokens", "output-path", "token-expiration"]
-        {
+            ("scopes", "not a scope"),
+            ("project-id", "Bad Project!!"),
+            ("cpu-limit", "lots"),
+            ("port", "70000"),
+            ("servce-account", "typo@my-project.iam.gserviceaccount.com"),
+        ];
+        let err = parse(Some(&annotations(&bad))).expect_err("invalid");
+        for (key, _) in bad {
             assert!(err.contains(&format!("{PREFIX}{key}")), "{key} missing in {err}");
         }
     }

@@ -1,11 +1,19 @@
 //! `webhook`: the mutating admission webhook that injects `run` into pods labelled
 //! `gcp-token-agent.io/inject: "true"`. A thin HTTPS adaptor ([`handler`]) over a pure
-//! mutation ([`mutate`]); TLS files are re-read when they rotate ([`tls`]).
+//! mutation ([`mutate`]) of the raw pod; TLS from files re-read when they rotate ([`tls`]) or
+//! kept by the webhook itself in a Secret ([`auto_tls`]).
 
-pub mod annotations;
-pub mod handler;
-pub mod mutate;
-pub mod tls;
+mod accounts;
+mod agent;
+mod annotations;
+mod auto_tls;
+mod handler;
+mod issue;
+mod lease;
+mod mutate;
+mod review;
+mod tls;
+mod wire;
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,11 +22,11 @@ use tokio::{sync::watch, task::JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
-    cli::{SidecarMode, WebhookArgs},
+    cli::{AgentArgs, SidecarMode, WebhookArgs},
     error::{Error, Result},
     server::{self, admin},
     telemetry::metrics::Metrics,
-    watch as source_watch,
+    validate, watch as source_watch,
 };
 use handler::WebhookState;
 use mutate::InjectContext;
@@ -28,21 +36,32 @@ const NATIVE_SIDECAR_MINOR: u32 = 29;
 
 /// Runs the webhook until SIGTERM/SIGINT.
 pub async fn run(args: &WebhookArgs) -> Result<()> {
-    if let Some(provider) =
-        args.workload_identity_provider.as_deref().filter(|p| *p != annotations::METADATA_PROVIDER)
-    {
-        crate::credentials::external_account::check_audience(provider)
-            .map_err(|why| Error::usage("--workload-identity-provider", why))?;
-    }
+    let context = inject_context(args)?;
     let metrics = Metrics::new();
-    let cert = tls::ReloadingCert::load(&args.tls_cert, &args.tls_key)?;
-    let acceptor = TlsAcceptor::from(Arc::new(cert.server_config()?));
     let client = match kube::Client::try_default().await {
         Ok(client) => Some(client),
+        Err(e) if args.auto_tls.tls_secret.is_some() => {
+            return Err(Error::usage("--tls-secret", format!("automatic TLS needs the Kubernetes API: {e}")));
+        }
         Err(e) => {
             tracing::warn!("no Kubernetes API access ({e}); service-account annotations will not be read");
             None
         }
+    };
+    let mut background = Vec::new();
+    let acceptor = match (&args.tls_cert, &args.tls_key, &args.auto_tls.tls_secret, &client) {
+        (Some(cert), Some(key), _, _) => {
+            let cert = tls::ReloadingCert::load(cert, key)?;
+            background.push(watch_certificates(&cert, &metrics));
+            TlsAcceptor::from(Arc::new(tls::server_config(cert)?))
+        }
+        (_, _, Some(_), Some(client)) => {
+            let settings = auto_tls::Settings::from_args(&args.auto_tls)?;
+            let cert = tls::SwappableCert::empty();
+            tokio::spawn(auto_tls::keep(client.clone(), settings, cert.clone()));
+            TlsAcceptor::from(Arc::new(tls::server_config(cert)?))
+        }
+        _ => return Err(Error::usage("--tls-cert/--tls-key", "give both files, or --tls-secret")),
     };
     let native_sidecar = native_sidecars(args.sidecar_mode, client.as_ref()).await;
     tracing::info!(
@@ -50,18 +69,15 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         "injecting the agent as a {} sidecar",
         if native_sidecar { "native" } else { "classic" }
     );
-    let context = InjectContext {
-        agent_image: args.agent_image.clone(),
-        default_provider: args.workload_identity_provider.clone(),
-        native_sidecar,
-        project_id: args.project_id.clone(),
-        metadata_port: args.agent_port,
-        admin_port: args.agent_admin_port,
-        ksa_service_account: None,
-    };
-    let state = Arc::new(WebhookState { context, client, metrics: metrics.clone() });
+    let context = InjectContext { native_sidecar, ..context };
+    let accounts = client.map(accounts::Accounts::new);
+    let state = Arc::new(WebhookState {
+        context,
+        accounts,
+        metrics: metrics.clone(),
+        deadline: args.review_deadline,
+    });
     let (stop, shutdown) = watch::channel(false);
-    let _watch = watch_certificates(&cert, &metrics);
     let mut servers = JoinSet::new();
     let review = Router::new().route("/mutate", post(handler::review)).with_state(state);
     let listener = server::bind("--listen", args.listen).await?;
@@ -69,7 +85,97 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
     let admin_state = admin::AdminState { tokens: Vec::new(), min_remaining: Duration::ZERO, metrics };
     let listener = server::bind("--admin-listen", args.admin_listen).await?;
     servers.spawn(server::serve(listener, None, admin::router(admin_state), shutdown, args.shutdown_grace));
-    server::drain_on_signal(stop, servers, args.shutdown_grace).await
+    let result = server::drain_on_signal(stop, servers, args.shutdown_grace).await;
+    drop(background);
+    result
+}
+
+/// The injection settings from the flags, each checked as `run` would check it.
+fn inject_context(args: &WebhookArgs) -> Result<InjectContext> {
+    if let Some(provider) =
+        args.workload_identity_provider.as_deref().filter(|p| *p != annotations::METADATA_PROVIDER)
+    {
+        crate::credentials::external_account::check_audience(provider)
+            .map_err(|why| Error::usage("--workload-identity-provider", why))?;
+    }
+    if let Some(Err(why)) = args.project_id.as_deref().map(validate::project_id) {
+        return Err(Error::usage("--project-id", why));
+    }
+    if args.agent.agent_port == args.agent.agent_admin_port {
+        return Err(Error::usage("--agent-port/--agent-admin-port", "the two ports must differ"));
+    }
+    Ok(InjectContext {
+        agent_image: args.agent_image.clone(),
+        default_provider: args.workload_identity_provider.clone(),
+        native_sidecar: true,
+        project_id: args.project_id.clone(),
+        metadata_port: args.agent.agent_port,
+        admin_port: args.agent.agent_admin_port,
+        ksa_service_account: None,
+        agent: agent_settings(&args.agent)?,
+    })
+}
+
+fn agent_settings(args: &AgentArgs) -> Result<agent::AgentSettings> {
+    let quantity = |flag: &str, text: &str| match text.trim() {
+        "" => Ok(None),
+        q => validate::quantity(q).map(|()| Some(q.to_owned())).map_err(|why| Error::usage(flag, why)),
+    };
+    let resources = [
+        quantity("--agent-cpu-request", &args.agent_cpu_request)?,
+        quantity("--agent-memory-request", &args.agent_memory_request)?,
+        quantity("--agent-cpu-limit", &args.agent_cpu_limit)?,
+        quantity("--agent-memory-limit", &args.agent_memory_limit)?,
+    ];
+    let run_as_user = match args.agent_run_as_user.trim() {
+        "none" => None,
+        uid => Some(uid.parse::<i64>().ok().filter(|u| (1..=i64::from(u32::MAX)).contains(u)).ok_or_else(
+            || Error::usage("--agent-run-as-user", format!("\"{uid}\" is not a non-root user id or none")),
+        )?),
+    };
+    let mut env = Vec::new();
+    for pair in &args.agent_env {
+        let (name, value) = pair.split_once('=').filter(|(name, _)| env_name(name)).ok_or_else(|| {
+            Error::usage("--agent-env", format!("\"{pair}\" is not NAME=VALUE with a valid variable name"))
+        })?;
+        env.push((name.to_owned(), value.to_owned()));
+    }
+    if let Some(name) = args.agent_ca_configmap.as_deref().filter(|n| !dns_subdomain(n)) {
+        return Err(Error::usage("--agent-ca-configmap", format!("\"{name}\" is not a ConfigMap name")));
+    }
+    let key_ok = !args.agent_ca_key.is_empty()
+        && args.agent_ca_key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+    if !key_ok {
+        return Err(Error::usage(
+            "--agent-ca-key",
+            format!("\"{}\" is not a ConfigMap key", args.agent_ca_key),
+        ));
+    }
+    Ok(agent::AgentSettings {
+        resources,
+        run_as_user,
+        env,
+        ca_configmap: args.agent_ca_configmap.clone(),
+        ca_key: args.agent_ca_key.clone(),
+    })
+}
+
+/// A variable name Kubernetes accepts (C identifiers, plus `.` and `-`).
+fn env_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// An RFC 1123 subdomain: the names of ConfigMaps, Secrets and Services.
+pub(crate) fn dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 /// Re-reads the certificate pair whenever either file changes (cert-manager, Secret swaps).

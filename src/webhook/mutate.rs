@@ -1,164 +1,225 @@
-//! The mutation, as a pure function: a Pod and the injection context in, a JSON patch out.
-//! Applying it twice adds nothing; other containers (native sidecars included), user
-//! settings and existing env vars are left as they are.
+//! The mutation, as a pure function over the pod exactly as the API server sent it: the raw
+//! JSON and the injection context in, RFC 6902 `add`/`replace` operations out. No typed round
+//! trip, so fields no model knows (newer Kubernetes, other webhooks) stay where they are.
+//! Every review wires whatever is not wired yet and adds nothing else, so reinvocations pick
+//! up containers that later webhooks added, and a review of the result is a no-op.
 
-use std::collections::BTreeMap;
+use serde_json::{Map, Value, json};
 
-use k8s_openapi::{
-    api::core::v1::{
-        Capabilities, Container, EmptyDirVolumeSource, EnvVar, HTTPGetAction, Pod, Probe,
-        ProjectedVolumeSource, ResourceRequirements, SeccompProfile, SecurityContext,
-        ServiceAccountTokenProjection, Volume, VolumeMount, VolumeProjection,
-    },
-    apimachinery::pkg::{api::resource::Quantity, util::intstr::IntOrString},
+use super::{
+    agent,
+    annotations::{self, DEFAULT_OUTPUT_PATH, GKE_GSA_ANNOTATION, METADATA_PROVIDER, PodSettings},
+    wire,
 };
+use crate::{config::IdTokenSpec, validate};
 
-use super::annotations::{self, DEFAULT_OUTPUT_PATH, METADATA_PROVIDER, PodSettings};
-
-/// The injected container's name; its presence makes the mutation a no-op.
-pub const AGENT_CONTAINER: &str = "gcp-token-agent";
+/// The injected container's name; its presence means the pod is already injected.
+pub(crate) const AGENT_CONTAINER: &str = "gcp-token-agent";
 /// The projected Kubernetes token volume.
-pub const KSA_VOLUME: &str = "gcp-token-agent-ksa-token";
+pub(crate) const KSA_VOLUME: &str = "gcp-token-agent-ksa-token";
 /// The in-memory volume the token files live in.
-pub const TOKENS_VOLUME: &str = "gcp-token-agent-tokens";
-const KSA_MOUNT: &str = "/var/run/secrets/gcp-token-agent/ksa";
+pub(crate) const TOKENS_VOLUME: &str = "gcp-token-agent-tokens";
+/// The ConfigMap volume of an extra CA bundle for the agent.
+pub(crate) const CA_VOLUME: &str = "gcp-token-agent-ca";
 /// The kubelet rotates projected tokens at 80% of this; Google's STS accepts up to 48 h.
 const DEFAULT_TOKEN_EXPIRATION: i64 = 3600;
 
 /// Everything the mutation depends on besides the pod.
 #[derive(Debug, Clone)]
-pub struct InjectContext {
-    /// The agent image.
-    pub agent_image: String,
+pub(crate) struct InjectContext {
+    pub(crate) agent_image: String,
     /// The provider used when the pod names none (`metadata` proxies the node's server).
-    pub default_provider: Option<String>,
+    pub(crate) default_provider: Option<String>,
     /// Native sidecar (init container with `restartPolicy: Always`) or a classic container.
-    pub native_sidecar: bool,
+    pub(crate) native_sidecar: bool,
     /// `GOOGLE_CLOUD_PROJECT` when the pod names none.
-    pub project_id: Option<String>,
+    pub(crate) project_id: Option<String>,
     /// The agent's loopback metadata port inside the pod.
-    pub metadata_port: u16,
+    pub(crate) metadata_port: u16,
     /// The agent's admin (probe) port inside the pod.
-    pub admin_port: u16,
+    pub(crate) admin_port: u16,
     /// The KSA's `iam.gke.io/gcp-service-account`, looked up by the handler.
-    pub ksa_service_account: Option<String>,
+    pub(crate) ksa_service_account: Option<String>,
+    /// How the agent container itself is set up.
+    pub(crate) agent: agent::AgentSettings,
 }
 
-/// A successful review: the patch (empty when nothing changes) and warnings for the user.
+/// A successful review: the operations (none when nothing changes) and warnings.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    /// RFC 6902 operations.
-    pub patch: json_patch::Patch,
+pub(crate) struct Outcome {
+    /// RFC 6902 operations, in the order they apply.
+    pub(crate) patch: Vec<Value>,
     /// Shown to the client that created the pod.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
-/// Computes the patch for `pod`, or a denial message naming what to fix.
-pub fn mutate(pod: &Pod, ctx: &InjectContext) -> Result<Outcome, String> {
-    let spec = pod.spec.as_ref().ok_or("the pod has no spec")?;
-    if spec.containers.is_empty() {
+/// Computes the patch for the raw `pod`, or a denial message naming what to fix.
+pub(crate) fn mutate(pod: &Value, ctx: &InjectContext) -> Result<Outcome, String> {
+    let spec = pod.get("spec").and_then(Value::as_object).ok_or("the pod has no spec")?;
+    let containers = list(spec, "containers");
+    if containers.is_empty() {
         return Err("the pod has no containers".to_owned());
     }
-    let already = |c: &Container| c.name == AGENT_CONTAINER;
-    if spec.containers.iter().any(already) || spec.init_containers.iter().flatten().any(already) {
-        return Ok(Outcome::default());
+    refuse_unsafe(spec)?;
+    let settings = annotations::parse(pod.pointer("/metadata/annotations").and_then(Value::as_object))?;
+    let plan = Plan::new(settings, ctx)?;
+    let init = list(spec, "initContainers");
+    plan.check_ports(containers.iter().chain(init))?;
+    let injected = containers.iter().chain(init).any(is_agent);
+    let mut out = Outcome::default();
+    if !injected {
+        plan.add_volumes(spec, &mut out.patch)?;
     }
-    for name in [KSA_VOLUME, TOKENS_VOLUME] {
-        if spec.volumes.iter().flatten().any(|v| v.name == name) {
-            return Err(format!(
-                "the pod already has a volume named \"{name}\", which the injected agent needs; rename it"
-            ));
+    plan.warn_about_skips(containers.iter().chain(init), &mut out.warnings);
+    let wanted = plan.app_env();
+    for (field, list) in [("containers", containers), ("initContainers", init)] {
+        for (i, container) in list.iter().enumerate() {
+            let skipped = plan.settings.skip_containers.iter().any(|s| Some(s.as_str()) == name(container));
+            if !is_agent(container) && !skipped {
+                let base = format!("/spec/{field}/{i}");
+                wire::container(container, &base, &wanted, &plan.output_path, &mut out.patch);
+            }
         }
     }
-    let no_annotations = BTreeMap::new();
-    let settings = annotations::parse(pod.metadata.annotations.as_ref().unwrap_or(&no_annotations))?;
-    let plan = Plan::new(&settings, ctx)?;
-    let mut patched = pod.clone();
-    let warnings = plan.apply(&mut patched, &settings);
-    let before = serde_json::to_value(pod).map_err(|e| e.to_string())?;
-    let after = serde_json::to_value(&patched).map_err(|e| e.to_string())?;
-    Ok(Outcome { patch: json_patch::diff(&before, &after), warnings })
+    if !injected {
+        if !ctx.native_sidecar && !init.is_empty() {
+            out.warnings.push(
+                "classic sidecar mode: init containers run before the agent starts and cannot get tokens"
+                    .to_owned(),
+            );
+        }
+        plan.add_agent(spec, &mut out.patch);
+    }
+    Ok(out)
+}
+
+/// Pods the agent cannot serve safely are refused, saying why.
+fn refuse_unsafe(spec: &Map<String, Value>) -> Result<(), String> {
+    if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
+        return Err("the pod sets hostNetwork: true, so the agent's loopback token API would serve every \
+                    process on the node; run the pod without hostNetwork or remove the \
+                    gcp-token-agent.io/inject label"
+            .to_owned());
+    }
+    let os = spec.get("os").and_then(|os| os.get("name")).and_then(Value::as_str);
+    let selected = spec.get("nodeSelector").and_then(|s| s.get("kubernetes.io/os")).and_then(Value::as_str);
+    if os == Some("windows") || selected == Some("windows") {
+        return Err("the pod runs on Windows nodes, and the agent image is Linux only; remove the \
+                    gcp-token-agent.io/inject label"
+            .to_owned());
+    }
+    Ok(())
+}
+
+/// The array `spec[key]`, or an empty slice.
+fn list<'a>(spec: &'a Map<String, Value>, key: &str) -> &'a [Value] {
+    spec.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+fn name(container: &Value) -> Option<&str> {
+    container.get("name").and_then(Value::as_str)
+}
+
+fn is_agent(container: &Value) -> bool {
+    name(container) == Some(AGENT_CONTAINER)
 }
 
 /// The resolved injection for one pod.
-struct Plan<'a> {
-    ctx: &'a InjectContext,
-    provider: String,
-    service_account: Option<String>,
-    output_path: String,
-    project_id: Option<String>,
-    token_expiration: i64,
+pub(crate) struct Plan<'a> {
+    pub(crate) ctx: &'a InjectContext,
+    pub(crate) settings: PodSettings,
+    pub(crate) provider: String,
+    pub(crate) service_account: Option<String>,
+    pub(crate) output_path: String,
+    pub(crate) project_id: Option<String>,
+    pub(crate) token_expiration: i64,
+    pub(crate) metadata_port: u16,
+    pub(crate) admin_port: u16,
 }
 
 impl<'a> Plan<'a> {
-    fn new(settings: &PodSettings, ctx: &'a InjectContext) -> Result<Self, String> {
+    fn new(settings: PodSettings, ctx: &'a InjectContext) -> Result<Self, String> {
         let provider = settings.provider.clone().or_else(|| ctx.default_provider.clone()).ok_or(
             "no workload identity provider: set annotation gcp-token-agent.io/workload-identity-provider, \
-             or the webhook's --workload-identity-provider (chart value workloadIdentityProvider)",
+             or the webhook's --workload-identity-provider (chart value agent.workloadIdentityProvider)",
         )?;
+        if let Some(Err(why)) = ctx.ksa_service_account.as_deref().map(validate::service_account_email) {
+            return Err(format!("the Kubernetes service account's annotation {GKE_GSA_ANNOTATION}: {why}"));
+        }
+        let service_account = settings.service_account.clone().or_else(|| ctx.ksa_service_account.clone());
+        let project_id = settings
+            .project_id
+            .clone()
+            .or_else(|| ctx.project_id.clone())
+            .or_else(|| service_account.as_deref().and_then(validate::project_of_email));
+        let metadata_port = settings.port.unwrap_or(ctx.metadata_port);
+        let admin_port = settings.admin_port.unwrap_or(ctx.admin_port);
+        if metadata_port == admin_port {
+            return Err(format!(
+                "the agent's metadata and admin ports are both {metadata_port}; set annotation \
+                 gcp-token-agent.io/port or gcp-token-agent.io/admin-port"
+            ));
+        }
         Ok(Self {
             ctx,
             provider,
-            service_account: settings.service_account.clone().or_else(|| ctx.ksa_service_account.clone()),
+            service_account,
             output_path: settings.output_path.clone().unwrap_or_else(|| DEFAULT_OUTPUT_PATH.to_owned()),
-            project_id: settings.project_id.clone().or_else(|| ctx.project_id.clone()),
+            project_id,
             token_expiration: settings.token_expiration.unwrap_or(DEFAULT_TOKEN_EXPIRATION),
+            metadata_port,
+            admin_port,
+            settings,
         })
     }
 
-    fn federated(&self) -> bool {
+    pub(crate) fn federated(&self) -> bool {
         self.provider != METADATA_PROVIDER
     }
 
-    fn apply(&self, pod: &mut Pod, settings: &PodSettings) -> Vec<String> {
-        let spec = pod.spec.get_or_insert_with(Default::default);
-        let volumes = spec.volumes.get_or_insert_with(Vec::new);
-        if self.federated() {
-            volumes.push(self.ksa_volume());
-        }
-        volumes.push(tokens_volume());
-        let mut warnings = Vec::new();
-        for name in &settings.skip_containers {
-            if !spec.containers.iter().any(|c| &c.name == name) {
-                warnings.push(format!("gcp-token-agent.io/skip-containers names \"{name}\", which is not a container of this pod"));
+    pub(crate) fn id_tokens(&self) -> &[IdTokenSpec] {
+        &self.settings.id_tokens
+    }
+
+    /// Containers share the pod's network: a declared port the agent needs is a conflict.
+    fn check_ports<'v>(&self, containers: impl Iterator<Item = &'v Value>) -> Result<(), String> {
+        for container in containers.filter(|c| !is_agent(c)) {
+            let ports = container.get("ports").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            for port in ports.iter().filter_map(|p| p.get("containerPort").and_then(Value::as_u64)) {
+                let (setting, ours) = if port == u64::from(self.metadata_port) {
+                    ("gcp-token-agent.io/port", "metadata")
+                } else if port == u64::from(self.admin_port) {
+                    ("gcp-token-agent.io/admin-port", "admin")
+                } else {
+                    continue;
+                };
+                return Err(format!(
+                    "container \"{}\" uses port {port}, which the agent's {ours} listener needs; \
+                     set annotation {setting} to a free port",
+                    name(container).unwrap_or("?")
+                ));
             }
         }
-        for container in spec.containers.iter_mut().filter(|c| !settings.skip_containers.contains(&c.name)) {
-            self.wire_app_container(container);
-        }
-        let agent = self.agent_container(settings);
-        if self.ctx.native_sidecar {
-            spec.init_containers.get_or_insert_with(Vec::new).insert(0, agent);
-        } else {
-            spec.containers.push(agent);
-        }
-        warnings
+        Ok(())
     }
 
-    /// The KSA token, with the audience Google's providers accept by default.
-    fn ksa_volume(&self) -> Volume {
-        let audience =
-            self.provider.strip_prefix("//").map_or(self.provider.clone(), |rest| format!("https://{rest}"));
-        let projection = ServiceAccountTokenProjection {
-            audience: Some(audience),
-            expiration_seconds: Some(self.token_expiration),
-            path: "token".to_owned(),
-        };
-        Volume {
-            name: KSA_VOLUME.to_owned(),
-            projected: Some(ProjectedVolumeSource {
-                sources: Some(vec![VolumeProjection {
-                    service_account_token: Some(projection),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
+    fn warn_about_skips<'v>(
+        &self,
+        containers: impl Iterator<Item = &'v Value> + Clone,
+        warnings: &mut Vec<String>,
+    ) {
+        for skip in &self.settings.skip_containers {
+            if !containers.clone().any(|c| name(c) == Some(skip.as_str())) {
+                warnings.push(format!(
+                    "gcp-token-agent.io/skip-containers names \"{skip}\", which is not a container of this pod"
+                ));
+            }
         }
     }
 
-    fn wire_app_container(&self, container: &mut Container) {
-        let host = format!("127.0.0.1:{}", self.ctx.metadata_port);
+    /// The environment every app container gets (a value the container sets wins).
+    fn app_env(&self) -> Vec<(&'static str, String)> {
+        let host = format!("127.0.0.1:{}", self.metadata_port);
         let mut wanted = vec![
             ("GCE_METADATA_HOST", host.clone()),
             ("GCE_METADATA_IP", host.clone()),
@@ -168,130 +229,81 @@ impl<'a> Plan<'a> {
         if let Some(project) = &self.project_id {
             wanted.push(("GOOGLE_CLOUD_PROJECT", project.clone()));
         }
-        let env = container.env.get_or_insert_with(Vec::new);
-        for (name, value) in wanted {
-            // The user's own setting wins.
-            if !env.iter().any(|e| e.name == name) {
-                env.push(EnvVar { name: name.to_owned(), value: Some(value), value_from: None });
-            }
-        }
-        let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
-        if !mounts.iter().any(|m| m.mount_path == self.output_path) {
-            mounts.push(VolumeMount {
-                name: TOKENS_VOLUME.to_owned(),
-                mount_path: self.output_path.clone(),
-                read_only: Some(true),
-                ..Default::default()
-            });
-        }
+        wanted
     }
 
-    fn agent_container(&self, settings: &PodSettings) -> Container {
-        let mut mounts = vec![VolumeMount {
-            name: TOKENS_VOLUME.to_owned(),
-            mount_path: DEFAULT_OUTPUT_PATH.to_owned(),
-            ..Default::default()
-        }];
+    fn add_volumes(&self, spec: &Map<String, Value>, patch: &mut Vec<Value>) -> Result<(), String> {
+        let mut volumes = vec![(TOKENS_VOLUME, tokens_volume())];
         if self.federated() {
-            mounts.push(VolumeMount {
-                name: KSA_VOLUME.to_owned(),
-                mount_path: KSA_MOUNT.to_owned(),
-                read_only: Some(true),
-                ..Default::default()
-            });
+            volumes.insert(0, (KSA_VOLUME, self.ksa_volume()));
         }
-        Container {
-            name: AGENT_CONTAINER.to_owned(),
-            image: Some(self.ctx.agent_image.clone()),
-            args: Some(self.agent_args(settings)),
-            restart_policy: self.ctx.native_sidecar.then(|| "Always".to_owned()),
-            startup_probe: self.ctx.native_sidecar.then(|| probe("/readyz", self.ctx.admin_port, 1, 60)),
-            readiness_probe: (!self.ctx.native_sidecar).then(|| probe("/readyz", self.ctx.admin_port, 5, 3)),
-            liveness_probe: Some(probe("/healthz", self.ctx.admin_port, 10, 3)),
-            security_context: Some(restricted()),
-            resources: Some(resources()),
-            volume_mounts: Some(mounts),
-            ..Default::default()
+        if let Some(configmap) = &self.ctx.agent.ca_configmap {
+            volumes.push((CA_VOLUME, json!({"name": CA_VOLUME, "configMap": {"name": configmap}})));
         }
+        let existing = list(spec, "volumes");
+        for (volume, _) in &volumes {
+            if existing.iter().any(|v| v.get("name").and_then(Value::as_str) == Some(volume)) {
+                return Err(format!(
+                    "the pod already has a volume named \"{volume}\", which the injected agent needs; rename it"
+                ));
+            }
+        }
+        let values = volumes.into_iter().map(|(_, v)| v);
+        append(patch, spec, "/spec", "volumes", values);
+        Ok(())
     }
 
-    fn agent_args(&self, settings: &PodSettings) -> Vec<String> {
-        let mut args = vec!["run".to_owned()];
-        if self.federated() {
-            args.push(format!("--subject-token-file={KSA_MOUNT}/token"));
-            args.push(format!("--workload-identity-provider={}", self.provider));
-            if let Some(email) = &self.service_account {
-                args.push(format!("--service-account={email}"));
-            }
+    fn add_agent(&self, spec: &Map<String, Value>, patch: &mut Vec<Value>) {
+        let container = agent::container(self);
+        if !self.ctx.native_sidecar {
+            patch.push(add("/spec/containers/-", container));
+        } else if spec.contains_key("initContainers") {
+            // First, so app containers and the pod's own init containers start after it is ready.
+            patch.push(add("/spec/initContainers/0", container));
         } else {
-            // GKE's metadata server already answers as the KSA's annotated service account.
-            args.push("--source=metadata".to_owned());
+            patch.push(add("/spec/initContainers", json!([container])));
         }
-        args.push(format!("--output-dir={DEFAULT_OUTPUT_PATH}"));
-        // The files live in the pod's own memory volume; app containers run as any user.
-        args.push("--file-mode=0644".to_owned());
-        args.push(format!("--listen=127.0.0.1:{}", self.ctx.metadata_port));
-        args.push(format!("--admin-listen=0.0.0.0:{}", self.ctx.admin_port));
-        if let Some(scopes) = &settings.scopes {
-            args.push(format!("--scopes={scopes}"));
-        }
-        for spec in settings.id_tokens.as_deref().map(annotations::split).unwrap_or_default() {
-            args.push(format!("--id-token={spec}"));
-        }
-        if let Some(project) = &self.project_id {
-            args.push(format!("--project-id={project}"));
-        }
-        args
+    }
+
+    /// The KSA token, with the audience Google's providers accept by default.
+    fn ksa_volume(&self) -> Value {
+        let audience =
+            self.provider.strip_prefix("//").map_or(self.provider.clone(), |rest| format!("https://{rest}"));
+        json!({
+            "name": KSA_VOLUME,
+            "projected": {"sources": [{"serviceAccountToken": {
+                "audience": audience,
+                "expirationSeconds": self.token_expiration,
+                "path": "token",
+            }}]},
+        })
     }
 }
 
-fn tokens_volume() -> Volume {
-    Volume {
-        name: TOKENS_VOLUME.to_owned(),
-        empty_dir: Some(EmptyDirVolumeSource {
-            medium: Some("Memory".to_owned()),
-            size_limit: Some(Quantity("1Mi".to_owned())),
-        }),
-        ..Default::default()
-    }
+fn tokens_volume() -> Value {
+    json!({"name": TOKENS_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
 }
 
-fn probe(path: &str, port: u16, period: i32, failures: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.to_owned()),
-            port: IntOrString::Int(i32::from(port)),
-            ..Default::default()
-        }),
-        period_seconds: Some(period),
-        failure_threshold: Some(failures),
-        ..Default::default()
-    }
+/// An `add` operation.
+pub(crate) fn add(path: &str, value: Value) -> Value {
+    json!({"op": "add", "path": path, "value": value})
 }
 
-/// Non-root, read-only, no privileges: the agent needs none.
-fn restricted() -> SecurityContext {
-    SecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(65532),
-        read_only_root_filesystem: Some(true),
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), add: None }),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), localhost_profile: None }),
-        ..Default::default()
+/// Appends `values` to the array `object[key]` at `base`: one `add` of the whole array when the
+/// key is absent, else one `add .../-` per value, so existing items never move.
+pub(crate) fn append(
+    patch: &mut Vec<Value>,
+    object: &Map<String, Value>,
+    base: &str,
+    key: &str,
+    values: impl IntoIterator<Item = Value>,
+) {
+    let values: Vec<Value> = values.into_iter().collect();
+    if values.is_empty() {
+        return;
     }
-}
-
-fn resources() -> ResourceRequirements {
-    let quantities = |cpu: &str, memory: &str| {
-        Some(BTreeMap::from([
-            ("cpu".to_owned(), Quantity(cpu.to_owned())),
-            ("memory".to_owned(), Quantity(memory.to_owned())),
-        ]))
-    };
-    ResourceRequirements {
-        requests: quantities("10m", "16Mi"),
-        limits: quantities("200m", "64Mi"),
-        ..Default::default()
+    match object.get(key) {
+        Some(Value::Array(_)) => patch.extend(values.into_iter().map(|v| add(&format!("{base}/{key}/-"), v))),
+        _ => patch.push(add(&format!("{base}/{key}"), Value::Array(values))),
     }
 }

@@ -17,15 +17,62 @@ use crate::error::Error;
 
 /// Serves whatever certificate was last loaded successfully.
 #[derive(Debug)]
-pub struct ReloadingCert {
+pub(crate) struct ReloadingCert {
     cert: PathBuf,
     key: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
 }
 
+/// Serves the pair automatic TLS last put in (see `auto_tls`).
+#[derive(Debug)]
+pub(crate) struct SwappableCert {
+    current: RwLock<Option<Arc<CertifiedKey>>>,
+}
+
+impl SwappableCert {
+    pub(crate) fn empty() -> Arc<Self> {
+        Arc::new(Self { current: RwLock::new(None) })
+    }
+
+    /// Puts a PEM chain and key in service.
+    pub(crate) fn set(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
+        let fresh = pair_from_pem(cert_pem, key_pem)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(fresh));
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for SwappableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A rustls server configuration resolving through `resolver`.
+pub(crate) fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<ServerConfig, Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn pair_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot read the certificate: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("cannot read the private key: {e}"))?;
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    CertifiedKey::from_der(chain, key, &provider).map_err(|e| format!("not a usable pair: {e}"))
+}
+
 impl ReloadingCert {
     /// Loads the pair once; a bad pair at start-up is a configuration error.
-    pub fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, Error> {
+    pub(crate) fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, Error> {
         let current = read_pair(cert, key).map_err(|why| Error::usage("--tls-cert/--tls-key", why))?;
         Ok(Arc::new(Self {
             cert: cert.to_owned(),
@@ -35,27 +82,15 @@ impl ReloadingCert {
     }
 
     /// Re-reads the files; on failure the previous certificate stays in service.
-    pub fn reload(&self) -> Result<(), String> {
+    pub(crate) fn reload(&self) -> Result<(), String> {
         let fresh = read_pair(&self.cert, &self.key)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
         Ok(())
     }
 
     /// The files to watch.
-    pub fn files(&self) -> Vec<PathBuf> {
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
         vec![self.cert.clone(), self.key.clone()]
-    }
-
-    /// A rustls server configuration resolving through `self`.
-    pub fn server_config(self: &Arc<Self>) -> Result<ServerConfig, Error> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Unsupported(format!("TLS setup: {e}")))?
-            .with_no_client_auth()
-            .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(config)
     }
 }
 

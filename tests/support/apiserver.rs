@@ -12,8 +12,14 @@ use base64::Engine;
 use http_body_util::Full;
 use hyper::{Request, Response, body::Bytes, service::service_fn};
 use hyper_util::rt::TokioIo;
-/// ServiceAccounts by "namespace/name", as JSON objects.
-type Accounts = Arc<Mutex<std::collections::HashMap<String, serde_json::Value>>>;
+/// Objects by their API path (`/api/v1/namespaces/NS/secrets/NAME`), as JSON, and the last
+/// resourceVersion handed out.
+#[derive(Default)]
+struct Store {
+    objects: std::collections::HashMap<String, serde_json::Value>,
+    version: u64,
+}
+type Accounts = Arc<Mutex<Store>>;
 
 use tokio_rustls::{
     TlsAcceptor,
@@ -90,7 +96,17 @@ impl ApiServer {
             "apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": { "name": name, "namespace": namespace, "annotations": annotations, "uid": "0000-stand-in" },
         });
-        self.accounts.lock().expect("lock").insert(format!("{namespace}/{name}"), account);
+        self.put(&format!("/api/v1/namespaces/{namespace}/serviceaccounts/{name}"), account);
+    }
+
+    /// Stores `object` at its API path, as if created there.
+    pub fn put(&self, path: &str, object: serde_json::Value) {
+        self.accounts.lock().expect("lock").objects.insert(path.to_owned(), object);
+    }
+
+    /// The object at an API path, if any.
+    pub fn get(&self, path: &str) -> Option<serde_json::Value> {
+        self.accounts.lock().expect("lock").objects.get(path).cloned()
     }
 
     /// A kubeconfig for this server (token auth), as kube-rs and kubectl read it.
@@ -134,7 +150,13 @@ async fn accept_loop(
             let Ok(tls) = acceptor.accept(stream).await else { return };
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                 let (seen, accounts) = (seen.clone(), accounts.clone());
-                async move { Ok::<_, std::convert::Infallible>(answer(&request, &seen, &accounts)) }
+                async move {
+                    use http_body_util::BodyExt;
+                    let (parts, body) = request.into_parts();
+                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let request = Request::from_parts(parts, body);
+                    Ok::<_, std::convert::Infallible>(answer(&request, &seen, &accounts))
+                }
             });
             let _ =
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
@@ -142,11 +164,7 @@ async fn accept_loop(
     }
 }
 
-fn answer(
-    request: &Request<hyper::body::Incoming>,
-    seen: &Mutex<Vec<String>>,
-    accounts: &Accounts,
-) -> Response<Full<Bytes>> {
+fn answer(request: &Request<Bytes>, seen: &Mutex<Vec<String>>, accounts: &Accounts) -> Response<Full<Bytes>> {
     let bearer = request
         .headers()
         .get("authorization")
@@ -161,16 +179,9 @@ fn answer(
     };
     seen.lock().expect("lock").push(token);
     let path = request.uri().path();
-    if let Some((namespace, name)) =
-        path.strip_prefix("/api/v1/namespaces/").and_then(|r| r.split_once("/serviceaccounts/"))
-    {
-        return match accounts.lock().expect("lock").get(&format!("{namespace}/{name}")) {
-            Some(account) => json(200, &account.to_string()),
-            None => json(
-                404,
-                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#,
-            ),
-        };
+    if path.starts_with("/api/v1/namespaces/") || path.starts_with("/apis/") {
+        let mut store = accounts.lock().expect("lock");
+        return store.serve(request.method().as_str(), path, request.body());
     }
     match path {
         "/version" => json(
@@ -195,4 +206,75 @@ fn json(status: u16, body: &str) -> Response<Full<Bytes>> {
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_owned())))
         .expect("response")
+}
+
+const NOT_FOUND: &str =
+    r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#;
+const CONFLICT: &str =
+    r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Conflict","code":409}"#;
+
+impl Store {
+    /// GET, POST (create), PUT (replace, checking resourceVersion) and PATCH (strategic merge,
+    /// lists merged by `name`) on stored objects, as the API server answers them.
+    fn serve(&mut self, method: &str, path: &str, body: &[u8]) -> Response<Full<Bytes>> {
+        let parsed = serde_json::from_slice::<serde_json::Value>(body);
+        match (method, parsed) {
+            ("GET", _) => {
+                self.objects.get(path).map_or_else(|| json(404, NOT_FOUND), |o| json(200, &o.to_string()))
+            }
+            ("POST", Ok(object)) => {
+                let name = object["metadata"]["name"].as_str().unwrap_or_default();
+                let key = format!("{path}/{name}");
+                if self.objects.contains_key(&key) {
+                    return json(409, CONFLICT);
+                }
+                self.store(key, object, 201)
+            }
+            ("PUT", Ok(object)) => {
+                let Some(current) = self.objects.get(path) else { return json(404, NOT_FOUND) };
+                if object["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"] {
+                    return json(409, CONFLICT);
+                }
+                self.store(path.to_owned(), object, 200)
+            }
+            ("PATCH", Ok(patch)) => {
+                let Some(mut current) = self.objects.get(path).cloned() else { return json(404, NOT_FOUND) };
+                merge(&mut current, &patch);
+                self.store(path.to_owned(), current, 200)
+            }
+            _ => json(
+                400,
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"BadRequest","code":400}"#,
+            ),
+        }
+    }
+
+    fn store(&mut self, key: String, mut object: serde_json::Value, status: u16) -> Response<Full<Bytes>> {
+        self.version += 1;
+        object["metadata"]["resourceVersion"] = serde_json::Value::from(self.version.to_string());
+        let body = object.to_string();
+        self.objects.insert(key, object);
+        json(status, &body)
+    }
+}
+
+/// A strategic merge: objects merge key by key, lists of named objects merge by name.
+fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (Value::Array(target), Value::Array(patch)) if patch.iter().all(|p| p.get("name").is_some()) => {
+            for item in patch {
+                match target.iter_mut().find(|t| t.get("name") == item.get("name")) {
+                    Some(existing) => merge(existing, item),
+                    None => target.push(item.clone()),
+                }
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
 }

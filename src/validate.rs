@@ -1,0 +1,183 @@
+//! Checks of values a user types, shared by `run`'s flags and the webhook's annotations so
+//! the webhook admits exactly what the injected `run` will accept. A leaf: it imports
+//! nothing from the crate. Each returns the value to use, or why it is wrong.
+
+/// Where Google's OAuth scopes live; short names are relative to it, as in gcloud.
+const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
+/// OpenID Connect scopes, which are sent as they are.
+const OIDC_SCOPES: [&str; 3] = ["openid", "email", "profile"];
+
+/// A scope: an `https://` URL, an OpenID scope, or a short name such as `cloud-platform`
+/// or `devstorage.read_only`, which becomes `https://www.googleapis.com/auth/NAME`.
+pub(crate) fn scope(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix("https://") {
+        let host = rest.split('/').next().unwrap_or_default();
+        let clean = !rest.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
+        if clean && !host.is_empty() && host.contains('.') {
+            return Ok(text.to_owned());
+        }
+        return Err(format!("\"{text}\" is not a scope URL"));
+    }
+    if OIDC_SCOPES.contains(&text) {
+        return Ok(text.to_owned());
+    }
+    let short = text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if short {
+        return Ok(format!("{SCOPE_PREFIX}{text}"));
+    }
+    Err(format!(
+        "\"{text}\" is not a scope: use a URL (https://www.googleapis.com/auth/cloud-platform) or a short name (cloud-platform)"
+    ))
+}
+
+/// Every scope of a list, expanded; an empty list or an empty scope is an error.
+pub(crate) fn scopes(list: &[String]) -> Result<Vec<String>, String> {
+    if list.is_empty() || list.iter().any(|s| s.trim().is_empty()) {
+        return Err(format!("{list:?} contains an empty scope"));
+    }
+    list.iter().map(|s| scope(s)).collect()
+}
+
+/// A project id as Google allows it: 6 to 30 lowercase letters, digits or hyphens, starting
+/// with a letter and not ending with a hyphen; legacy ids may carry a `domain.com:` prefix.
+pub(crate) fn project_id(text: &str) -> Result<(), String> {
+    let (domain, id) = text.rsplit_once(':').unwrap_or(("", text));
+    let domain_ok = domain.is_empty() || dns_name(domain);
+    let id_ok = (6..=30).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if domain_ok && id_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{text}\" is not a project id (6-30 lowercase letters, digits or hyphens, starting with a letter)"
+        ))
+    }
+}
+
+/// A service account's email: `NAME@PROJECT.iam.gserviceaccount.com`, or one of Google's
+/// other service-account domains (`developer.`, `appspot.`, `gcp-sa-*.iam.`).
+pub(crate) fn service_account_email(text: &str) -> Result<(), String> {
+    let bad = || format!("\"{text}\" is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)");
+    let (name, domain) = text.split_once('@').ok_or_else(bad)?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 100
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !name_ok || !dns_name(domain) || !domain.ends_with(".gserviceaccount.com") {
+        return Err(bad());
+    }
+    match domain.strip_suffix(".iam.gserviceaccount.com") {
+        Some(project) if !project.starts_with("gcp-sa-") => project_id(project).map_err(|_| bad()),
+        _ => Ok(()),
+    }
+}
+
+/// The project a service account belongs to, read from its email.
+pub(crate) fn project_of_email(email: &str) -> Option<String> {
+    let (_, domain) = email.split_once('@')?;
+    let project = domain.strip_suffix(".iam.gserviceaccount.com")?;
+    project_id(project).is_ok().then(|| project.to_owned())
+}
+
+/// A name that becomes part of a file name: letters, digits, `-`, `_`, `.`, not leading `.`.
+pub(crate) fn file_name_part(text: &str) -> Result<(), String> {
+    let simple = !text.is_empty()
+        && text.len() <= 64
+        && !text.starts_with('.')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if simple { Ok(()) } else { Err(format!("name \"{text}\" must be letters, digits, '-', '_' or '.'")) }
+}
+
+/// A Kubernetes resource quantity (`10m`, `64Mi`, `0.5`, `1e3`).
+pub(crate) fn quantity(text: &str) -> Result<(), String> {
+    const SUFFIXES: [&str; 15] =
+        ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"];
+    let bad = || format!("\"{text}\" is not a Kubernetes quantity such as 100m or 64Mi");
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let number = SUFFIXES.iter().find_map(|s| unsigned.strip_suffix(s)).unwrap_or(unsigned);
+    let (mantissa, exponent) = match number.split_once(['e', 'E']) {
+        Some((m, e)) if number.len() == unsigned.len() => (m, Some(e)),
+        _ => (number, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let mantissa_ok = !(whole.is_empty() && fraction.is_empty()) && digits(whole) && digits(fraction);
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    if mantissa_ok && exponent_ok && text.len() <= 32 { Ok(()) } else { Err(bad()) }
+}
+
+fn dns_name(text: &str) -> bool {
+    text.len() <= 253
+        && text.contains('.')
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_urls_oidc_names_or_short_names() {
+        assert_eq!(scope("cloud-platform").as_deref(), Ok("https://www.googleapis.com/auth/cloud-platform"));
+        assert_eq!(
+            scope("devstorage.read_only").as_deref(),
+            Ok("https://www.googleapis.com/auth/devstorage.read_only")
+        );
+        assert_eq!(scope("openid").as_deref(), Ok("openid"));
+        assert!(scope("https://www.googleapis.com/auth/bigquery").is_ok());
+        for bad in ["not a scope", "https://", "https:// x", "Cloud-Platform", "http://x.y/z", "", "a,b"] {
+            assert!(scope(bad).is_err(), "{bad} accepted");
+        }
+        assert!(scopes(&[]).is_err());
+    }
+
+    #[test]
+    fn project_ids_follow_googles_rules() {
+        for good in ["my-project", "abcdef", "p-123456", "example.com:my-proj"] {
+            assert!(project_id(good).is_ok(), "{good} refused");
+        }
+        for bad in ["Bad Project!!", "short", "1project", "ends-", "a".repeat(31).as_str(), "x:my-project"] {
+            assert!(project_id(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn service_account_emails_are_googles() {
+        for good in [
+            "app@my-project.iam.gserviceaccount.com",
+            "123456-compute@developer.gserviceaccount.com",
+            "my-project@appspot.gserviceaccount.com",
+            "service-123@gcp-sa-pubsub.iam.gserviceaccount.com",
+        ] {
+            assert!(service_account_email(good).is_ok(), "{good} refused");
+        }
+        for bad in ["a@b", "app@gmail.com", "App@p.iam.gserviceaccount.com", "@x.gserviceaccount.com", "app"]
+        {
+            assert!(service_account_email(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(project_of_email("app@my-project.iam.gserviceaccount.com").as_deref(), Some("my-project"));
+        assert_eq!(project_of_email("1-compute@developer.gserviceaccount.com"), None);
+    }
+
+    #[test]
+    fn quantities_are_kubernetes_quantities() {
+        for good in ["10m", "64Mi", "0.5", "1", "1e3", "2Gi", ".5", "+1"] {
+            assert!(quantity(good).is_ok(), "{good} refused");
+        }
+        for bad in ["", "ten", "10 m", "1.2.3", "64MB", "1e", "Mi"] {
+            assert!(quantity(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

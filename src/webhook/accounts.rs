@@ -1,0 +1,82 @@
+//! Kubernetes service accounts' `iam.gke.io/gcp-service-account`, cached briefly so a burst
+//! of pods costs one API read per account. A miss reads the API directly, so an account
+//! created just before its pods is found; when the API fails, an answer up to
+//! [`STALE_IF_ERROR`] old is used rather than refusing the pod.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
+
+use super::annotations::GKE_GSA_ANNOTATION;
+
+/// How long an answer is reused without asking again.
+const FRESH_FOR: Duration = Duration::from_secs(30);
+/// How old an answer may be when the API server cannot be reached.
+const STALE_IF_ERROR: Duration = Duration::from_secs(600);
+/// Bound on remembered accounts; past it, the oldest half is dropped.
+const MAX_ENTRIES: usize = 4096;
+
+type Key = (String, String);
+
+/// The lookups, with their cache.
+pub(crate) struct Accounts {
+    client: kube::Client,
+    cache: Mutex<HashMap<Key, (Instant, Option<String>)>>,
+}
+
+impl Accounts {
+    pub(crate) fn new(client: kube::Client) -> Self {
+        Self { client, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The annotation of `namespace/name`, `None` when the account or annotation is absent.
+    pub(crate) async fn gsa(&self, namespace: &str, name: &str) -> Result<Option<String>, String> {
+        let key = (namespace.to_owned(), name.to_owned());
+        let cached = self.cached(&key);
+        if let Some((age, value)) = &cached
+            && *age < FRESH_FOR
+        {
+            return Ok(value.clone());
+        }
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        match api.get_opt(name).await {
+            Ok(None) => Ok(None), // not remembered: the account may be created a moment later
+            Ok(Some(account)) => {
+                let value = account.metadata.annotations.and_then(|mut a| a.remove(GKE_GSA_ANNOTATION));
+                self.remember(key, value.clone());
+                Ok(value)
+            }
+            Err(e) => match cached {
+                Some((age, value)) if age < STALE_IF_ERROR => {
+                    tracing::warn!(
+                        "cannot read ServiceAccount {namespace}/{name} ({e}); using the answer from {}s ago",
+                        age.as_secs()
+                    );
+                    Ok(value)
+                }
+                _ => Err(format!("cannot read ServiceAccount {namespace}/{name}: {e}")),
+            },
+        }
+    }
+
+    fn cached(&self, key: &Key) -> Option<(Duration, Option<String>)> {
+        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(key).map(|(at, value)| (at.elapsed(), value.clone()))
+    }
+
+    fn remember(&self, key: Key, value: Option<String>) {
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= MAX_ENTRIES {
+            let mut ages: Vec<Instant> = cache.values().map(|(at, _)| *at).collect();
+            ages.sort_unstable();
+            let cutoff = ages.get(ages.len() / 2).copied();
+            cache.retain(|_, (at, _)| Some(*at) > cutoff);
+        }
+        cache.insert(key, (Instant::now(), value));
+    }
+}

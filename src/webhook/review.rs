@@ -1,0 +1,107 @@
+//! The AdmissionReview envelope, read from and written as plain JSON: the object stays
+//! exactly as the API server sent it, and the patch goes out in the documented form (a
+//! base64 string), not as an array of numbers.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// What the webhook needs of `request`.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// `admission.k8s.io/v1` (echoed back, as the API server requires).
+    pub(crate) api_version: String,
+    pub(crate) uid: String,
+    /// `request.kind.kind`.
+    pub(crate) kind: String,
+    pub(crate) namespace: Option<String>,
+    /// The object as received.
+    pub(crate) object: Option<Value>,
+}
+
+impl Request {
+    /// Reads the envelope; the message says what is missing.
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, String> {
+        let mut review: Value =
+            serde_json::from_slice(body).map_err(|e| format!("the body is not an AdmissionReview: {e}"))?;
+        let api_version = review.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if review.get("kind").and_then(Value::as_str) != Some("AdmissionReview")
+            || !api_version.starts_with("admission.k8s.io/")
+        {
+            return Err("the body is not an admission.k8s.io AdmissionReview".to_owned());
+        }
+        let request = review.get_mut("request").filter(|r| r.is_object());
+        let mut request = request.map(Value::take).ok_or("the AdmissionReview carries no request")?;
+        let text = |v: &Value, pointer: &str| v.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+        let uid = text(&request, "/uid").filter(|u| !u.is_empty()).ok_or("the request has no uid")?;
+        Ok(Self {
+            api_version,
+            uid,
+            kind: text(&request, "/kind/kind").unwrap_or_default(),
+            namespace: text(&request, "/namespace").filter(|n| !n.is_empty()),
+            object: request.get_mut("object").map(Value::take).filter(|o| o.is_object()),
+        })
+    }
+}
+
+/// The answer to one review.
+pub(crate) enum Answer {
+    /// Admitted, with operations to apply (none: unchanged) and warnings.
+    Allow { patch: Vec<Value>, warnings: Vec<String> },
+    /// Refused with an HTTP-like status code and a message for the user.
+    Deny { code: u16, message: String },
+}
+
+impl Answer {
+    /// The AdmissionReview that carries this answer for `uid`.
+    pub(crate) fn review(self, api_version: &str, uid: &str) -> Value {
+        let response = match self {
+            Answer::Allow { patch, warnings } => {
+                let mut response = json!({"uid": uid, "allowed": true});
+                if !patch.is_empty() {
+                    let bytes = serde_json::to_vec(&patch).unwrap_or_default();
+                    response["patchType"] = json!("JSONPatch");
+                    response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+                }
+                if !warnings.is_empty() {
+                    response["warnings"] = json!(warnings);
+                }
+                response
+            }
+            Answer::Deny { code, message } => json!({
+                "uid": uid,
+                "allowed": false,
+                "status": {"code": code, "message": message, "status": "Failure"},
+            }),
+        };
+        let api_version = if api_version.is_empty() { "admission.k8s.io/v1" } else { api_version };
+        json!({"apiVersion": api_version, "kind": "AdmissionReview", "response": response})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_is_read_without_touching_the_object() {
+        let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1",
+            "kind":{"group":"","version":"v1","kind":"Pod"},"namespace":"ns",
+            "object":{"spec":{"containers":[{"name":"a","restartPolicyRules":[{"x":1}]}]}}}}"#;
+        let request = Request::parse(body.as_bytes()).expect("parses");
+        assert_eq!((request.uid.as_str(), request.kind.as_str()), ("u1", "Pod"));
+        assert_eq!(request.object.expect("object")["spec"]["containers"][0]["restartPolicyRules"][0]["x"], 1);
+        for bad in ["{", "{}", r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#] {
+            assert!(Request::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_patch_is_a_base64_string() {
+        let patch = vec![json!({"op": "add", "path": "/x", "value": 1})];
+        let review = Answer::Allow { patch, warnings: vec![] }.review("admission.k8s.io/v1", "u");
+        let encoded = review["response"]["patch"].as_str().expect("a string");
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64");
+        assert_eq!(serde_json::from_slice::<Value>(&decoded).expect("json")[0]["path"], "/x");
+        assert_eq!(review["response"]["patchType"], "JSONPatch");
+    }
+}

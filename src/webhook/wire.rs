@@ -1,0 +1,63 @@
+//! Wiring one app or init container to the agent: the metadata variables, the token file
+//! mount, and `127.0.0.1` in `NO_PROXY` when the container sets a proxy. Only what is
+//! missing is added; a value the container already sets wins.
+
+use serde_json::{Value, json};
+
+use super::mutate::{TOKENS_VOLUME, add, append};
+
+/// The proxy variables Google's libraries honour, and the exclusion list each case needs.
+const PROXY_CASES: [([&str; 2], &str); 2] =
+    [(["HTTP_PROXY", "HTTPS_PROXY"], "NO_PROXY"), (["http_proxy", "https_proxy"], "no_proxy")];
+const LOOPBACK: &str = "127.0.0.1";
+
+/// Adds to `patch` what `container` (at JSON pointer `base`) lacks.
+pub(crate) fn container(
+    container: &Value,
+    base: &str,
+    wanted: &[(&'static str, String)],
+    output_path: &str,
+    patch: &mut Vec<Value>,
+) {
+    let Some(object) = container.as_object() else { return };
+    let env = object.get("env").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let has = |name: &str| env.iter().any(|e| e.get("name").and_then(Value::as_str) == Some(name));
+    let mut missing: Vec<Value> = wanted
+        .iter()
+        .filter(|(name, _)| !has(name))
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    for (proxies, no_proxy) in PROXY_CASES {
+        if !proxies.iter().any(|p| value_of(env, p).is_some_and(|v| !v.is_empty())) {
+            continue;
+        }
+        match env.iter().position(|e| e.get("name").and_then(Value::as_str) == Some(no_proxy)) {
+            None => missing.push(json!({"name": no_proxy, "value": LOOPBACK})),
+            // A list from `valueFrom` cannot be seen here; the README says to add 127.0.0.1 there.
+            Some(i) if env[i].get("valueFrom").is_some() => {}
+            Some(i) => {
+                let list = env[i].get("value").and_then(Value::as_str).unwrap_or_default();
+                if !list.split(',').any(|host| host.trim() == LOOPBACK) {
+                    let value =
+                        if list.is_empty() { LOOPBACK.to_owned() } else { format!("{list},{LOOPBACK}") };
+                    // `add` on an existing member replaces it (RFC 6902).
+                    patch.push(add(&format!("{base}/env/{i}/value"), Value::String(value)));
+                }
+            }
+        }
+    }
+    append(patch, object, base, "env", missing);
+    let mounts = object.get("volumeMounts").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    if !mounts.iter().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(output_path)) {
+        let mount = json!({"name": TOKENS_VOLUME, "mountPath": output_path, "readOnly": true});
+        append(patch, object, base, "volumeMounts", [mount]);
+    }
+}
+
+/// The literal value of variable `name`; `None` when unset or set through `valueFrom`.
+fn value_of<'a>(env: &'a [Value], name: &str) -> Option<&'a str> {
+    env.iter()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+        .and_then(|e| e.get("value"))
+        .and_then(Value::as_str)
+}

@@ -325,7 +325,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3600,
         _ => return Err(format!("\"{text}\" has unit \"{unit}\"; use s, m or h")),
     };
-    n.checked_mul(factor).map(Duration::from_secs).ok_or_else(|| format!("\"{text}\" is too long"))
+    // Nothing the agent waits for lasts a year; a bound keeps every deadline computable.
+    const MAX: u64 = 366 * 24 * 3600;
+    n.checked_mul(factor)
+        .filter(|secs| *secs <= MAX)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("\"{text}\" is too long (at most 8784h)"))
 }
 
 /// The `--source` values.

@@ -53,7 +53,7 @@ fn file_args(
     matches: &ArgMatches,
     run: &ArgMatches,
 ) -> Result<Vec<OsString>, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_text(path)
         .map_err(|e| Error::usage("--config", format!("cannot read {}: {e}", path.display())))?;
     let map: std::collections::BTreeMap<String, serde_json::Value> =
         serde_saphyr::from_str(&text).map_err(|e| {

@@ -33,6 +33,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod exchange;
+pub(crate) mod input;
 pub mod refresh;
 pub mod secret;
 pub mod server;

@@ -7,7 +7,7 @@ use gcp_token_agent::{
     commands::{exec, login, print, run},
     config::{self, ParseError, RunConfig},
     credentials::Env,
-    error::{EXIT_OTHER, EXIT_USAGE, Error},
+    error::{EXIT_USAGE, Error},
     telemetry, webhook,
 };
 
@@ -60,11 +60,13 @@ fn print_answer(answer: &str) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(answer.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::from(EXIT_OTHER),
+        Err(e) => fail(&Error::Internal(format!("cannot write the answer to stdout: {e}"))),
     }
 }
 
+/// Reports on stderr; a stderr that cannot be written (`2>/dev/full`) loses the message,
+/// never the exit code.
 fn fail(error: &Error) -> ExitCode {
-    eprintln!("gcp-token-agent: error: {error}");
+    let _ = writeln!(std::io::stderr(), "gcp-token-agent: error: {error}");
     ExitCode::from(error.exit_code())
 }

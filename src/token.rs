@@ -4,6 +4,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::secret::Secret;
 
+/// The longest lifetime Google issues (impersonated tokens under the org policy that allows it).
+pub const MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// A token with less than this left counts as expired: never printed, written or served.
+pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
+
 /// An access token or ID token with its expiry.
 #[derive(Debug, Clone)]
 pub struct Token {
@@ -18,6 +23,31 @@ impl Token {
     /// (expired), rather than overflowing the clock.
     pub fn new(value: Secret, now: SystemTime, lifetime: Duration) -> Self {
         Self { value, expires_at: now.checked_add(lifetime).unwrap_or(now) }
+    }
+
+    /// A token an upstream answered, checked: a value of visible ASCII (no whitespace or
+    /// control characters, which would corrupt headers and files), at least [`MIN_LIFETIME`]
+    /// left at `now`, and an expiry capped at [`MAX_LIFETIME`] from `now` (refreshing early
+    /// is harmless; trusting a far-off expiry from a wrong clock or server is not).
+    pub fn from_upstream(value: Secret, now: SystemTime, expires_at: SystemTime) -> Result<Self, String> {
+        if value.is_empty() || !value.expose().bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the token is empty or holds whitespace or control characters".to_owned());
+        }
+        let left = expires_at.duration_since(now).unwrap_or_default();
+        if left < MIN_LIFETIME {
+            return Err(format!("the token is already expired (at {})", rfc3339(expires_at)));
+        }
+        Ok(Self { value, expires_at: now.checked_add(left.min(MAX_LIFETIME)).unwrap_or(expires_at) })
+    }
+
+    /// Like [`Token::from_upstream`] for a lifetime in seconds (`expires_in`), without overflow.
+    pub fn from_lifetime(value: Secret, now: SystemTime, seconds: u64) -> Result<Self, String> {
+        if seconds < MIN_LIFETIME.as_secs() {
+            return Err(format!("\"expires_in\" is {seconds}; the token is already expired"));
+        }
+        let lifetime = Duration::from_secs(seconds).min(MAX_LIFETIME);
+        let expires_at = now.checked_add(lifetime).ok_or("the clock is beyond what can be represented")?;
+        Self::from_upstream(value, now, expires_at)
     }
 
     /// How long the token stays valid after `now` (zero once expired).

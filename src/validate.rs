@@ -91,6 +91,53 @@ pub(crate) fn file_name_part(text: &str) -> Result<(), String> {
     if simple { Ok(()) } else { Err(format!("name \"{text}\" must be letters, digits, '-', '_' or '.'")) }
 }
 
+/// Set to `true` to allow plain `http://` endpoints on any host (a TLS-terminating proxy in
+/// front of Google, a test rig); without it only loopback and link-local hosts may use it.
+pub(crate) const ALLOW_HTTP_ENV: &str = "GCP_TOKEN_AGENT_ALLOW_INSECURE_HTTP";
+
+/// A URL the agent sends credentials to: `https://`, or `http://` to a loopback or
+/// link-local host (a metadata server, a local emulator) unless [`ALLOW_HTTP_ENV`] says
+/// otherwise, never with `user:password@`. The message never repeats a password.
+pub(crate) fn endpoint_url(text: &str) -> Result<(), String> {
+    let shown = without_userinfo(text);
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("\"{shown}\" is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("\"{shown}\" carries user:password@; credentials never go in URLs"));
+    }
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("\"{shown}\" has no host"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if local_host(host) || std::env::var(ALLOW_HTTP_ENV).is_ok_and(|v| v == "true") => Ok(()),
+        "http" => Err(format!(
+            "\"{shown}\" is plain http to {host}; credentials travel only over https (http only to loopback \
+             and link-local hosts, unless {ALLOW_HTTP_ENV}=true)"
+        )),
+        other => Err(format!("\"{shown}\" has scheme \"{other}\"; expected https")),
+    }
+}
+
+/// `text` with any `user:password@` before the host replaced by `***@`.
+pub(crate) fn without_userinfo(text: &str) -> String {
+    let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest.get(..authority_end).and_then(|authority| authority.rfind('@')) {
+        Some(at) => {
+            let prefix = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+            format!("{prefix}***{}", rest.get(at..).unwrap_or_default())
+        }
+        None => text.to_owned(),
+    }
+}
+
+fn local_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_link_local(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unicast_link_local(),
+        Err(_) => matches!(host, "localhost" | "metadata" | "metadata.google.internal"),
+    }
+}
+
 /// A Kubernetes resource quantity (`10m`, `64Mi`, `0.5`, `1e3`).
 pub(crate) fn quantity(text: &str) -> Result<(), String> {
     const SUFFIXES: [&str; 15] =
@@ -169,6 +216,32 @@ mod tests {
         }
         assert_eq!(project_of_email("app@my-project.iam.gserviceaccount.com").as_deref(), Some("my-project"));
         assert_eq!(project_of_email("1-compute@developer.gserviceaccount.com"), None);
+    }
+
+    #[test]
+    fn endpoints_are_https_or_local_http_and_never_echo_a_password() {
+        for good in [
+            "https://sts.googleapis.com",
+            "http://127.0.0.1:8080/token",
+            "http://169.254.169.254/x",
+            "http://[::1]:1",
+        ] {
+            assert!(endpoint_url(good).is_ok(), "{good} refused");
+        }
+        for bad in [
+            "sts.googleapis.com",
+            "ftp://x.y",
+            "http://example.com/token",
+            "https://",
+            "http://[::1",
+            "/v1/token",
+        ] {
+            assert!(endpoint_url(bad).is_err(), "{bad} accepted");
+        }
+        let err = endpoint_url("https://user:hunter2@iam.example.com").expect_err("userinfo");
+        assert!(!err.contains("hunter2") && err.contains("***@iam.example.com"), "{err}");
+        let err = endpoint_url("https://user:hunter2@[bad").expect_err("bad");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

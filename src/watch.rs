@@ -125,5 +125,5 @@ impl Watched {
 
 /// The content hash of a file (following symlinks), or `None` if it cannot be read.
 fn fingerprint(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|bytes| sha256_hex(&bytes))
+    crate::input::read_file(path).ok().map(|bytes| sha256_hex(&bytes))
 }

@@ -214,6 +214,8 @@ fn the_agent_impersonates_through_an_iamcredentials_host_behind_a_proxy() {
     let paths = [fed.write("proxied-external.json", &external), fed.write("proxied-imp.json", &impersonated)];
     let proxy = fed.emulator.url().to_string();
     fed.sandbox.env("http_proxy", proxy);
+    // Plain http to a Google host is refused unless explicitly allowed.
+    fed.sandbox.env("GCP_TOKEN_AGENT_ALLOW_INSECURE_HTTP", "true");
     for path in paths {
         let out = fed.sandbox.run(&["print-access-token", "--credentials", &path]);
         assert_eq!(fed.principal(out.ok()), TARGET, "{path}");

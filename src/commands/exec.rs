@@ -37,7 +37,7 @@ async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> R
     let server = info.cluster_server.as_deref().unwrap_or("");
     let slot = cache_slot(&source, env, &loaded, "exec", &[&scopes.join(" "), server]);
     let mint = async {
-        let http = Http::new(RetryPolicy::default());
+        let http = Http::new(RetryPolicy::default())?;
         exchange::access_token(&http, &loaded.source, &request).await
     };
     // A cached token must outlive the early expiry we report by a comfortable margin.
@@ -52,8 +52,8 @@ fn from_agent_file(path: &Path) -> Result<Token> {
         expiry: String,
     }
     let origin = Origin { path: path.to_path_buf(), via: "--from-file" };
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
+    let bytes = crate::input::read_file(path)
+        .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
     let file: TokenJson = serde_json::from_slice(&bytes).map_err(|e| {
         Error::parse(
             &origin,

@@ -1,6 +1,7 @@
 //! `login`: the OAuth 2.0 installed-app flow (loopback redirect + PKCE, RFC 8252 / RFC 7636)
 //! that turns a person's consent into an `authorized_user` credential file.
 
+use std::io::Write as _;
 use std::{
     net::SocketAddr,
     path::Path,
@@ -60,7 +61,7 @@ impl OAuthClient {
             token_uri: Option<String>,
         }
         let origin = Origin { path: path.to_owned(), via: "--client-secrets" };
-        let bytes = std::fs::read(path)
+        let bytes = crate::input::read_file(path)
             .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
         let file: File = serde_json::from_slice(&bytes)
             .map_err(|e| Error::parse(&origin, format!("not valid JSON ({e})")))?;
@@ -105,7 +106,7 @@ pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
     let scopes =
         args.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
     let url = authorization_url(&client, &redirect_uri, &scopes.join(" "), &pkce)?;
-    eprintln!("Open this URL in a browser to sign in:\n\n    {url}\n");
+    let _ = writeln!(std::io::stderr(), "Open this URL in a browser to sign in:\n\n    {url}\n");
     if !args.no_browser {
         open_browser(&url);
     }
@@ -119,7 +120,7 @@ pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
     })??;
     let refresh_token = exchange_code(&client, &code, &redirect_uri, &pkce).await?;
     write_credentials(&output, &client, &refresh_token, args.quota_project.as_deref())?;
-    eprintln!("Credentials saved to {}", output.display());
+    let _ = writeln!(std::io::stderr(), "Credentials saved to {}", output.display());
     Ok(format!("{}\n", output.display()))
 }
 
@@ -179,7 +180,10 @@ fn open_browser(url: &str) {
         .stderr(Stdio::null())
         .spawn();
     if spawned.is_err() {
-        eprintln!("(could not start a browser with {opener}; open the URL above yourself)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "(could not start a browser with {opener}; open the URL above yourself)"
+        );
     }
 }
 
@@ -247,7 +251,7 @@ async fn exchange_code(
     struct Answer {
         refresh_token: Option<Secret>,
     }
-    let http = Http::new(RetryPolicy::default());
+    let http = Http::new(RetryPolicy::default())?;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.expose()),

@@ -45,6 +45,11 @@ pub fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
         delegates: args.delegates.clone(),
         lifetime_secs: args.lifetime.map(|d| d.as_secs()),
     };
+    for (flag, url) in [("--sts-endpoint", &args.sts_endpoint), ("--iam-endpoint", &args.iam_endpoint)] {
+        if let Some(Err(why)) = url.as_deref().map(crate::validate::endpoint_url) {
+            return Err(Error::usage(flag, why));
+        }
+    }
     let defaults = Endpoints::default();
     let endpoints = Endpoints {
         sts: args.sts_endpoint.clone().unwrap_or(defaults.sts),

@@ -27,17 +27,18 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         exchange::check_id_token_support(&loaded.source)?;
     }
     if config.oneshot {
-        let minter = Minter::new(config.source.clone(), env, Http::new(RetryPolicy::default()));
+        let minter = Minter::new(config.source.clone(), env, Http::new(RetryPolicy::default())?);
         return oneshot(&config, &minter, &metrics).await;
     }
     // The owners back off on their own; one HTTP attempt per refresh keeps the two from multiplying.
-    let http = Http::new(RetryPolicy { attempts: 1, ..RetryPolicy::default() });
+    let http = Http::new(RetryPolicy { attempts: 1, ..RetryPolicy::default() })?;
     let minter = Minter::new(config.source.clone(), env.clone(), http.clone());
     let listeners = bind(&config).await?;
     let (stop, shutdown) = watch::channel(false);
     let (reload_tx, reload) = watch::channel(0u64);
-    let tokens = spawn_owners(&config, &minter, &metrics, &reload, &shutdown);
-    let ready_when = follow_with_files(&config, &tokens, &metrics);
+    let mut tasks = server::Tasks::new();
+    let tokens = spawn_owners(&config, &minter, &metrics, &reload, &shutdown, &mut tasks);
+    let ready_when = follow_with_files(&config, &tokens, &metrics, &mut tasks);
     let check_source = config.source.clone();
     let check_env = env.clone();
     let check: source_watch::CheckFn =
@@ -50,20 +51,27 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         );
     }
     let metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
+    let health = server::Health::default();
     let admin_state = admin::AdminState {
         tokens: ready_when,
         min_remaining: config.min_remaining,
         metrics: metrics.clone(),
+        health: health.clone(),
     };
-    let servers = start_servers(listeners, metadata_state, admin_state, &shutdown, config.shutdown_grace);
-    server::drain_on_signal(stop, servers, config.shutdown_grace).await
+    start_servers(listeners, metadata_state, admin_state, &shutdown, config.shutdown_grace, &mut tasks);
+    server::drain_on_signal(stop, tasks, config.shutdown_grace, &health).await
 }
 
 type Tokens = Vec<(Published, Target)>;
 
 /// Starts a file writer per token when `--output-dir` is set. Returns what readiness watches:
 /// the written tokens with files, else the published ones.
-fn follow_with_files(config: &RunConfig, tokens: &Tokens, metrics: &Metrics) -> Vec<Published> {
+fn follow_with_files(
+    config: &RunConfig,
+    tokens: &Tokens,
+    metrics: &Metrics,
+    tasks: &mut server::Tasks,
+) -> Vec<Published> {
     let Some(dir) = &config.output_dir else { return tokens.iter().map(|(p, _)| p.clone()).collect() };
     let sink = FileSink { dir: dir.clone(), mode: config.file_mode, metrics: metrics.clone() };
     let mut written = Vec::new();
@@ -71,7 +79,10 @@ fn follow_with_files(config: &RunConfig, tokens: &Tokens, metrics: &Metrics) -> 
         let (tx, rx) = watch::channel(None);
         let follow =
             sink.clone().follow(published.name.clone(), target.clone(), published.tokens.clone(), tx);
-        tokio::spawn(follow);
+        tasks.spawn(async move {
+            follow.await;
+            "token file writer"
+        });
         written.push(Published { name: published.name.clone(), tokens: rx });
     }
     written
@@ -83,6 +94,7 @@ fn spawn_owners(
     metrics: &Metrics,
     reload: &watch::Receiver<u64>,
     shutdown: &watch::Receiver<bool>,
+    tasks: &mut server::Tasks,
 ) -> Tokens {
     let mut tokens = Vec::new();
     let access = config.access.clone();
@@ -91,7 +103,7 @@ fn spawn_owners(
         let (m, access) = (m.clone(), access.clone());
         Box::pin(async move { m.access(&access).await })
     });
-    tokens.push((spawn_owner("access".into(), mint, metrics, reload, shutdown), Target::Access));
+    tokens.push((spawn_owner("access".into(), mint, (metrics, reload, shutdown), tasks), Target::Access));
     for spec in &config.id_tokens {
         let request = IdRequest { audience: spec.audience.clone(), include_email: config.include_email };
         let m = minter.clone();
@@ -99,7 +111,7 @@ fn spawn_owners(
             let (m, request) = (m.clone(), request.clone());
             Box::pin(async move { m.id(&request).await })
         });
-        let published = spawn_owner(format!("id:{}", spec.name), mint, metrics, reload, shutdown);
+        let published = spawn_owner(format!("id:{}", spec.name), mint, (metrics, reload, shutdown), tasks);
         tokens.push((published, Target::Id(spec.name.clone())));
     }
     tokens
@@ -108,13 +120,16 @@ fn spawn_owners(
 fn spawn_owner(
     name: String,
     mint: MintFn,
-    metrics: &Metrics,
-    reload: &watch::Receiver<u64>,
-    shutdown: &watch::Receiver<bool>,
+    (metrics, reload, shutdown): (&Metrics, &watch::Receiver<u64>, &watch::Receiver<bool>),
+    tasks: &mut server::Tasks,
 ) -> Published {
     let (publish, tokens) = watch::channel(None);
     let owner = Owner { name: name.clone(), mint, publish, reload: reload.clone(), metrics: metrics.clone() };
-    tokio::spawn(owner.run(shutdown.clone()));
+    let run = owner.run(shutdown.clone());
+    tasks.spawn(async move {
+        run.await;
+        "token owner"
+    });
     Published { name, tokens }
 }
 
@@ -179,16 +194,22 @@ fn start_servers(
     admin_state: admin::AdminState,
     shutdown: &watch::Receiver<bool>,
     grace: std::time::Duration,
-) -> JoinSet<()> {
-    let mut servers = JoinSet::new();
+    tasks: &mut server::Tasks,
+) {
     if let Some(listener) = listeners.metadata {
-        let router = metadata::router(metadata_state);
-        servers.spawn(server::serve(listener, None, router, shutdown.clone(), grace));
+        let serve = server::serve(listener, None, metadata::router(metadata_state), shutdown.clone(), grace);
+        tasks.spawn(async move {
+            serve.await;
+            "metadata API"
+        });
     }
     if let Some(listener) = listeners.admin {
-        servers.spawn(server::serve(listener, None, admin::router(admin_state), shutdown.clone(), grace));
+        let serve = server::serve(listener, None, admin::router(admin_state), shutdown.clone(), grace);
+        tasks.spawn(async move {
+            serve.await;
+            "admin listener"
+        });
     }
-    servers
 }
 
 /// What the metadata API answers from: the owners' channels, the minter, identity facts.
@@ -209,6 +230,7 @@ fn metadata_state(
         on_demand: OnDemand::default(),
         identity,
         metrics: metrics.clone(),
+        listen: config.listen.map(|a| a.ip()),
     }
 }
 

@@ -42,6 +42,11 @@ impl AuthorizedUser {
         let secret = |field: &str, value: Option<Secret>| {
             value.filter(|s| !s.is_empty()).ok_or_else(|| Error::parse(origin, missing(field)))
         };
+        if let Some(Err(why)) =
+            file.token_uri.as_deref().filter(|u| !u.trim().is_empty()).map(crate::validate::endpoint_url)
+        {
+            return Err(Error::parse(origin, format!("field \"token_uri\" {why}")));
+        }
         Ok(Self {
             origin: origin.clone(),
             client_id: required(origin, "client_id", file.client_id)?,

@@ -78,6 +78,11 @@ impl ExternalAccount {
         let universe_domain =
             file.universe_domain.filter(|u| !u.is_empty()).unwrap_or(DEFAULT_UNIVERSE.into());
         let audience = required(origin, "audience", file.audience)?;
+        if let Some(Err(why)) =
+            file.token_url.as_deref().filter(|u| !u.is_empty()).map(crate::validate::endpoint_url)
+        {
+            return Err(Error::parse(origin, format!("field \"token_url\" {why}")));
+        }
         check_audience(&audience).map_err(|why| Error::parse(origin, format!("field \"audience\" {why}")))?;
         let lifetime = file.service_account_impersonation.and_then(|o| o.token_lifetime_seconds);
         let impersonation = match file.service_account_impersonation_url.filter(|u| !u.is_empty()) {
@@ -124,7 +129,8 @@ impl ExternalAccount {
             .map(|email| impersonation_for(&origin, email, &endpoints.iam, Vec::new(), None))
             .transpose()
             .map_err(|_| {
-                Error::usage("--iam-endpoint", format!("\"{}\" is not an http(s) base URL", endpoints.iam))
+                let shown = crate::validate::without_userinfo(&endpoints.iam);
+                Error::usage("--iam-endpoint", format!("\"{shown}\" is not an http(s) base URL"))
             })?;
         Ok(Self {
             origin,
@@ -183,6 +189,8 @@ pub fn impersonation_from_url(
             ),
         )
     };
+    crate::validate::endpoint_url(url)
+        .map_err(|why| Error::parse(origin, format!("field \"service_account_impersonation_url\": {why}")))?;
     // The path decides, not the host: private endpoints and emulators serve IAM Credentials too.
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or_else(bad)?;
     let (_host, path) = rest.split_once('/').ok_or_else(bad)?;

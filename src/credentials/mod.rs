@@ -97,7 +97,7 @@ fn federated_subject(source: &Source) -> Option<String> {
     let external_account::CredentialSource::File { path, .. } = &account.credential_source else {
         return None;
     };
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = crate::input::read_text(path).unwrap_or_default();
     Some(match jsonwebtoken::dangerous::insecure_decode_claims::<Who>(text.trim()) {
         Ok(Who { iss, sub }) => format!("{}|{}", iss.unwrap_or_default(), sub.unwrap_or_default()),
         Err(_) => sha256_hex(text.trim().as_bytes()),
@@ -325,8 +325,8 @@ fn read(origin: &Origin) -> Result<Vec<u8>> {
     if path.is_dir() {
         return Err(Error::parse(origin, "is a directory; expected a JSON credentials file"));
     }
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
+    let bytes = crate::input::read_file(path)
+        .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::parse(origin, "file is empty"));
     }

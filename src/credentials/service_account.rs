@@ -57,7 +57,12 @@ impl ServiceAccountKey {
         jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose().as_bytes()).map_err(|e| {
             Error::parse(origin, format!("field \"private_key\" is not an RSA private key ({e})"))
         })?;
+        if private_key.expose().matches("-----BEGIN").count() > 1 {
+            return Err(Error::parse(origin, "field \"private_key\" holds more than one PEM block"));
+        }
         let token_uri = required(origin, "token_uri", file.token_uri)?;
+        crate::validate::endpoint_url(&token_uri)
+            .map_err(|why| Error::parse(origin, format!("field \"token_uri\" {why}")))?;
         let universe_domain = file
             .universe_domain
             .filter(|u| !u.trim().is_empty())

@@ -13,7 +13,7 @@ const RETRYABLE_CODES: [&str; 3] = ["internal_failure", "server_error", "tempora
 ///
 /// * OAuth/STS (RFC 6749 §5.2): `{"error": "invalid_grant", "error_description": "..."}`
 /// * Google APIs (IAM, metadata): `{"error": {"code": 403, "message": "...", "status": "PERMISSION_DENIED"}}`
-pub fn parse(status: u16, body: &[u8], retry_after: Option<Duration>) -> UpstreamErrorKind {
+pub fn parse(status: u16, body: &[u8], retry_after: Option<Duration>, sent: &[String]) -> UpstreamErrorKind {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ErrorField {
@@ -30,7 +30,16 @@ pub fn parse(status: u16, body: &[u8], retry_after: Option<Duration>) -> Upstrea
         Ok(Body { error: ErrorField::Api { message, status }, .. }) => (status, message),
         Err(_) => (None, plain_text(body)),
     };
-    UpstreamErrorKind::Refused { status, code, description: description.map(|d| truncate(&d)), retry_after }
+    let scrub = |text: String| {
+        let text = sent.iter().fold(text, |text, secret| text.replace(secret.as_str(), "[redacted]"));
+        truncate(&clean(&text))
+    };
+    UpstreamErrorKind::Refused {
+        status,
+        code: code.map(scrub),
+        description: description.map(scrub),
+        retry_after,
+    }
 }
 
 /// Whether Google's libraries would try this refusal again: 5xx, 408, 429, or a retryable
@@ -54,6 +63,11 @@ fn plain_text(body: &[u8]) -> Option<String> {
     looks_plain.then(|| text.to_owned())
 }
 
+/// Text from upstream with control characters (terminal escapes, newlines) made spaces.
+pub(crate) fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// Keeps messages to one readable line.
 fn truncate(text: &str) -> String {
     const MAX: usize = 300;
@@ -69,7 +83,17 @@ mod tests {
     use super::*;
 
     fn refused(status: u16, body: &str) -> UpstreamErrorKind {
-        parse(status, body.as_bytes(), None)
+        parse(status, body.as_bytes(), None, &[])
+    }
+
+    #[test]
+    fn what_the_agent_sent_and_control_characters_never_come_back() {
+        let secret = "eyJhbGciOiJSUzI1NiJ9.assertion.signature".to_owned();
+        let body =
+            format!(r#"{{"error":"invalid_grant","error_description":"bad assertion {secret}\u001b[31m"}}"#);
+        let text = parse(400, body.as_bytes(), None, std::slice::from_ref(&secret)).to_string();
+        assert!(!text.contains(&secret) && !text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
     }
 
     #[test]

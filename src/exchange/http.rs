@@ -3,10 +3,16 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::{Client, RequestBuilder, StatusCode, header::RETRY_AFTER};
+use reqwest::{
+    Client, RequestBuilder, StatusCode, Url,
+    header::{AUTHORIZATION, LOCATION, RETRY_AFTER},
+};
 
 use super::google_error;
-use crate::error::{UpstreamError, UpstreamErrorKind};
+use crate::error::{Error, UpstreamError, UpstreamErrorKind};
+
+/// Google's answers are a few KiB; a bigger one is refused rather than held in memory.
+pub const MAX_BODY: usize = 1 << 20;
 
 /// Connect timeout: Google answers fast or not at all.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,10 +37,14 @@ impl Default for RetryPolicy {
     }
 }
 
-/// The crate's HTTP client: rustls, timeouts, a user agent, and retries.
+/// The crate's HTTP client: rustls, timeouts, a user agent, retries, no redirects (a token
+/// request's body must never be replayed to another host), capped bodies, and proxies (the
+/// `HTTPS_PROXY` family) for Google's endpoints but never for a metadata server on a
+/// loopback or link-local address, as Google's libraries do.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: Client,
+    direct: Client,
     retry: RetryPolicy,
 }
 
@@ -53,20 +63,26 @@ impl Failure {
 }
 
 impl Http {
-    /// Builds the client. Costly (TLS roots), so the CLI builds it only on a cache miss.
-    pub fn new(retry: RetryPolicy) -> Self {
-        let client = Client::builder()
-            .user_agent(concat!("gcp-token-agent/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        Self { client, retry }
+    /// Builds the clients. Costly (TLS roots), so the CLI builds them only on a cache miss.
+    pub fn new(retry: RetryPolicy) -> Result<Self, Error> {
+        let builder = || {
+            Client::builder()
+                .user_agent(concat!("gcp-token-agent/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(REQUEST_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let fail = |e: reqwest::Error| Error::Internal(format!("cannot set up the HTTPS client: {e}"));
+        Ok(Self {
+            client: builder().build().map_err(fail)?,
+            direct: builder().no_proxy().build().map_err(fail)?,
+            retry,
+        })
     }
 
-    /// The underlying client, for building requests.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The client for `url`: without proxies for loopback and link-local hosts.
+    pub fn client_for(&self, url: &str) -> &Client {
+        if Url::parse(url).ok().is_some_and(|u| local_host(&u)) { &self.direct } else { &self.client }
     }
 
     /// Sends the request `build` makes, retrying as Google's libraries do, and returns the
@@ -92,7 +108,8 @@ impl Http {
             .with_min_delay(retry.first_delay)
             .with_max_times(retry.attempts.saturating_sub(1))
             .with_jitter();
-        let attempt = || async { self.attempt(build(&self.client)).await };
+        let client = self.client_for(url);
+        let attempt = || async { self.attempt(build(client)).await };
         attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
@@ -104,20 +121,92 @@ impl Http {
     }
 
     async fn attempt(&self, request: RequestBuilder) -> Result<Vec<u8>, Failure> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?;
+        let unreachable = |e: &reqwest::Error| Failure { kind: UpstreamErrorKind::Unreachable(describe(e)) };
+        let (client, request) = request.build_split();
+        let request = request.map_err(|e| unreachable(&e))?;
+        let sent = sent_secrets(&request);
+        let url = request.url().clone();
+        let mut response = client.execute(request).await.map_err(|e| unreachable(&e))?;
         let status = response.status();
-        let retry_after = retry_after(&response);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?;
-        if status.is_success() {
-            return Ok(body.to_vec());
+        if status.is_redirection() {
+            return Err(Failure { kind: UpstreamErrorKind::BadResponse(redirected(&url, &response)) });
         }
-        Err(Failure { kind: google_error::parse(status.as_u16(), &body, retry_after) })
+        let retry_after = retry_after(&response);
+        let body = read_capped(&mut response).await?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(Failure { kind: google_error::parse(status.as_u16(), &body, retry_after, &sent) })
+    }
+}
+
+/// The body, refused past [`MAX_BODY`] (checked as it arrives, not only by Content-Length).
+async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, Failure> {
+    let too_big = || Failure {
+        kind: UpstreamErrorKind::BadResponse(format!("the answer is larger than {} KiB", MAX_BODY / 1024)),
+    };
+    if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?
+    {
+        if body.len().saturating_add(chunk.len()) > MAX_BODY {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A 3xx names where it pointed (the host only: a query may carry anything).
+fn redirected(url: &Url, response: &reqwest::Response) -> String {
+    let target =
+        response.headers().get(LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok());
+    let host = target.as_ref().and_then(Url::host_str).unwrap_or("an unnamed host");
+    format!(
+        "answered HTTP {} redirecting to {}; token requests are never redirected",
+        response.status().as_u16(),
+        google_error::clean(host)
+    )
+}
+
+/// What this request carries that an error answer must never echo: form and JSON string
+/// values and the Authorization credentials.
+fn sent_secrets(request: &reqwest::Request) -> Vec<String> {
+    let mut sent = Vec::new();
+    if let Some(value) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        sent.extend(value.split_once(' ').map(|(_, credentials)| credentials.to_owned()));
+    }
+    let body = request.body().and_then(reqwest::Body::as_bytes).unwrap_or_default();
+    if let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
+        sent.extend(pairs.into_iter().map(|(_, value)| value));
+    }
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        collect_strings(&json, &mut sent);
+    }
+    // Short values (`grant_type=...`, scopes) are not secret and would redact too much.
+    sent.retain(|s| s.len() >= 16);
+    sent
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Loopback, link-local (169.254.169.254, fe80::/10) and the metadata server's names.
+fn local_host(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_link_local(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unicast_link_local(),
+        Err(_) => matches!(host, "localhost" | "metadata" | "metadata.google.internal"),
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn generate_access_token(
         .as_deref()
         .and_then(parse_rfc3339)
         .ok_or_else(|| bad(url, "no RFC 3339 \"expireTime\""))?;
-    Ok(Token { value, expires_at })
+    Ok(Token::from_upstream(value, std::time::SystemTime::now(), expires_at).map_err(|why| bad(url, &why))?)
 }
 
 /// `generateIdToken` for the target, authenticated with `bearer`.

@@ -32,9 +32,9 @@ pub async fn access_token(http: &Http, server: &MetadataServer, scopes: Option<&
         serde_json::from_slice(&body).map_err(|e| bad(&url, &format!("not a token answer ({e})")))?;
     let value =
         answer.access_token.filter(|t| !t.is_empty()).ok_or_else(|| bad(&url, "no \"access_token\""))?;
-    let lifetime =
+    let seconds =
         oauth::expires_in(answer.expires_in.as_ref()).ok_or_else(|| bad(&url, "no usable \"expires_in\""))?;
-    Ok(Token::new(value, SystemTime::now(), lifetime))
+    Ok(Token::from_lifetime(value, SystemTime::now(), seconds).map_err(|why| bad(&url, &why))?)
 }
 
 /// An ID token for `audience`; `format=full` adds the email claims.
@@ -71,8 +71,13 @@ async fn get(http: &Http, server: &MetadataServer, url: &str, query: &[(&str, &s
 /// proxy answering on that address is not one). Anything else means "no credentials".
 async fn detect(http: &Http, server: &MetadataServer) -> Result<()> {
     let url = format!("http://{}/", server.host);
-    let answer =
-        http.client().get(&url).header("Metadata-Flavor", "Google").timeout(DETECT_TIMEOUT).send().await;
+    let answer = http
+        .client_for(&url)
+        .get(&url)
+        .header("Metadata-Flavor", "Google")
+        .timeout(DETECT_TIMEOUT)
+        .send()
+        .await;
     let why = match answer {
         Ok(r)
             if r.status().is_success()

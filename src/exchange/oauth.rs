@@ -108,26 +108,26 @@ fn access_token(url: &str, response: TokenResponse) -> Result<Token> {
         .access_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| bad(url, "no \"access_token\" in the answer"))?;
-    let lifetime =
+    let seconds =
         expires_in(response.expires_in.as_ref()).ok_or_else(|| bad(url, "no usable \"expires_in\""))?;
-    Ok(Token::new(value, SystemTime::now(), lifetime))
+    Token::from_lifetime(value, SystemTime::now(), seconds).map_err(|why| bad(url, &why).into())
 }
 
 /// An ID token expires when its own `exp` claim says.
 pub(crate) fn id_token_with_expiry(url: &str, value: Secret) -> Result<Token, UpstreamError> {
     let expires_at =
         jwt_expiry(value.expose()).ok_or_else(|| bad(url, "the ID token is not a JWT with \"exp\""))?;
-    Ok(Token { value, expires_at })
+    Token::from_upstream(value, SystemTime::now(), expires_at).map_err(|why| bad(url, &why))
 }
 
-/// `expires_in` as a positive number of seconds, from a number or a numeric string.
-pub(crate) fn expires_in(value: Option<&serde_json::Value>) -> Option<Duration> {
+/// `expires_in` as a positive whole number of seconds, from a number or a numeric string.
+pub(crate) fn expires_in(value: Option<&serde_json::Value>) -> Option<u64> {
     let seconds = match value? {
         serde_json::Value::Number(n) => n.as_u64()?,
         serde_json::Value::String(s) => s.trim().parse().ok()?,
         _ => return None,
     };
-    (seconds > 0).then(|| Duration::from_secs(seconds))
+    (seconds > 0).then_some(seconds)
 }
 
 pub(crate) fn bad(url: &str, why: &str) -> UpstreamError {
@@ -145,8 +145,10 @@ mod tests {
 
     #[test]
     fn expires_in_accepts_numbers_and_numeric_strings() {
-        assert_eq!(expires_in(Some(&json!(3599))), Some(Duration::from_secs(3599)));
-        assert_eq!(expires_in(Some(&json!("3599"))), Some(Duration::from_secs(3599)));
+        assert_eq!(expires_in(Some(&json!(3599))), Some(3599));
+        assert_eq!(expires_in(Some(&json!("3599"))), Some(3599));
+        assert_eq!(expires_in(Some(&json!(-5))), None);
+        assert_eq!(expires_in(Some(&json!(1e12))), None, "not a whole number");
         assert_eq!(expires_in(Some(&json!(0))), None);
         assert_eq!(expires_in(Some(&json!("soon"))), None);
         assert_eq!(expires_in(None), None);

@@ -63,14 +63,19 @@ pub async fn exchange(
     let value =
         answer.access_token.filter(|t| !t.is_empty()).ok_or_else(|| bad(url, "no \"access_token\""))?;
     let now = SystemTime::now();
-    let expires_at = match answer.expires_in {
+    let token = match answer.expires_in {
         Some(v) => {
-            now + oauth::expires_in(Some(&v))
-                .ok_or_else(|| bad(url, "\"expires_in\" is not a positive number"))?
+            let seconds = oauth::expires_in(Some(&v))
+                .ok_or_else(|| bad(url, "\"expires_in\" is not a positive whole number"))?;
+            Token::from_lifetime(value, now, seconds)
         }
-        None => jwt_expiry(subject.expose()).filter(|t| *t > now).unwrap_or(now + DEFAULT_LIFETIME),
+        None => {
+            let default = now.checked_add(DEFAULT_LIFETIME).unwrap_or(now);
+            let expires_at = jwt_expiry(subject.expose()).filter(|t| *t > now).unwrap_or(default);
+            Token::from_upstream(value, now, expires_at)
+        }
     };
-    Ok(Token { value, expires_at })
+    Ok(token.map_err(|why| bad(url, &why))?)
 }
 
 fn bad(url: &str, why: &str) -> UpstreamError {

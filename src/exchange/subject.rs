@@ -51,9 +51,7 @@ async fn read_file(origin: &Origin) -> Result<String> {
     if path.is_dir() {
         return Err(Error::parse(origin, "is a directory; expected the subject token file"));
     }
-    tokio::fs::read_to_string(path)
-        .await
-        .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })
+    crate::input::read_text(path).map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })
 }
 
 /// The token from the content: whitespace trimmed (Go's rule; a trailing newline is never part
@@ -126,6 +124,8 @@ async fn run_executable(origin: &Origin, exe: &Executable, account: &ExternalAcc
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        // Its own process group, so a timeout ends whatever it started too.
+        .process_group(0)
         .kill_on_drop(true);
     if let Some(target) = &account.impersonation {
         command.env("GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL", &target.email);
@@ -133,22 +133,38 @@ async fn run_executable(origin: &Origin, exe: &Executable, account: &ExternalAcc
     if let Some(file) = &exe.output_file {
         command.env("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", file);
     }
-    let output = tokio::time::timeout(exe.timeout, command.output())
-        .await
-        .map_err(|_| {
-            Error::parse(origin, format!("did not answer within {:?} (timeout_millis)", exe.timeout))
-        })?
-        .map_err(|e| Error::parse(origin, format!("cannot run: {e}")))?;
+    let child = command.spawn().map_err(|e| Error::parse(origin, format!("cannot run: {e}")))?;
+    let group = child.id();
+    let output = match tokio::time::timeout(exe.timeout, child.wait_with_output()).await {
+        Ok(output) => output.map_err(|e| Error::parse(origin, format!("cannot run: {e}")))?,
+        Err(_) => {
+            group.into_iter().for_each(kill_group);
+            let why = format!("did not answer within {:?} (timeout_millis)", exe.timeout);
+            return Err(Error::parse(origin, why));
+        }
+    };
     if !output.status.success() {
         return Err(Error::parse(origin, format!("exited with {}", output.status)));
     }
     parse_response(&output.stdout, SystemTime::now()).map_err(|why| Error::parse(origin, why))
 }
 
+/// SIGKILL to every process of group `pgid` (through kill(1): this crate has no unsafe code).
+fn kill_group(pgid: u32) {
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if let Err(e) = killed {
+        tracing::warn!("cannot stop the executable's process group {pgid}: {e}");
+    }
+}
+
 /// A still-valid response the executable cached in `output_file`; one without
 /// `expiration_time` counts as expired, as in Google's libraries.
 fn cached_output(exe: &Executable) -> Option<String> {
-    let bytes = std::fs::read(exe.output_file.as_ref()?).ok()?;
+    let bytes = crate::input::read_file(exe.output_file.as_ref()?).ok()?;
     let response: ExecutableResponse = serde_json::from_slice(&bytes).ok()?;
     response.expiration_time?;
     parse_response(&bytes, SystemTime::now()).ok()

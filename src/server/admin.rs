@@ -25,13 +25,23 @@ pub struct AdminState {
     pub min_remaining: std::time::Duration,
     /// The registry.
     pub metrics: Metrics,
+    /// Red once a long-lived task has stopped.
+    pub health: super::Health,
+}
+
+async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
+    if state.health.is_ok() {
+        "ok\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "a task stopped; restarting\n").into_response()
+    }
 }
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
     let state = Arc::new(state);
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -5,6 +5,7 @@
 
 use std::{
     collections::BTreeSet,
+    net::IpAddr,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
@@ -75,6 +76,8 @@ pub struct MetadataState {
     pub identity: Identity,
     /// Observer.
     pub metrics: Metrics,
+    /// The address the API listens on, accepted as a `Host`.
+    pub listen: Option<IpAddr>,
 }
 
 /// The metadata router.
@@ -113,7 +116,12 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
     let headers = request.headers();
     let flavored =
         headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
-    let mut response = if headers.contains_key("x-forwarded-for") {
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    let mut response = if host.is_some_and(|h| !host_allowed(h, state.listen)) {
+        // A page on a name that re-resolves to 127.0.0.1 (DNS rebinding) is same-origin with
+        // this API, so Metadata-Flavor alone would not stop it; its Host header does.
+        (StatusCode::FORBIDDEN, "requests for this Host are refused\n").into_response()
+    } else if headers.contains_key("x-forwarded-for") {
         (StatusCode::FORBIDDEN, "requests with X-Forwarded-For are refused\n").into_response()
     } else if !flavored {
         (StatusCode::FORBIDDEN, "Missing required header \"Metadata-Flavor\": \"Google\"\n").into_response()
@@ -124,6 +132,24 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
     response.headers_mut().insert(header::SERVER, HeaderValue::from_static("Metadata Server for VM"));
     state.metrics.http_request(&route, response.status().as_u16(), started);
     response
+}
+
+/// Loopback addresses, the listen address, and the names and address clients use for a
+/// metadata server, with or without a port.
+fn host_allowed(host: &str, listen: Option<IpAddr>) -> bool {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    match name.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback() || Some(ip) == listen || ip == IpAddr::from([169, 254, 169, 254]),
+        Err(_) => matches!(name.as_str(), "localhost" | "metadata" | "metadata.google.internal"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -302,6 +328,41 @@ fn optional(value: Option<&str>) -> Response {
         Some(v) => v.to_owned().into_response(),
         None => {
             (StatusCode::NOT_FOUND, "not defined; set --project-id / --numeric-project-id\n").into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_metadata_and_loopback_hosts_are_served() {
+        let listen = Some(IpAddr::from([10, 0, 0, 5]));
+        for good in [
+            "127.0.0.1:8989",
+            "127.0.0.2",
+            "localhost:8989",
+            "LOCALHOST",
+            "[::1]:8989",
+            "metadata.google.internal",
+            "metadata.google.internal.",
+            "metadata",
+            "169.254.169.254",
+            "169.254.169.254:80",
+            "10.0.0.5:8989",
+        ] {
+            assert!(host_allowed(good, listen), "{good} refused");
+        }
+        for bad in [
+            "evil.example:8989",
+            "127.0.0.1.nip.io",
+            "10.0.0.6",
+            "[::2]:80",
+            "",
+            "metadata.google.internal.evil",
+        ] {
+            assert!(!host_allowed(bad, listen), "{bad} accepted");
         }
     }
 }

@@ -113,33 +113,114 @@ fn ipv6_missing(error: &std::io::Error) -> bool {
     matches!(error.raw_os_error(), Some(97 | 99))
 }
 
-/// Waits for SIGTERM or SIGINT, then drains `servers`; a second signal aborts at once.
+/// The long-lived tasks of a process (owners, file writers, servers), each returning its
+/// name when it ends, so an unexpected end says which one stopped.
+pub type Tasks = JoinSet<&'static str>;
+
+/// Whether every long-lived task is still running; `/healthz` answers from it.
+#[derive(Debug, Clone)]
+pub struct Health(Arc<std::sync::atomic::AtomicBool>);
+
+impl Default for Health {
+    fn default() -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicBool::new(true)))
+    }
+}
+
+impl Health {
+    /// Whether nothing has failed.
+    pub fn is_ok(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn fail(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, then drains `tasks`; a second signal aborts at once. SIGHUP
+/// is logged and ignored (files are watched; there is nothing else to reload). If a task
+/// ends first, `/healthz` turns red, the rest drain, and the error names the task, so the
+/// process exits non-zero and Kubernetes restarts it.
 pub async fn drain_on_signal(
     stop: watch::Sender<bool>,
-    mut servers: JoinSet<()>,
+    mut tasks: Tasks,
     grace: Duration,
+    health: &Health,
 ) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())
-        .map_err(|e| Error::Internal(format!("cannot handle SIGTERM: {e}")))?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let handler = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| Error::Internal(format!("cannot handle {name}: {e}")))
+    };
+    let mut terminate = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut hangup = handler(SignalKind::hangup(), "SIGHUP")?;
+    let failure = loop {
+        tokio::select! {
+            _ = terminate.recv() => break None,
+            _ = tokio::signal::ctrl_c() => break None,
+            _ = hangup.recv() => tracing::info!("SIGHUP ignored: credential files are watched, nothing else reloads"),
+            ended = tasks.join_next() => break Some(ended_unexpectedly(ended)),
+        }
+    };
+    if let Some(why) = &failure {
+        health.fail();
+        tracing::error!("{why}; stopping so the process can be restarted");
     }
     tracing::info!("shutting down: finishing in-flight requests for at most {grace:?}");
     stop.send_replace(true);
-    let drained = async { while servers.join_next().await.is_some() {} };
+    let drained = async { while tasks.join_next().await.is_some() {} };
     tokio::select! {
         () = drained => {}
         _ = terminate.recv() => abort(),
         _ = tokio::signal::ctrl_c() => abort(),
-        () = tokio::time::sleep(grace + Duration::from_secs(1)) => tracing::warn!("drain deadline passed"),
+        () = tokio::time::sleep(grace.saturating_add(Duration::from_secs(1))) => tracing::warn!("drain deadline passed"),
     }
     tracing::info!("stopped");
-    Ok(())
+    failure.map_or(Ok(()), |why| Err(Error::Internal(why)))
+}
+
+fn ended_unexpectedly(ended: Option<Result<&'static str, tokio::task::JoinError>>) -> String {
+    match ended {
+        Some(Ok(name)) => format!("the {name} task stopped unexpectedly"),
+        Some(Err(e)) if e.is_panic() => "a task panicked".to_owned(),
+        Some(Err(e)) => format!("a task failed: {e}"),
+        None => "no task is running".to_owned(),
+    }
 }
 
 fn abort() -> ! {
     tracing::warn!("second signal: aborting");
     std::process::exit(130)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_task_that_ends_turns_health_red_and_fails_the_process() {
+        let health = Health::default();
+        let (stop, mut shutdown) = watch::channel(false);
+        let mut tasks = Tasks::new();
+        tasks.spawn(async move {
+            let _ = shutdown.wait_for(|stopped| *stopped).await;
+            "metadata server"
+        });
+        tasks.spawn(async { "token owner" });
+        let error = drain_on_signal(stop, tasks, Duration::from_secs(1), &health).await.expect_err("fails");
+        assert!(error.to_string().contains("token owner"), "{error}");
+        assert_eq!(error.exit_code(), crate::error::EXIT_OTHER);
+        assert!(!health.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_is_noticed_too() {
+        let health = Health::default();
+        let (stop, _) = watch::channel(false);
+        let mut tasks = Tasks::new();
+        tasks.spawn(async { panic!("injected failure") });
+        let error = drain_on_signal(stop, tasks, Duration::from_secs(1), &health).await.expect_err("fails");
+        assert!(error.to_string().contains("panicked"), "{error}");
+        assert!(!health.is_ok());
+    }
 }

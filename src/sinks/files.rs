@@ -110,4 +110,10 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
         .ok()
         .filter(|m| *m <= 0o777)
         .ok_or_else(|| format!("\"{text}\" is not an octal permission mode like 0640"))
+        .and_then(|m| match m & 0o133 {
+            0 => Ok(m),
+            _ => Err(format!(
+                "\"{text}\" lets others write the tokens or marks them executable; use 0600, 0640 or 0644"
+            )),
+        })
 }

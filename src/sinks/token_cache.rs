@@ -109,7 +109,7 @@ fn read_trusted(path: &Path) -> io::Result<Vec<u8>> {
     if meta.mode() & 0o077 != 0 {
         return Err(io::Error::other(format!("mode {:o} lets others read or write it", meta.mode() & 0o777)));
     }
-    fs::read(path)
+    crate::input::read_file(path)
 }
 
 /// This process's uid: `/proc/self` belongs to it (Linux; elsewhere the check is skipped,

@@ -74,15 +74,23 @@ impl Settings {
     }
 }
 
-/// Runs for the life of the process: load, renew when due, repeat.
-pub(crate) async fn keep(client: kube::Client, settings: Settings, cert: Arc<SwappableCert>) {
+/// Runs until `shutdown`: load, renew when due, repeat.
+pub(crate) async fn keep(
+    client: kube::Client,
+    settings: Settings,
+    cert: Arc<SwappableCert>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let poll = (settings.validity / 20).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let lease = Lease::new(client.clone(), &settings.namespace, &settings.secret, poll * 3);
     loop {
         if let Err(why) = round(&client, &settings, &cert, &lease).await {
             tracing::warn!("automatic TLS: {why}");
         }
-        tokio::time::sleep(poll).await;
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            _ = shutdown.wait_for(|stopped| *stopped) => return,
+        }
     }
 }
 

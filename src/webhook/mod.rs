@@ -18,7 +18,7 @@ mod wire;
 use std::{sync::Arc, time::Duration};
 
 use axum::{Router, routing::post};
-use tokio::{sync::watch, task::JoinSet};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
@@ -49,6 +49,8 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         }
     };
     let mut background = Vec::new();
+    let mut servers = server::Tasks::new();
+    let (stop, shutdown) = watch::channel(false);
     let acceptor = match (&args.tls_cert, &args.tls_key, &args.auto_tls.tls_secret, &client) {
         (Some(cert), Some(key), _, _) => {
             let cert = tls::ReloadingCert::load(cert, key)?;
@@ -58,7 +60,11 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         (_, _, Some(_), Some(client)) => {
             let settings = auto_tls::Settings::from_args(&args.auto_tls)?;
             let cert = tls::SwappableCert::empty();
-            tokio::spawn(auto_tls::keep(client.clone(), settings, cert.clone()));
+            let keep = auto_tls::keep(client.clone(), settings, cert.clone(), shutdown.clone());
+            servers.spawn(async move {
+                keep.await;
+                "automatic TLS"
+            });
             TlsAcceptor::from(Arc::new(tls::server_config(cert)?))
         }
         _ => return Err(Error::usage("--tls-cert/--tls-key", "give both files, or --tls-secret")),
@@ -77,15 +83,27 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         metrics: metrics.clone(),
         deadline: args.review_deadline,
     });
-    let (stop, shutdown) = watch::channel(false);
-    let mut servers = JoinSet::new();
     let review = Router::new().route("/mutate", post(handler::review)).with_state(state);
     let listener = server::bind("--listen", args.listen).await?;
-    servers.spawn(server::serve(listener, Some(acceptor), review, shutdown.clone(), args.shutdown_grace));
-    let admin_state = admin::AdminState { tokens: Vec::new(), min_remaining: Duration::ZERO, metrics };
+    let reviews = server::serve(listener, Some(acceptor), review, shutdown.clone(), args.shutdown_grace);
+    servers.spawn(async move {
+        reviews.await;
+        "review server"
+    });
+    let health = server::Health::default();
+    let admin_state = admin::AdminState {
+        tokens: Vec::new(),
+        min_remaining: Duration::ZERO,
+        metrics,
+        health: health.clone(),
+    };
     let listener = server::bind("--admin-listen", args.admin_listen).await?;
-    servers.spawn(server::serve(listener, None, admin::router(admin_state), shutdown, args.shutdown_grace));
-    let result = server::drain_on_signal(stop, servers, args.shutdown_grace).await;
+    let admin = server::serve(listener, None, admin::router(admin_state), shutdown, args.shutdown_grace);
+    servers.spawn(async move {
+        admin.await;
+        "admin server"
+    });
+    let result = server::drain_on_signal(stop, servers, args.shutdown_grace, &health).await;
     drop(background);
     result
 }

@@ -101,15 +101,13 @@ impl ResolvesServerCert for ReloadingCert {
 }
 
 fn read_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<_, _>>())
-        .map_err(|e| format!("cannot read certificates from {}: {e}", cert.display()))?;
-    if chain.is_empty() {
+    let read = |path: &Path| {
+        crate::input::read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+    if CertificateDer::pem_slice_iter(&cert_pem).next().is_none() {
         return Err(format!("{} holds no PEM certificate", cert.display()));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
-    CertifiedKey::from_der(chain, key_der, &provider)
-        .map_err(|e| format!("{} and {} do not form a usable pair: {e}", cert.display(), key.display()))
+    pair_from_pem(&cert_pem, &key_pem)
+        .map_err(|why| format!("{} and {}: {why}", cert.display(), key.display()))
 }

@@ -32,6 +32,8 @@ pub(crate) fn container(
             continue;
         }
         match env.iter().position(|e| e.get("name").and_then(Value::as_str) == Some(no_proxy)) {
+            // An `envFrom` source may set it; a literal here would override that whole list.
+            None if object.get("envFrom").is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty())) => {}
             None => missing.push(json!({"name": no_proxy, "value": LOOPBACK})),
             // A list from `valueFrom` cannot be seen here; the README says to add 127.0.0.1 there.
             Some(i) if env[i].get("valueFrom").is_some() => {}

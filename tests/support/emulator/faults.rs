@@ -54,6 +54,14 @@ pub async fn apply_fault(fault: Option<Fault>, route: &str) -> Faulted {
         Some(Fault::Reset) => Faulted::Drop,
         Some(Fault::Status(code)) => Faulted::Answer(text(code, "emulated failure")),
         Some(Fault::ErrorCode { status, error: code }) => Faulted::Answer(error(status, &code)),
+        Some(Fault::Raw { status, headers, body }) => {
+            let mut response = axum::http::Response::builder().status(status);
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            let response = response.body(axum::body::Body::from(body)).expect("a raw answer");
+            Faulted::Answer(response)
+        }
         Some(Fault::RateLimited { retry_after_secs }) => {
             let mut response = error(429, if api { "RESOURCE_EXHAUSTED" } else { "rate_limit_exceeded" });
             let value = HeaderValue::from(retry_after_secs);

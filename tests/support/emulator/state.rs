@@ -79,6 +79,16 @@ pub enum Fault {
     Slow(Duration),
     /// Close the connection without sending any response bytes.
     Reset,
+    /// Answer exactly this: a hostile or broken upstream (absurd `expires_in`, redirects,
+    /// oversized bodies, reflected secrets).
+    Raw {
+        /// HTTP status code.
+        status: u16,
+        /// Extra headers, e.g. `Location`.
+        headers: Vec<(String, String)>,
+        /// The body, sent as it is.
+        body: Vec<u8>,
+    },
 }
 
 /// A token the emulator handed out, looked up with [`super::Emulator::issued`].

@@ -3,7 +3,15 @@
 #   docker build -t gcp-token-agent .
 #   docker run --rm gcp-token-agent --help
 #
-# Base images are build arguments, so builds without a registry can substitute local ones:
+# Base images are build arguments, each a full image reference. Pin them by digest, so that a
+# re-pushed tag cannot change what is built or shipped: NAME:TAG@sha256:DIGEST (the tag stays
+# for readers; the digest alone decides). SECURITY.md ("Supply chain") shows how to look the
+# digests up and check them:
+#   docker build \
+#     --build-arg RUST_IMAGE=rust:1.95-bookworm@sha256:DIGEST \
+#     --build-arg RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:DIGEST .
+# The defaults below are tags without a digest until a release pins them the same way.
+# Builds without a registry can substitute local images:
 #   podman build --build-arg RUST_IMAGE=localhost/rust:bookworm \
 #                --build-arg RUNTIME_IMAGE=localhost/debian-ca:bookworm .
 # Any RUNTIME_IMAGE works if it has glibc (Debian 12 or newer) and CA certificates in

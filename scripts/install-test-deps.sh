@@ -34,6 +34,16 @@ rust_components() {
   rustup component add rustfmt clippy
 }
 
+cargo_deny() {
+  # cargo-deny checks deny.toml's licence, ban and source rules (scripts/test.sh). crates.io
+  # ships it as source only, so a fresh machine compiles it once: about 4 minutes on 2 cores,
+  # niced so that it yields to anything else running. Pinned (the version, and --locked for its
+  # own dependencies) so that every machine applies deny.toml the same way.
+  if cargo deny --version >/dev/null 2>&1; then return; fi
+  log "cargo install: cargo-deny 0.20.2 (compiles once, a few minutes)"
+  nice -n 10 cargo install --quiet --locked cargo-deny --version 0.20.2
+}
+
 check_preinstalled() {
   # gcloud, gke-gcloud-auth-plugin and kubectl come with the machine (TESTING.md); say so
   # clearly if they are missing rather than failing deep inside a test.
@@ -87,6 +97,7 @@ helm_from_pypi() {
 
 cd "$(dirname "$0")/.."
 rust_components
+cargo_deny
 apt_deps
 python_deps
 node_deps

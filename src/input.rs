@@ -3,7 +3,7 @@
 //! directory or a huge file is refused with an error instead. A leaf module.
 
 use std::{
-    fs::File,
+    fs::{File, Metadata},
     io::{self, Read},
     os::unix::fs::OpenOptionsExt,
     path::Path,
@@ -15,14 +15,29 @@ pub(crate) const MAX_FILE: u64 = 1 << 20;
 /// The bytes of the regular file at `path` (a symlink to one is followed), at most
 /// [`MAX_FILE`]. Opened non-blocking, so a FIFO named by mistake never blocks the open.
 pub(crate) fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    read_capped(open_regular(path, libc::O_NONBLOCK)?.0)
+}
+
+/// Like [`read_file`], but a symlink is refused rather than followed, and `check` sees the
+/// opened file's own metadata (owner, mode) before it is read: no window for a swap.
+pub(crate) fn read_file_nofollow(
+    path: &Path,
+    check: impl FnOnce(&Metadata) -> io::Result<()>,
+) -> io::Result<Vec<u8>> {
+    let (file, meta) = open_regular(path, libc::O_NONBLOCK | libc::O_NOFOLLOW)?;
+    check(&meta)?;
+    read_capped(file)
+}
+
+fn open_regular(path: &Path, flags: i32) -> io::Result<(File, Metadata)> {
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         let what =
             if meta.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("is {what}")));
     }
-    read_capped(file)
+    Ok((file, meta))
 }
 
 /// Like [`read_file`], as UTF-8 text.

@@ -33,6 +33,9 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod exchange;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub(crate) mod input;
 pub mod refresh;
 pub mod secret;

@@ -399,3 +399,40 @@ fn run_re_exchanges_as_soon_as_kubelet_swaps_the_projected_token() {
     project(&volume, 2, &s.issuer.mint(SUB, PROVIDER, 3000));
     agent.wait_until(Duration::from_secs(5), "a new STS exchange", || s.emulator.calls("sts") == 2);
 }
+
+#[test]
+fn an_executable_that_times_out_is_killed_with_everything_it_started_and_its_argv_stays_private() {
+    let mut s = setup();
+    let pid_file = s.sandbox.path("grandchild.pid");
+    // The executable starts a long-lived child of its own, then hangs past the timeout.
+    let script = s.sandbox.write(
+        "hang.sh",
+        format!(
+            "#!/bin/sh\nsleep 300 >/dev/null 2>&1 &\necho $! > {}\nexec sleep 300 >/dev/null 2>&1\n",
+            pid_file.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut exe = s.cred_config(false);
+    let command = format!("{script} --password=hunter2-secret-argument");
+    exe["credential_source"] = json!({ "executable": { "command": command, "timeout_millis": 5000 } });
+    let exe_file = s.write("hang.json", &exe);
+    s.sandbox.env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1");
+    let out = s.sandbox.run(&["print-access-token", "--no-cache", "--credentials", &exe_file]);
+    assert!(out.fails_with(64).contains("timeout_millis"), "{}", out.stderr);
+    assert!(!out.stderr.contains("hunter2"), "the command line's arguments are not echoed: {}", out.stderr);
+    let pid = std::fs::read_to_string(&pid_file).expect("the executable ran").trim().to_owned();
+    let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists() && !zombie(&pid);
+    for _ in 0..100 {
+        if !alive() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the executable's child {pid} outlived the timeout");
+}
+
+/// A killed process whose parent has not reaped it yet.
+fn zombie(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.contains(") Z "))
+}

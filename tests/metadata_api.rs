@@ -179,3 +179,43 @@ fn identity_requests_a_credential_can_never_answer_get_404_not_503() {
     assert_eq!(answer.status, 404, "{}", answer.body);
     assert!(answer.body.contains("cannot mint ID tokens"));
 }
+
+/// A GET with exactly the Host header given (none when `None`), as a DNS-rebinding page or a
+/// bare client would send it.
+fn get_with_host(addr: std::net::SocketAddr, host: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+    let request = format!(
+        "GET {SA}/default/token HTTP/1.1\r\n{host}Metadata-Flavor: Google\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read");
+    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, raw)
+}
+
+#[test]
+fn only_metadata_and_loopback_hosts_get_tokens_so_dns_rebinding_cannot() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(&emulator, &sandbox, &[]);
+    agent.wait_ready();
+    let addr = agent.metadata.expect("listener");
+    let port = addr.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "metadata.google.internal".to_owned(),
+        "169.254.169.254".to_owned(),
+        format!("localhost:{port}"),
+    ] {
+        let (status, raw) = get_with_host(addr, Some(&host));
+        assert_eq!(status, 200, "{host}: {raw}");
+    }
+    for host in [Some(format!("rebind.attacker.example:{port}")), Some("127.0.0.1.nip.io".to_owned()), None] {
+        let (status, raw) = get_with_host(addr, host.as_deref());
+        assert_eq!(status, 403, "{host:?}: {raw}");
+        assert!(!raw.contains("access_token"), "{host:?}: no token in {raw}");
+    }
+}

@@ -62,15 +62,12 @@ fn from_agent_file(path: &Path) -> Result<Token> {
     })?;
     let expires_at = parse_rfc3339(&file.expiry)
         .ok_or_else(|| Error::parse(&origin, "field \"expiry\" is not RFC 3339"))?;
-    if expires_at <= SystemTime::now() {
-        return Err(Error::Upstream(UpstreamError {
+    // The same checks as a token from Google: not empty, no stray characters, not expired.
+    Token::from_upstream(file.access_token, SystemTime::now(), expires_at).map_err(|why| {
+        Error::Upstream(UpstreamError {
             endpoint: "agent token file",
             url: path.display().to_string(),
-            kind: UpstreamErrorKind::BadResponse(format!(
-                "the token expired at {}; is the agent running?",
-                file.expiry
-            )),
-        }));
-    }
-    Ok(Token { value: file.access_token, expires_at })
+            kind: UpstreamErrorKind::BadResponse(format!("{why}; is the agent running?")),
+        })
+    })
 }

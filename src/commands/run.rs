@@ -43,6 +43,7 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let check_env = env.clone();
     let check: source_watch::CheckFn =
         Arc::new(move || load_source(&check_source, &check_env).map(drop).map_err(|e| e.to_string()));
+    let nudge = reload_tx.clone();
     let _watch = source_watch::spawn(loaded.source.watched_files(), reload_tx, check, metrics.clone());
     let identity = identity(&loaded, &config, &http).await;
     if identity.numeric_project_id.is_none() && config.listen.is_some() {
@@ -50,7 +51,8 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
             "no numeric project id known: gcloud (GCE_METADATA_ROOT) needs --numeric-project-id to detect this agent"
         );
     }
-    let metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
+    let mut metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
+    metadata_state.nudge = Some(nudge);
     let health = server::Health::default();
     let admin_state = admin::AdminState {
         tokens: ready_when,
@@ -227,10 +229,14 @@ fn metadata_state(
         subject: config.access.subject.clone(),
         id_tokens: kept_id_tokens(config, tokens),
         minter,
-        on_demand: OnDemand::default(),
+        on_demand: OnDemand::new(metrics.clone()),
         identity,
         metrics: metrics.clone(),
         listen: config.listen.map(|a| a.ip()),
+        min_remaining: config.min_remaining,
+        nudge: None,
+        started: std::time::Instant::now(),
+        last_nudge: std::sync::Mutex::new(None),
     }
 }
 

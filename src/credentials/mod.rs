@@ -127,12 +127,16 @@ impl Env {
     /// Reads the variables from this process.
     pub fn from_process() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        // Paths need not be UTF-8; a set variable is never treated as unset.
+        let path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         Self {
-            google_application_credentials: var("GOOGLE_APPLICATION_CREDENTIALS"),
-            cloudsdk_config: var("CLOUDSDK_CONFIG").map(PathBuf::from),
-            home: var("HOME").map(PathBuf::from),
+            google_application_credentials: std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS")
+                .filter(|v| !v.is_empty())
+                .map(|v| v.to_string_lossy().into_owned()),
+            cloudsdk_config: path("CLOUDSDK_CONFIG"),
+            home: path("HOME"),
             gce_metadata_host: var("GCE_METADATA_HOST").or_else(|| var("GCE_METADATA_ROOT")),
-            xdg_cache_home: var("XDG_CACHE_HOME").map(PathBuf::from),
+            xdg_cache_home: path("XDG_CACHE_HOME"),
             kubernetes_exec_info: var("KUBERNETES_EXEC_INFO"),
             allow_executables: var("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref() == Some("1"),
         }
@@ -277,7 +281,7 @@ pub fn load_file(origin: &Origin, env: &Env) -> Result<Loaded> {
 }
 
 /// Builds the source a credential JSON describes, by its `type`.
-fn parse_json(origin: &Origin, json: serde_json::Value, env: &Env) -> Result<Source> {
+pub(crate) fn parse_json(origin: &Origin, json: serde_json::Value, env: &Env) -> Result<Source> {
     let kind = json
         .get("type")
         .and_then(|t| t.as_str())

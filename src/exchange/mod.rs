@@ -1,7 +1,7 @@
 //! Talking to Google: one HTTP client, the OAuth grants, and the metadata server.
 //! Credentials go in, [`Token`]s come out.
 
-mod google_error;
+pub(crate) mod google_error;
 mod http;
 pub mod iam;
 pub mod jwt;

@@ -2,6 +2,8 @@
 
 use std::{path::Path, process::Stdio, time::SystemTime};
 
+use tokio::io::AsyncReadExt;
+
 use serde::Deserialize;
 
 use super::Http;
@@ -16,11 +18,19 @@ use crate::{
 pub async fn read(http: &Http, account: &ExternalAccount) -> Result<Secret> {
     let (raw, origin) = match &account.credential_source {
         CredentialSource::File { path, format } => {
-            let origin = Origin { path: path.clone(), via: "credential_source.file" };
+            // The flag form names its flag; a file names its field.
+            let via = if account.origin.via == "--subject-token-file" {
+                account.origin.via
+            } else {
+                "credential_source.file"
+            };
+            let origin = Origin { path: path.clone(), via };
             (extract(&origin, read_file(&origin).await?, format)?, origin)
         }
         CredentialSource::Url { url, headers, format } => {
-            let origin = Origin { path: url.into(), via: "credential_source.url" };
+            // Shown in errors: no user:password@, no query (either may carry a secret).
+            let shown = crate::validate::without_userinfo(url.split(['?', '#']).next().unwrap_or_default());
+            let origin = Origin { path: shown.into(), via: "credential_source.url" };
             let body = http
                 .send("subject token URL", url, |client| {
                     headers.iter().fold(client.get(url), |request, (name, value)| {
@@ -38,7 +48,9 @@ pub async fn read(http: &Http, account: &ExternalAccount) -> Result<Secret> {
             (extract(&origin, String::from_utf8_lossy(&body).into_owned(), format)?, origin)
         }
         CredentialSource::Executable(exe) => {
-            let origin = Origin { path: exe.command.clone().into(), via: "credential_source.executable" };
+            // Only the program: its arguments may carry secrets.
+            let program = exe.command.split_whitespace().next().unwrap_or_default();
+            let origin = Origin { path: program.into(), via: "credential_source.executable" };
             (run_executable(&origin, exe, account).await?, origin)
         }
     };
@@ -56,7 +68,7 @@ async fn read_file(origin: &Origin) -> Result<String> {
 
 /// The token from the content: whitespace trimmed (Go's rule; a trailing newline is never part
 /// of a token), or a field of a JSON object.
-fn extract(origin: &Origin, content: String, format: &Format) -> Result<String> {
+pub(crate) fn extract(origin: &Origin, content: String, format: &Format) -> Result<String> {
     let token = match format {
         Format::Text => content.trim().to_owned(),
         Format::Json(field) => {
@@ -82,7 +94,7 @@ fn extract(origin: &Origin, content: String, format: &Format) -> Result<String> 
 
 /// JWT-typed subject tokens must look like JWTs: catching a wrong file here beats STS's
 /// opaque "invalid_grant".
-fn check_shape(origin: &Origin, token_type: &str, token: &str) -> Result<()> {
+pub(crate) fn check_shape(origin: &Origin, token_type: &str, token: &str) -> Result<()> {
     let wants_jwt = token_type.ends_with(":jwt")
         || token_type.ends_with(":id_token")
         || token_type.ends_with(":id-token");
@@ -133,9 +145,20 @@ async fn run_executable(origin: &Origin, exe: &Executable, account: &ExternalAcc
     if let Some(file) = &exe.output_file {
         command.env("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", file);
     }
-    let child = command.spawn().map_err(|e| Error::parse(origin, format!("cannot run: {e}")))?;
+    let mut child = command.spawn().map_err(|e| Error::parse(origin, format!("cannot run: {e}")))?;
     let group = child.id();
-    let output = match tokio::time::timeout(exe.timeout, child.wait_with_output()).await {
+    let run = async {
+        // Read at most one byte past the cap: an executable that floods stdout is refused.
+        let mut stdout = Vec::new();
+        if let Some(pipe) = child.stdout.take() {
+            pipe.take(crate::input::MAX_FILE.saturating_add(1)).read_to_end(&mut stdout).await?;
+        }
+        if stdout.len() as u64 > crate::input::MAX_FILE {
+            return Ok((None, stdout)); // still writing: killed below, not waited for
+        }
+        Ok::<_, std::io::Error>((Some(child.wait().await?), stdout))
+    };
+    let (status, stdout) = match tokio::time::timeout(exe.timeout, run).await {
         Ok(output) => output.map_err(|e| Error::parse(origin, format!("cannot run: {e}")))?,
         Err(_) => {
             group.into_iter().for_each(kill_group);
@@ -143,20 +166,23 @@ async fn run_executable(origin: &Origin, exe: &Executable, account: &ExternalAcc
             return Err(Error::parse(origin, why));
         }
     };
-    if !output.status.success() {
-        return Err(Error::parse(origin, format!("exited with {}", output.status)));
+    let Some(status) = status else {
+        group.into_iter().for_each(kill_group);
+        return Err(Error::parse(origin, "wrote more than 1 MiB to stdout"));
+    };
+    if !status.success() {
+        return Err(Error::parse(origin, format!("exited with {status}")));
     }
-    parse_response(&output.stdout, SystemTime::now()).map_err(|why| Error::parse(origin, why))
+    parse_response(&stdout, SystemTime::now()).map_err(|why| Error::parse(origin, why))
 }
 
-/// SIGKILL to every process of group `pgid` (through kill(1): this crate has no unsafe code).
+/// SIGKILL to every process of group `pgid`: the executable and whatever it started.
 fn kill_group(pgid: u32) {
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if let Err(e) = killed {
+    let killed = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .map(|pid| rustix::process::kill_process_group(pid, rustix::process::Signal::KILL));
+    if let Some(Err(e)) = killed {
         tracing::warn!("cannot stop the executable's process group {pgid}: {e}");
     }
 }
@@ -170,7 +196,7 @@ fn cached_output(exe: &Executable) -> Option<String> {
     parse_response(&bytes, SystemTime::now()).ok()
 }
 
-fn parse_response(stdout: &[u8], now: SystemTime) -> std::result::Result<String, String> {
+pub(crate) fn parse_response(stdout: &[u8], now: SystemTime) -> std::result::Result<String, String> {
     let response: ExecutableResponse = serde_json::from_slice(stdout)
         .map_err(|e| format!("printed something that is not its JSON response ({e})"))?;
     match response.version {

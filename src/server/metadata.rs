@@ -30,6 +30,10 @@ use crate::{
 
 /// How long a request waits for the first token at a cold start before answering 503.
 const COLD_START_WAIT: Duration = Duration::from_secs(30);
+/// How long a request waits for an early refresh of a token close to expiry.
+const NUDGE_WAIT: Duration = Duration::from_secs(5);
+/// At most one early refresh this often.
+const NUDGE_INTERVAL: Duration = Duration::from_secs(10);
 const V1: &str = "/computeMetadata/v1";
 
 /// The identity facts the API reports.
@@ -78,6 +82,15 @@ pub struct MetadataState {
     pub metrics: Metrics,
     /// The address the API listens on, accepted as a `Host`.
     pub listen: Option<IpAddr>,
+    /// Kept tokens are served with at least this much left (`--min-remaining`); a token
+    /// closer to expiry makes the owners refresh first.
+    pub min_remaining: Duration,
+    /// Wakes the owners for an early refresh (the source watcher's channel).
+    pub nudge: Option<tokio::sync::watch::Sender<u64>>,
+    /// When the agent started: requests wait for a first token only during the cold start.
+    pub started: Instant,
+    /// When the owners were last nudged, so clients cannot make them mint in a loop.
+    pub last_nudge: std::sync::Mutex<Option<Instant>>,
 }
 
 /// The metadata router.
@@ -117,10 +130,10 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
     let flavored =
         headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
     let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
-    let mut response = if host.is_some_and(|h| !host_allowed(h, state.listen)) {
+    let mut response = if !host.is_some_and(|h| host_allowed(h, state.listen)) {
         // A page on a name that re-resolves to 127.0.0.1 (DNS rebinding) is same-origin with
         // this API, so Metadata-Flavor alone would not stop it; its Host header does.
-        (StatusCode::FORBIDDEN, "requests for this Host are refused\n").into_response()
+        (StatusCode::FORBIDDEN, "requests without a metadata or loopback Host are refused\n").into_response()
     } else if headers.contains_key("x-forwarded-for") {
         (StatusCode::FORBIDDEN, "requests with X-Forwarded-For are refused\n").into_response()
     } else if !flavored {
@@ -136,7 +149,7 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
 
 /// Loopback addresses, the listen address, and the names and address clients use for a
 /// metadata server, with or without a port.
-fn host_allowed(host: &str, listen: Option<IpAddr>) -> bool {
+pub(crate) fn host_allowed(host: &str, listen: Option<IpAddr>) -> bool {
     let host = host.trim();
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
@@ -228,12 +241,12 @@ async fn token(
         .map(String::from)
         .collect();
     let token = if wanted.is_empty() || wanted == state.scope_set {
-        published(&state.access).await
+        published(&state, &state.access).await
     } else {
         let key = format!("access|{}", wanted.iter().cloned().collect::<Vec<_>>().join(" "));
         let request =
             AccessRequest { scopes: Some(wanted.into_iter().collect()), subject: state.subject.clone() };
-        state.on_demand.get(&key, state.minter.access(&request)).await.map_err(|e| refusal(&e))
+        state.on_demand.get(&key, state.minter.access(&request)).await.map_err(refusal)
     };
     match token {
         Ok(token) => Json(json!({
@@ -273,11 +286,11 @@ async fn identity(
     };
     let kept = state.id_tokens.iter().find(|k| k.audience == audience && k.include_email == include_email);
     let token = match kept {
-        Some(kept) => published(&kept.published).await,
+        Some(kept) => published(&state, &kept.published).await,
         None => {
             let key = format!("id|{include_email}|{audience}");
             let request = IdRequest { audience, include_email };
-            state.on_demand.get(&key, state.minter.id(&request)).await.map_err(|e| refusal(&e))
+            state.on_demand.get(&key, state.minter.id(&request)).await.map_err(refusal)
         }
     };
     match token {
@@ -286,29 +299,57 @@ async fn identity(
     }
 }
 
-/// The owner's current token; at a cold start, wait for the first one.
-async fn published(published: &Published) -> Result<Token, (StatusCode, String)> {
+/// The owner's current token. One with less than `min_remaining` left makes the owners
+/// refresh early, and the request waits a moment for the new one (if the refresh fails, the
+/// old one is served while it is valid). Only during the cold start does a request wait for
+/// a first token; after that, no valid token is an immediate 503.
+async fn published(state: &MetadataState, published: &Published) -> Result<Token, (StatusCode, String)> {
+    let fresh =
+        |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) >= state.min_remaining);
     let mut tokens = published.tokens.clone();
-    let valid =
-        |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) > Duration::ZERO);
-    match tokio::time::timeout(COLD_START_WAIT, tokens.wait_for(valid)).await {
-        Ok(Ok(token)) => token.clone().ok_or((StatusCode::SERVICE_UNAVAILABLE, "no token".to_owned())),
-        _ => Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("no valid {} token yet; see the agent's log", published.name),
-        )),
+    let current = tokens.borrow_and_update().clone();
+    if let Some(token) = current.as_ref().filter(|_| fresh(&current)) {
+        return Ok(token.clone());
     }
+    match &current {
+        // Close to expiry: a refresh was asked for (at most one per NUDGE_INTERVAL); take
+        // the next token it publishes, or the current one if none comes in time.
+        Some(_) => {
+            if nudge(state) {
+                let _ = tokio::time::timeout(NUDGE_WAIT, tokens.changed()).await;
+            }
+        }
+        None => {
+            let wait = COLD_START_WAIT.saturating_sub(state.started.elapsed());
+            let _ = tokio::time::timeout(wait, tokens.wait_for(Option::is_some)).await;
+        }
+    }
+    let still_valid = |t: &Token| t.remaining(SystemTime::now()) >= crate::token::MIN_LIFETIME;
+    let latest = tokens.borrow().clone().or(current);
+    latest.filter(still_valid).ok_or_else(|| {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("no valid {} token; see the agent's log", published.name))
+    })
+}
+
+/// Asks the owners for an early refresh; false when one was asked for too recently.
+fn nudge(state: &MetadataState) -> bool {
+    let Some(sender) = &state.nudge else { return false };
+    let mut last = state.last_nudge.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_some_and(|at| at.elapsed() < NUDGE_INTERVAL) {
+        return false;
+    }
+    *last = Some(Instant::now());
+    tracing::info!("a served token is close to expiry; refreshing early");
+    sender.send_modify(|n| *n = n.wrapping_add(1));
+    true
 }
 
 /// How a failed on-demand mint is answered: 404 for what this credential can never do (as GKE
 /// answers identity requests without a service account), else 503, which clients retry. The
 /// text names the failed step, never a secret.
-fn refusal(error: &crate::error::Error) -> (StatusCode, String) {
-    let status = match error {
-        crate::error::Error::Unsupported(_) => StatusCode::NOT_FOUND,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, error.to_string())
+fn refusal(refusal: crate::refresh::minter::Refusal) -> (StatusCode, String) {
+    let status = if refusal.unsupported { StatusCode::NOT_FOUND } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, refusal.message)
 }
 
 async fn project_id(State(state): State<Arc<MetadataState>>) -> Response {

@@ -90,6 +90,7 @@ impl TokenCache {
     /// Stores `token` under `key`, atomically, readable by us alone.
     pub fn store(&self, key: &str, token: &Token) -> io::Result<()> {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
+        trusted_dir(&self.dir)?;
         let entry =
             Entry { format: FORMAT, key, token: token.value.expose(), expires_at: token.expires_at_unix() };
         let bytes = serde_json::to_vec(&entry).map_err(io::Error::other)?;
@@ -97,19 +98,45 @@ impl TokenCache {
     }
 }
 
-/// Reads an entry only if it is a regular file of ours that nobody else can read or write.
+/// Reads an entry only if it is a regular file of ours, in a directory of ours, that nobody
+/// else can read or write. Neither is followed through a symlink; the file's owner and mode
+/// are checked on the opened file itself, so a swap between check and read is impossible.
 fn read_trusted(path: &Path) -> io::Result<Vec<u8>> {
-    let meta = fs::symlink_metadata(path)?;
-    if !meta.file_type().is_file() {
-        return Err(io::Error::other("not a regular file"));
+    if let Some(dir) = path.parent() {
+        trusted_dir(dir)?;
     }
-    if let Some(uid) = current_uid().filter(|uid| *uid != meta.uid()) {
-        return Err(io::Error::other(format!("owned by uid {}, not by this user (uid {uid})", meta.uid())));
+    crate::input::read_file_nofollow(path, |meta| {
+        owned_by_us(meta)?;
+        if meta.mode() & 0o077 != 0 {
+            let mode = meta.mode() & 0o777;
+            return Err(io::Error::other(format!("mode {mode:o} lets others read or write it")));
+        }
+        Ok(())
+    })
+}
+
+/// The cache directory must be a real directory of ours that others cannot write into.
+fn trusted_dir(dir: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.file_type().is_dir() {
+        let why = format!("{} is not a directory (a symlink is not followed)", dir.display());
+        return Err(io::Error::other(why));
     }
-    if meta.mode() & 0o077 != 0 {
-        return Err(io::Error::other(format!("mode {:o} lets others read or write it", meta.mode() & 0o777)));
+    owned_by_us(&meta)?;
+    if meta.mode() & 0o022 != 0 {
+        let why = format!("{} is writable by others (mode {:o})", dir.display(), meta.mode() & 0o777);
+        return Err(io::Error::other(why));
     }
-    crate::input::read_file(path)
+    Ok(())
+}
+
+fn owned_by_us(meta: &fs::Metadata) -> io::Result<()> {
+    match current_uid().filter(|uid| *uid != meta.uid()) {
+        Some(uid) => {
+            Err(io::Error::other(format!("owned by uid {}, not by this user (uid {uid})", meta.uid())))
+        }
+        None => Ok(()),
+    }
 }
 
 /// This process's uid: `/proc/self` belongs to it (Linux; elsewhere the check is skipped,
@@ -171,5 +198,22 @@ mod tests {
         cache.store(&a, &token(3600)).expect("store");
         fs::rename(cache.path(&a), cache.path(&b)).expect("rename");
         assert!(cache.load(&b, Duration::ZERO).is_none());
+    }
+
+    #[test]
+    fn a_symlinked_entry_or_cache_directory_is_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = TokenCache::new(dir.path().join("real"));
+        let key = TokenCache::key(&["k"]);
+        cache.store(&key, &token(3600)).expect("store");
+        let elsewhere = TokenCache::new(dir.path().join("other"));
+        fs::create_dir(dir.path().join("other")).expect("mkdir");
+        fs::set_permissions(dir.path().join("other"), fs::Permissions::from_mode(0o700)).expect("chmod");
+        std::os::unix::fs::symlink(cache.path(&key), elsewhere.path(&key)).expect("symlink");
+        assert!(elsewhere.load(&key, Duration::ZERO).is_none(), "a symlinked entry");
+        let linked_dir = TokenCache::new(dir.path().join("link"));
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).expect("symlink");
+        assert!(linked_dir.load(&key, Duration::ZERO).is_none(), "a symlinked directory");
+        assert!(cache.load(&key, Duration::ZERO).is_some(), "the real entry still loads");
     }
 }

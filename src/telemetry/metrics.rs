@@ -24,6 +24,7 @@ pub struct Metrics {
     http_request_duration_seconds: HistogramVec,
     ready: IntGauge,
     admissions_total: IntCounterVec,
+    on_demand_total: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -136,6 +137,12 @@ impl Metrics {
                 "Webhook admission reviews by result.",
                 &["result"],
             ),
+            on_demand_total: counter(
+                &r,
+                "on_demand_total",
+                "Metadata API requests for other scopes or audiences, by outcome.",
+                &["result"],
+            ),
             ready,
             registry: r,
         }
@@ -188,6 +195,12 @@ impl Metrics {
     /// The webhook answered a review: mutated, unchanged, skipped, denied, invalid or error.
     pub fn admission(&self, result: &str) {
         self.admissions_total.with_label_values(&[result]).inc();
+    }
+
+    /// An on-demand token request ended: cached, minted, failed, failure_cached,
+    /// rate_limited or full.
+    pub fn on_demand(&self, result: &str) {
+        self.on_demand_total.with_label_values(&[result]).inc();
     }
 
     /// Sets the readiness gauge.

@@ -233,5 +233,49 @@ async fn native_sidecars(mode: SidecarMode, client: Option<&kube::Client>) -> bo
     }
 }
 
+/// Fuzzing (`crate::fuzz`): an AdmissionReview body through what [`handler`] runs on it (the
+/// envelope, the mutation, the answer) without the ServiceAccount lookup, which needs a
+/// cluster. The submodules are private, so the entry point lives here. Any `kind` is mutated:
+/// the mutation must be total over whatever object arrives.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_review(body: &[u8]) {
+    let Ok(request) = review::Request::parse(body) else { return };
+    let Some(pod) = &request.object else { return };
+    for context in fuzz_contexts() {
+        let answer = match mutate::mutate(pod, &context) {
+            Ok(outcome) => review::Answer::Allow { patch: outcome.patch, warnings: outcome.warnings },
+            Err(message) => review::Answer::Deny { code: 403, message },
+        };
+        answer.review(&request.api_version, &request.uid);
+    }
+}
+
+/// Both sidecar modes, federation and metadata proxying, with and without a KSA annotation
+/// and a CA bundle: each takes other branches of the mutation.
+#[cfg(any(test, feature = "fuzzing"))]
+fn fuzz_contexts() -> [InjectContext; 2] {
+    let federated = InjectContext {
+        agent_image: "example.com/gcp-token-agent:0.1.0".to_owned(),
+        default_provider: Some(
+            "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k".to_owned(),
+        ),
+        native_sidecar: true,
+        project_id: None,
+        metadata_port: 8989,
+        admin_port: 8990,
+        ksa_service_account: Some("sa@my-project.iam.gserviceaccount.com".to_owned()),
+        agent: agent::AgentSettings::default(),
+    };
+    let classic = InjectContext {
+        default_provider: Some(annotations::METADATA_PROVIDER.to_owned()),
+        native_sidecar: false,
+        project_id: Some("my-project".to_owned()),
+        ksa_service_account: None,
+        agent: agent::AgentSettings { ca_configmap: Some("corp-ca".to_owned()), ..Default::default() },
+        ..federated.clone()
+    };
+    [federated, classic]
+}
+
 #[cfg(test)]
 mod tests;

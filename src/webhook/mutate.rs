@@ -71,6 +71,13 @@ pub(crate) fn mutate(pod: &Value, ctx: &InjectContext) -> Result<Outcome, String
         plan.add_volumes(spec, &mut out.patch)?;
     }
     plan.warn_about_skips(containers.iter().chain(init), &mut out.warnings);
+    if !plan.federated() && plan.settings.service_account.is_some() {
+        out.warnings.push(
+            "gcp-token-agent.io/service-account is ignored with the metadata provider: GKE's metadata \
+             server answers as the Kubernetes service account's iam.gke.io/gcp-service-account"
+                .to_owned(),
+        );
+    }
     let wanted = plan.app_env();
     for (field, list) in [("containers", containers), ("initContainers", init)] {
         for (i, container) in list.iter().enumerate() {

@@ -1,0 +1,205 @@
+//! Every class of bad input a user can hand the agent, table-driven: FIFOs, devices,
+//! directories and oversized files where a file is expected, malformed and credential-bearing
+//! URLs, out-of-range durations and modes. Each must end promptly with exit 64 and a message
+//! naming what to fix, never a hang, a panic or a secret in the output.
+
+mod support;
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+use support::{agent::Sandbox, emulator::Emulator};
+
+const PROVIDER: &str =
+    "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/pool/providers/k8s";
+/// Far beyond any answer; reaching it means the agent hung (the test then fails, it does not time).
+const HANG: Duration = Duration::from_secs(20);
+
+struct Ran {
+    code: Option<i32>,
+    stderr: String,
+}
+
+/// Runs the agent with a kill deadline, so a hang is a failure instead of a stuck suite.
+fn run(sandbox: &Sandbox, args: &[&str]) -> Ran {
+    let mut child = sandbox
+        .command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > HANG {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    Ran { code: output.status.code(), stderr: String::from_utf8_lossy(&output.stderr).into_owned() }
+}
+
+fn fifo(sandbox: &Sandbox, name: &str) -> String {
+    let path = sandbox.path(name);
+    assert!(std::process::Command::new("mkfifo").arg(&path).status().expect("mkfifo").success());
+    path.to_string_lossy().into_owned()
+}
+
+/// Paths that are not small regular files.
+fn unreadable_paths(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
+    let big = sandbox.write("big.json", vec![b' '; 2 << 20]);
+    let dir = sandbox.path("a-directory");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    vec![
+        ("a FIFO", fifo(sandbox, "fifo")),
+        ("/dev/zero", "/dev/zero".to_owned()),
+        ("/dev/urandom", "/dev/urandom".to_owned()),
+        ("a 2 MiB file", big),
+        ("a directory", dir.to_string_lossy().into_owned()),
+    ]
+}
+
+fn expect_usage_error(ran: &Ran, case: &str, needle: &str) {
+    assert_eq!(
+        ran.code,
+        Some(64),
+        "{case}: expected exit 64 (killed after {HANG:?} if None)\n{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains(needle), "{case}: the message should name {needle:?}\n{}", ran.stderr);
+    assert!(!ran.stderr.contains("panicked"), "{case}: {}", ran.stderr);
+}
+
+#[test]
+fn files_that_are_not_small_regular_files_are_refused_for_every_flag() {
+    let sandbox = Sandbox::new();
+    let emulator = Emulator::start();
+    for (what, path) in unreadable_paths(&sandbox) {
+        let external = sandbox
+            .write("external.json", emulator.external_account_config(PROVIDER, &path, None).to_string());
+        let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+            (
+                "--credentials",
+                vec!["print-access-token", "--no-cache", "--credentials", &path],
+                "--credentials",
+            ),
+            ("--config", vec!["run", "--config", &path], "--config"),
+            (
+                "--client-secrets",
+                vec!["login", "--no-browser", "--client-secrets", &path],
+                "--client-secrets",
+            ),
+            ("--from-file", vec!["exec-credential", "--from-file", &path], "--from-file"),
+            (
+                "--tls-cert",
+                vec!["webhook", "--agent-image", "x", "--tls-cert", &path, "--tls-key", &path],
+                "--tls-cert",
+            ),
+            (
+                "--subject-token-file",
+                vec![
+                    "print-access-token",
+                    "--no-cache",
+                    "--subject-token-file",
+                    &path,
+                    "--workload-identity-provider",
+                    PROVIDER,
+                    "--sts-endpoint",
+                    emulator.url(),
+                ],
+                "--subject-token-file",
+            ),
+            (
+                "credential_source.file",
+                vec!["print-access-token", "--no-cache", "--credentials", &external],
+                "credential_source.file",
+            ),
+        ];
+        for (flag, args, needle) in cases {
+            expect_usage_error(&run(&sandbox, &args), &format!("{flag} given {what}"), needle);
+        }
+    }
+}
+
+#[test]
+fn malformed_or_credential_bearing_urls_fail_at_once_naming_the_flag_or_field() {
+    let sandbox = Sandbox::new();
+    let emulator = Emulator::start();
+    let subject = sandbox.write("ksa/token", "a.b.c");
+    for url in [
+        "ftp://sts.example.com",
+        "/v1/token",
+        "http://[::1",
+        "http://sts.example.com",
+        "https://user:hunter2@sts.example.com",
+    ] {
+        for flag in ["--sts-endpoint", "--iam-endpoint"] {
+            let args = [
+                "print-access-token",
+                "--no-cache",
+                "--subject-token-file",
+                &subject,
+                "--workload-identity-provider",
+                PROVIDER,
+                "--service-account",
+                "app@emulator-project.iam.gserviceaccount.com",
+                flag,
+                url,
+            ];
+            let ran = run(&sandbox, &args);
+            expect_usage_error(&ran, &format!("{flag} {url}"), flag);
+            assert!(!ran.stderr.contains("hunter2"), "{flag} {url}: {}", ran.stderr);
+        }
+    }
+    let key = emulator.add_service_account("app@emulator-project.iam.gserviceaccount.com");
+    for token_uri in
+        ["/token", "ftp://oauth2.example.com/token", "https://user:hunter2@oauth2.example.com/token"]
+    {
+        let mut json = key.json().clone();
+        json["token_uri"] = json!(token_uri);
+        let path = sandbox.write("bad-uri.json", json.to_string());
+        let ran = run(&sandbox, &["print-access-token", "--no-cache", "--credentials", &path]);
+        expect_usage_error(&ran, &format!("token_uri {token_uri}"), "token_uri");
+        assert!(!ran.stderr.contains("hunter2"), "{}", ran.stderr);
+    }
+}
+
+#[test]
+fn out_of_range_durations_modes_and_ids_are_refused() {
+    let sandbox = Sandbox::new();
+    let huge = "18446744073709551615s";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", "--shutdown-grace", huge], "--shutdown-grace"),
+        (vec!["run", "--min-remaining", "9000h"], "--min-remaining"),
+        (vec!["login", "--client-secrets", "x.json", "--timeout", huge], "--timeout"),
+        (
+            vec![
+                "webhook",
+                "--agent-image",
+                "x",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--shutdown-grace",
+                huge,
+            ],
+            "--shutdown-grace",
+        ),
+        (vec!["run", "--file-mode", "0666"], "--file-mode"),
+        (vec!["run", "--file-mode", "0755"], "--file-mode"),
+        (vec!["run", "--numeric-project-id", "abc"], "--numeric-project-id"),
+        (vec!["run", "--project-id", "Bad Project!!"], "--project-id"),
+        (vec!["run", "--scopes", "not a scope"], "--scopes"),
+        (vec!["run", "--scopes="], "--scopes"),
+    ];
+    for (args, needle) in cases {
+        expect_usage_error(&run(&sandbox, &args), &args.join(" "), needle);
+    }
+}

@@ -27,6 +27,8 @@ faults_cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   sleep 0.2
   for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
+  # FAULTS_KEEP=DIR keeps every row's agent log, timeline and proxy stats for a closer look.
+  if [ -n "${FAULTS_KEEP:-}" ]; then mkdir -p "$FAULTS_KEEP" && cp -r "$work"/. "$FAULTS_KEEP"/ 2>/dev/null || true; fi
   cleanup
 }
 trap faults_cleanup EXIT
@@ -129,6 +131,7 @@ row_begin() {
   pids+=("$watch_pid")
   wait_fresh "$out"
   t_fault=$(now)
+  expiry_at_fault=$(python3 -c 'import json,sys,datetime as d; print(d.datetime.fromisoformat(json.load(open(sys.argv[1]))["expiry"].replace("Z","+00:00")).timestamp())' "$out/token.json")
 }
 
 # row_end "FAULT TEXT" [extra json fields]: clears, waits for recovery, judges, records the line.
@@ -144,8 +147,8 @@ row_end() {
   local code=0
   wait "$agent_pid" || code=$?
   curl -s "$proxy_url/proxy/stats" >"$dir/proxy.json"
-  printf '{"fault": %s, "clear": %s, "file_write_failures": "%s", "errors": "%s", "sigterm_exit": "%s"%s}\n' \
-    "$t_fault" "$t_clear" "$writes" "$errors" "$code" "$extra" >"$dir/events.json"
+  printf '{"fault": %s, "clear": %s, "file_write_failures": "%s", "errors": "%s", "sigterm_exit": "%s", "expiry_at_fault": %s%s}\n' \
+    "$t_fault" "$t_clear" "$writes" "$errors" "$code" "$expiry_at_fault" "$extra" >"$dir/events.json"
   local line
   line=$(python3 "$probe" row --timeline "$dir/timeline.jsonl" --events "$dir/events.json" --proxy-stats "$dir/proxy.json" |
     sed -n 's/^sentence=//p')
@@ -260,7 +263,7 @@ term_row() {
   took=$(python3 -c "print(f'{$t_exit - $t_term:.1f}')")
   local what
   if [ "$second" = yes ]; then
-    what="second SIGTERM 0.5 s after the first: exit $code, $took s after the first signal; in-flight (time after SIGTERM): $answers"
+    what="second SIGTERM 0.5 s after the first: exit $code, $(python3 -c "print(f'{$took - 0.5:.1f}')") s after the second; in-flight (time after the first SIGTERM): $answers"
     results+=("| two SIGTERMs, 3 on-demand mints in flight (upstream ${slow} s slow), --shutdown-grace ${grace}s | $what |")
   else
     what="in-flight (time after SIGTERM): $answers; a new request 0.5 s after SIGTERM: ${late:-000} ($( [ "${late:-000}" = 000 ] && echo refused || echo answered)); exit $code, $took s after SIGTERM"
@@ -284,7 +287,7 @@ cli_row() { # cli_row NAME "FAULT TEXT" MODE_JSON COMMAND...
   took=$(python3 -c "print(f'{$(now) - $start:.1f}')")
   mode '{"mode": "pass"}'
   local last
-  last=$(grep -v '^\s*$' "$d/stderr" | tail -1 | cut -c1-140 | sed 's/|/\\|/g')
+  last=$(grep -v '^\s*$' "$d/stderr" | tail -1 | cut -c1-160 | sed 's/|/\\|/g')
   results+=("| $fault | exit $code after $took s; stdout $(wc -c <"$d/stdout") bytes; last stderr line: \`$last\` |")
   echo "${results[-1]}"
 }

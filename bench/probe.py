@@ -225,7 +225,8 @@ def row(args):
     during = [s for s in samples if t0 <= s["t"] < t1]
     after = [s for s in samples if s["t"] >= t1]
     facts = {}
-    expiry = next((s.get("file_expiry") for s in reversed(before) if s.get("file_expiry")), None)
+    expiry = events.get("expiry_at_fault") or next(
+        (s.get("file_expiry") for s in reversed(before) if s.get("file_expiry")), None)
     if expiry:
         facts["token_left_at_fault_s"] = round(expiry - t0, 1)
     healthy = lambda s: s["ready"] == 200 and s["meta"] == 200 and s.get("meta_live") and s.get("file_live")
@@ -259,7 +260,7 @@ def row(args):
     facts["recovered_s"] = recovered
     facts["fault_s"] = round(t1 - t0, 1)
     for key, value in events.items():
-        if key not in ("fault", "clear"):
+        if key not in ("fault", "clear", "expiry_at_fault"):
             facts[key] = value
     if args.proxy_stats and os.path.exists(args.proxy_stats):
         stats = json.load(open(args.proxy_stats))

@@ -45,7 +45,7 @@ cargo_deny() {
 }
 
 check_preinstalled() {
-  # gcloud, gke-gcloud-auth-plugin and kubectl come with the machine (TESTING.md); say so
+  # gcloud, gke-gcloud-auth-plugin and kubectl come preinstalled on the CI machine; say so
   # clearly if they are missing rather than failing deep inside a test.
   local tool
   for tool in gcloud gke-gcloud-auth-plugin kubectl; do

@@ -12,7 +12,8 @@ use std::{
 use clap::{ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
 
 use crate::{
-    cli::{Cli, Command, RunArgs, SourceArgs},
+    cli::{Cli, Command, RunArgs, SourceArgs, SourceKind},
+    credentials::{Choice, Endpoints, ImpersonationFlags, Selection},
     error::Error,
     exchange::AccessRequest,
     sinks::files::parse_mode,
@@ -57,7 +58,14 @@ fn file_args(
         .map_err(|e| Error::usage("--config", format!("cannot read {}: {e}", path.display())))?;
     let map: std::collections::BTreeMap<String, serde_json::Value> =
         serde_saphyr::from_str(&text).map_err(|e| {
-            Error::usage("--config", format!("{} is not a YAML mapping of flag names: {e}", path.display()))
+            Error::usage(
+                "--config",
+                format!(
+                    "{} is not a YAML mapping of flag names: {}",
+                    path.display(),
+                    crate::validate::without_quoted(&e.to_string())
+                ),
+            )
         })?;
     let run_command = root.find_subcommand("run").cloned().unwrap_or_default();
     let mut args = Vec::new();
@@ -119,6 +127,46 @@ fn values(value: &serde_json::Value) -> Result<Vec<String>, String> {
     }
 }
 
+/// The credential the flags select, checked once: which source, what to impersonate on top,
+/// which endpoints. Loading it (reading files) happens later, on every mint.
+pub fn selection(args: &SourceArgs) -> Result<Selection, Error> {
+    let provider = &args.workload_identity_provider;
+    let choice = match (&args.credentials, args.source, &args.subject_token_file) {
+        (Some(path), _, None) => Choice::File(path.clone()),
+        (None, _, Some(file)) => Choice::Federation {
+            subject_token_file: file.clone(),
+            audience: provider.clone().ok_or_else(|| {
+                Error::usage("--subject-token-file", "needs the workload identity provider (--audience)")
+            })?,
+            service_account: args.service_account.clone(),
+        },
+        (Some(_), _, Some(_)) => {
+            return Err(Error::usage("--credentials", "cannot be combined with --subject-token-file"));
+        }
+        (None, SourceKind::Metadata, None) => Choice::Metadata,
+        (None, SourceKind::Adc, None) => Choice::Adc,
+    };
+    if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
+        return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));
+    }
+    let impersonate = ImpersonationFlags {
+        email: args.impersonate_service_account.clone(),
+        delegates: args.delegates.clone(),
+        lifetime_secs: args.lifetime.map(|d| d.as_secs()),
+    };
+    for (flag, url) in [("--sts-endpoint", &args.sts_endpoint), ("--iam-endpoint", &args.iam_endpoint)] {
+        if let Some(Err(why)) = url.as_deref().map(crate::validate::endpoint_url) {
+            return Err(Error::usage(flag, why));
+        }
+    }
+    let defaults = Endpoints::default();
+    let endpoints = Endpoints {
+        sts: args.sts_endpoint.clone().unwrap_or(defaults.sts),
+        iam: args.iam_endpoint.clone().unwrap_or(defaults.iam),
+    };
+    Ok(Selection { choice, impersonate, endpoints })
+}
+
 /// An ID token to keep fresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdTokenSpec {
@@ -131,8 +179,10 @@ pub struct IdTokenSpec {
 /// `run`'s validated configuration.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Credential selection.
+    /// Credential selection, as given.
     pub source: SourceArgs,
+    /// The same, checked: what the minters load from.
+    pub selection: Selection,
     /// The access token to keep fresh.
     pub access: AccessRequest,
     /// The ID tokens to keep fresh.
@@ -163,8 +213,12 @@ impl RunConfig {
     /// Validates `run`'s arguments, collecting every problem before failing.
     pub fn from_args(args: &RunArgs) -> Result<Self, Error> {
         let mut problems = Vec::new();
-        let mut note = |flag: &str, why: String| problems.push(format!("{flag}: {why}"));
         let source = args.source.with_provider_alias(args.audience.as_ref());
+        let selection = selection(&source).unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            Selection::default()
+        });
+        let mut note = |flag: &str, why: String| problems.push(format!("{flag}: {why}"));
         let id_tokens = parse_id_tokens(&args.id_tokens).unwrap_or_else(|why| {
             note("--id-token", why);
             Vec::new()
@@ -214,6 +268,7 @@ impl RunConfig {
         }
         Ok(Self {
             source,
+            selection,
             access: AccessRequest { scopes, subject: args.subject.clone() },
             id_tokens,
             include_email: args.include_email,

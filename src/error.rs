@@ -166,7 +166,7 @@ impl Error {
     /// (`invalid_grant`, 403, ...) and bad configuration will not heal by hammering.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Upstream(e) => crate::exchange::is_retryable(&e.kind),
+            Error::Upstream(e) => e.kind.is_retryable(),
             // A broken or half-written file is usually mid-rotation; the watcher also re-kicks.
             Error::ReadCredentials { .. } | Error::ParseCredentials { .. } | Error::WriteFile { .. } => true,
             _ => false,
@@ -230,6 +230,26 @@ impl fmt::Display for UpstreamErrorKind {
                     write!(f, ": {text}")?;
                 }
                 Ok(())
+            }
+        }
+    }
+}
+
+/// OAuth `error` codes that Google's libraries retry at any HTTP status.
+const RETRYABLE_CODES: [&str; 3] = ["internal_failure", "server_error", "temporarily_unavailable"];
+
+impl UpstreamErrorKind {
+    /// Whether Google's libraries would try this again: no answer, 5xx, 408, 429, or a
+    /// retryable `error` code at any status. Never `invalid_grant` and friends, and never an
+    /// unusable 2xx (asking again gets the same answer).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Unreachable(_) => true,
+            Self::BadResponse(_) => false,
+            Self::Refused { status, code, description, .. } => {
+                let retryable_code =
+                    |text: &Option<String>| text.as_deref().is_some_and(|t| RETRYABLE_CODES.contains(&t));
+                matches!(status, 500..=599 | 408 | 429) || retryable_code(code) || retryable_code(description)
             }
         }
     }

@@ -63,11 +63,11 @@ pub fn credentials_file(data: &[u8]) {
 /// then the JWT shape check for JWT-typed and other subject tokens.
 pub fn subject_token(data: &[u8]) {
     // URL bodies are read lossily; files must be UTF-8, a subset of what this covers.
-    let content = String::from_utf8_lossy(data);
+    let content = String::from_utf8_lossy(data).into_owned();
     let formats =
         [Format::Text, Format::Json("id_token".to_owned()), Format::Json("access_token".to_owned())];
     for format in &formats {
-        let Ok(token) = subject::extract(&origin(), content.clone().into_owned(), format) else { continue };
+        let Ok(token) = subject::extract(&origin(), content.clone(), format) else { continue };
         for kind in [
             JWT_TOKEN_TYPE,
             "urn:ietf:params:oauth:token-type:id_token",
@@ -187,9 +187,10 @@ fn metadata_answer(data: &[u8]) -> Option<StatusCode> {
     let flavored =
         headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
     let forwarded = headers.contains_key("x-forwarded-for");
-    let foreign = headers
+    // A missing Host is refused like a foreign one.
+    let foreign = !headers
         .get(header::HOST)
-        .is_some_and(|h| !metadata::host_allowed(h.to_str().unwrap_or("\u{fffd}"), api.listen));
+        .is_some_and(|h| metadata::host_allowed(h.to_str().unwrap_or("\u{fffd}"), api.listen));
     let response = api.send(request)?;
     let status = response.status();
     assert!(
@@ -204,18 +205,24 @@ fn metadata_answer(data: &[u8]) -> Option<StatusCode> {
 fn http_request(data: &[u8]) -> Option<Request<Body>> {
     let mut lines = data.split(|b| *b == b'\n').map(<[u8]>::trim_ascii);
     let first = lines.next()?;
-    let (method, target) = match first.iter().position(|b| *b == b' ') {
-        Some(space) => (Method::from_bytes(&first[..space]).ok()?, &first[space + 1..]),
+    let (method, target) = match split_once(first, b' ') {
+        Some((method, target)) => (Method::from_bytes(method).ok()?, target),
         None => (Method::GET, first),
     };
     let mut request = Request::builder().method(method).uri(Uri::try_from(target).ok()?);
     for line in lines.filter(|l| !l.is_empty()) {
-        let colon = line.iter().position(|b| *b == b':')?;
-        let name = HeaderName::from_bytes(line[..colon].trim_ascii()).ok()?;
-        let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).ok()?;
+        let (name, value) = split_once(line, b':')?;
+        let name = HeaderName::from_bytes(name.trim_ascii()).ok()?;
+        let value = HeaderValue::from_bytes(value.trim_ascii()).ok()?;
         request = request.header(name, value);
     }
     request.body(Body::empty()).ok()
+}
+
+/// `str::split_once` for bytes.
+fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
+    let mut parts = bytes.splitn(2, |b| *b == separator);
+    Some((parts.next()?, parts.next()?))
 }
 
 /// The metadata router over fixed state: valid published tokens (so no route waits for a
@@ -242,16 +249,11 @@ impl MetadataApi {
             refresh::{Minter, OnDemand, Published},
             telemetry::metrics::Metrics,
         };
-        #[derive(clap::Parser)]
-        struct SourceOnly {
-            #[command(flatten)]
-            source: cli::SourceArgs,
-        }
-        let source =
-            <SourceOnly as clap::Parser>::try_parse_from(["fuzz", "--credentials", "/nonexistent/key.json"])
-                .ok()?
-                .source;
-        let minter = Minter::new(source, Env::default(), Http::new(RetryPolicy::default()).ok()?);
+        let selection = crate::credentials::Selection {
+            choice: crate::credentials::Choice::File("/nonexistent/key.json".into()),
+            ..Default::default()
+        };
+        let minter = Minter::new(selection, Env::default(), Http::new(RetryPolicy::default()).ok()?);
         let mut senders = Vec::new();
         let mut publish = |name: &str| {
             let token = Token::new(Secret::new("ya29.fuzz"), SystemTime::now(), token::MAX_LIFETIME);
@@ -508,13 +510,11 @@ mod tests {
     /// Without this the metadata target could silently test nothing: the harness must answer.
     #[test]
     fn the_metadata_harness_serves_and_guards() {
-        let token =
-            "GET /computeMetadata/v1/instance/service-accounts/default/token\nMetadata-Flavor: Google";
+        let token = "GET /computeMetadata/v1/instance/service-accounts/default/token\nMetadata-Flavor: Google\nHost: 127.0.0.1:8989";
         assert_eq!(super::metadata_answer(token.as_bytes()), Some(super::StatusCode::OK));
         let bare = "/computeMetadata/v1/project/project-id\nHost: evil.example";
         assert_eq!(super::metadata_answer(bare.as_bytes()), Some(super::StatusCode::FORBIDDEN));
-        let other =
-            "/computeMetadata/v1/instance/service-accounts/default/token?scopes=x\nMetadata-Flavor: Google";
+        let other = "/computeMetadata/v1/instance/service-accounts/default/token?scopes=x\nMetadata-Flavor: Google\nHost: metadata";
         assert_eq!(super::metadata_answer(other.as_bytes()), Some(super::StatusCode::SERVICE_UNAVAILABLE));
     }
 }

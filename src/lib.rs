@@ -27,10 +27,15 @@
 //! * [`error`]: errors named by the step that failed, and their exit codes.
 //! * [`secret`]: the masking wrapper every token, key and refresh token lives in.
 
+// No input may panic the agent: outside tests, no `expect`, `panic!` or unchecked indexing
+// (`unwrap` is refused for every target in Cargo.toml).
+#![cfg_attr(not(test), warn(clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub(crate) mod digest;
 pub mod error;
 pub mod exchange;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -1,5 +1,7 @@
 //! The `gcp-token-agent` binary: parse, set up logs, dispatch, map errors to exit codes.
 
+#![warn(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{

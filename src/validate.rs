@@ -138,6 +138,26 @@ fn local_host(host: &str) -> bool {
     }
 }
 
+/// A parser's error message without the string values it quotes: serde says `invalid type:
+/// string "Bearer ...", expected a map`, and that string may be a secret in the wrong place.
+/// Field names (quoted with backticks) stay, so the message still names what to fix.
+pub(crate) fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quote = None;
+    for c in message.chars() {
+        match (quote, c) {
+            (None, '"') => {
+                quote = Some(c);
+                out.push('…');
+            }
+            (Some(open), c) if c == open => quote = None,
+            (Some(_), _) => {}
+            (None, c) => out.push(c),
+        }
+    }
+    out
+}
+
 /// A Kubernetes resource quantity (`10m`, `64Mi`, `0.5`, `1e3`).
 pub(crate) fn quantity(text: &str) -> Result<(), String> {
     const SUFFIXES: [&str; 15] =
@@ -242,6 +262,13 @@ mod tests {
         assert!(!err.contains("hunter2") && err.contains("***@iam.example.com"), "{err}");
         let err = endpoint_url("https://user:hunter2@[bad").expect_err("bad");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn parser_messages_lose_the_values_they_quote() {
+        let message = r#"invalid type: string "Bearer s3cret", expected a map at line 1 column 9"#;
+        assert_eq!(without_quoted(message), "invalid type: string …, expected a map at line 1 column 9");
+        assert_eq!(without_quoted("missing field `client_email`"), "missing field `client_email`");
     }
 
     #[test]

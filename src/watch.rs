@@ -12,7 +12,7 @@ use std::{
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 
-use crate::{sinks::token_cache::sha256_hex, telemetry::metrics::Metrics};
+use crate::{digest::sha256_hex, telemetry::metrics::Metrics};
 
 /// Events arrive in bursts (a kubelet swap is four or five); wait this long for the rest.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);

@@ -21,7 +21,7 @@ fn kubectls() -> Vec<PathBuf> {
     let resolved =
         Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output().expect("sh");
     let dir = PathBuf::from(String::from_utf8_lossy(&resolved.stdout).trim()).parent().map(Path::to_path_buf);
-    let dir = dir.expect("kubectl is installed (TESTING.md)");
+    let dir = dir.expect("kubectl is installed (preinstalled on the CI machine)");
     let versioned = ["kubectl.1.27", "kubectl.1.33"].map(|name| dir.join(name));
     for path in &versioned {
         assert!(path.exists(), "{} is missing", path.display());

@@ -57,7 +57,10 @@ fn from_agent_file(path: &Path) -> Result<Token> {
     let file: TokenJson = serde_json::from_slice(&bytes).map_err(|e| {
         Error::parse(
             &origin,
-            format!("is not an agent token.json with \"access_token\" and \"expiry\" ({e})"),
+            format!(
+                "is not an agent token.json with \"access_token\" and \"expiry\" ({})",
+                crate::validate::without_quoted(&e.to_string())
+            ),
         )
     })?;
     let expires_at = parse_rfc3339(&file.expiry)

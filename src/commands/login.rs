@@ -288,18 +288,18 @@ fn write_credentials(
     refresh_token: &Secret,
     quota_project: Option<&str>,
 ) -> Result<()> {
-    let mut file = json!({
-        "type": "authorized_user",
-        "client_id": client.client_id,
-        "client_secret": client.client_secret.expose(),
-        "refresh_token": refresh_token.expose(),
-    });
+    let mut file = serde_json::Map::new();
+    file.insert("type".to_owned(), json!("authorized_user"));
+    file.insert("client_id".to_owned(), json!(client.client_id));
+    file.insert("client_secret".to_owned(), json!(client.client_secret.expose()));
+    file.insert("refresh_token".to_owned(), json!(refresh_token.expose()));
     if client.token_uri != GOOGLE_TOKEN_URI {
-        file["token_uri"] = json!(client.token_uri);
+        file.insert("token_uri".to_owned(), json!(client.token_uri));
     }
     if let Some(project) = quota_project {
-        file["quota_project_id"] = json!(project);
+        file.insert("quota_project_id".to_owned(), json!(project));
     }
+    let file = serde_json::Value::Object(file);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(dir)

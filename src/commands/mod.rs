@@ -8,9 +8,9 @@ pub mod run;
 use std::{future::Future, time::Duration};
 
 use crate::{
-    cli::{SourceArgs, SourceKind},
-    credentials::{self, Choice, Endpoints, Env, ImpersonationFlags, Loaded},
-    error::{Error, Result},
+    cli::SourceArgs,
+    credentials::{Env, Loaded},
+    error::Result,
     sinks::token_cache::TokenCache,
     token::Token,
 };
@@ -21,41 +21,7 @@ pub const MIN_CACHED_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// Loads the credential the flags select.
 pub fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
-    let provider = &args.workload_identity_provider;
-    let choice = match (&args.credentials, args.source, &args.subject_token_file) {
-        (Some(path), _, None) => Choice::File(path.clone()),
-        (None, _, Some(file)) => Choice::Federation {
-            subject_token_file: file.clone(),
-            audience: provider.clone().ok_or_else(|| {
-                Error::usage("--subject-token-file", "needs the workload identity provider (--audience)")
-            })?,
-            service_account: args.service_account.clone(),
-        },
-        (Some(_), _, Some(_)) => {
-            return Err(Error::usage("--credentials", "cannot be combined with --subject-token-file"));
-        }
-        (None, SourceKind::Metadata, None) => Choice::Metadata,
-        (None, SourceKind::Adc, None) => Choice::Adc,
-    };
-    if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
-        return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));
-    }
-    let impersonate = ImpersonationFlags {
-        email: args.impersonate_service_account.clone(),
-        delegates: args.delegates.clone(),
-        lifetime_secs: args.lifetime.map(|d| d.as_secs()),
-    };
-    for (flag, url) in [("--sts-endpoint", &args.sts_endpoint), ("--iam-endpoint", &args.iam_endpoint)] {
-        if let Some(Err(why)) = url.as_deref().map(crate::validate::endpoint_url) {
-            return Err(Error::usage(flag, why));
-        }
-    }
-    let defaults = Endpoints::default();
-    let endpoints = Endpoints {
-        sts: args.sts_endpoint.clone().unwrap_or(defaults.sts),
-        iam: args.iam_endpoint.clone().unwrap_or(defaults.iam),
-    };
-    credentials::resolve(&choice, &impersonate, &endpoints, env)
+    crate::config::selection(args)?.load(env)
 }
 
 /// Where one answer is cached: the disk cache and the entry's key.

@@ -5,7 +5,6 @@ use std::{net::SocketAddr, sync::Arc};
 
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
-use super::load_source;
 use crate::{
     config::RunConfig,
     credentials::{Env, Loaded, Source},
@@ -22,27 +21,27 @@ use crate::{
 pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let metrics = Metrics::new();
     // Resolve once up front: a bad flag or file is a configuration error (exit 64), not a retry loop.
-    let loaded = load_source(&config.source, &env)?;
+    let loaded = config.selection.load(&env)?;
     if !config.id_tokens.is_empty() {
         exchange::check_id_token_support(&loaded.source)?;
     }
     if config.oneshot {
-        let minter = Minter::new(config.source.clone(), env, Http::new(RetryPolicy::default())?);
+        let minter = Minter::new(config.selection.clone(), env, Http::new(RetryPolicy::default())?);
         return oneshot(&config, &minter, &metrics).await;
     }
     // The owners back off on their own; one HTTP attempt per refresh keeps the two from multiplying.
     let http = Http::new(RetryPolicy { attempts: 1, ..RetryPolicy::default() })?;
-    let minter = Minter::new(config.source.clone(), env.clone(), http.clone());
+    let minter = Minter::new(config.selection.clone(), env.clone(), http.clone());
     let listeners = bind(&config).await?;
     let (stop, shutdown) = watch::channel(false);
     let (reload_tx, reload) = watch::channel(0u64);
     let mut tasks = server::Tasks::new();
     let tokens = spawn_owners(&config, &minter, &metrics, &reload, &shutdown, &mut tasks);
     let ready_when = follow_with_files(&config, &tokens, &metrics, &mut tasks);
-    let check_source = config.source.clone();
+    let check_selection = config.selection.clone();
     let check_env = env.clone();
     let check: source_watch::CheckFn =
-        Arc::new(move || load_source(&check_source, &check_env).map(drop).map_err(|e| e.to_string()));
+        Arc::new(move || check_selection.load(&check_env).map(drop).map_err(|e| e.to_string()));
     let nudge = reload_tx.clone();
     let _watch = source_watch::spawn(loaded.source.watched_files(), reload_tx, check, metrics.clone());
     let identity = identity(&loaded, &config, &http).await;
@@ -223,7 +222,7 @@ fn metadata_state(
     metrics: &Metrics,
 ) -> metadata::MetadataState {
     metadata::MetadataState {
-        access: tokens[0].0.clone(),
+        access: access_of(tokens),
         scopes: config.access.scopes_or_default(),
         scope_set: config.access.scopes_or_default().into_iter().collect(),
         subject: config.access.subject.clone(),
@@ -238,6 +237,15 @@ fn metadata_state(
         started: std::time::Instant::now(),
         last_nudge: std::sync::Mutex::new(None),
     }
+}
+
+/// The access token's channel: `spawn_owners` always starts it first.
+fn access_of(tokens: &Tokens) -> Published {
+    tokens.iter().find(|(_, target)| matches!(target, Target::Access)).map_or_else(
+        // Unreachable in practice; an empty channel answers 503 rather than panicking.
+        || Published { name: "access".to_owned(), tokens: watch::channel(None).1 },
+        |(published, _)| published.clone(),
+    )
 }
 
 fn kept_id_tokens(config: &RunConfig, tokens: &Tokens) -> Vec<metadata::KeptIdToken> {

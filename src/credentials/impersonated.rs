@@ -34,8 +34,15 @@ pub fn from_json(
     json: serde_json::Value,
     parse_nested: impl FnOnce(serde_json::Value) -> Result<Source>,
 ) -> Result<Impersonated> {
-    let file: File = serde_json::from_value(json)
-        .map_err(|e| Error::parse(origin, format!("not an impersonated_service_account file: {e}")))?;
+    let file: File = serde_json::from_value(json).map_err(|e| {
+        Error::parse(
+            origin,
+            format!(
+                "not an impersonated_service_account file: {}",
+                crate::validate::without_quoted(&e.to_string())
+            ),
+        )
+    })?;
     let url = required(origin, "service_account_impersonation_url", file.service_account_impersonation_url)?;
     let target = impersonation_from_url(origin, &url, file.delegates, None)?;
     let nested =

@@ -17,8 +17,8 @@ pub use metadata::MetadataServer;
 pub use service_account::ServiceAccountKey;
 
 use crate::{
+    digest::sha256_hex,
     error::{Error, Origin, Result},
-    sinks::token_cache::sha256_hex,
 };
 
 /// A credential that can mint tokens.
@@ -191,6 +191,24 @@ pub struct ImpersonationFlags {
     pub delegates: Vec<String>,
     /// Requested lifetime in seconds.
     pub lifetime_secs: Option<u64>,
+}
+
+/// Which credential to use, checked from the flags once (`config::selection`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The source.
+    pub choice: Choice,
+    /// Impersonation on top of it.
+    pub impersonate: ImpersonationFlags,
+    /// STS and IAM Credentials for the flag forms.
+    pub endpoints: Endpoints,
+}
+
+impl Selection {
+    /// Reads and validates the credential now (files are re-read on every call).
+    pub fn load(&self, env: &Env) -> Result<Loaded> {
+        resolve(&self.choice, &self.impersonate, &self.endpoints, env)
+    }
 }
 
 /// Resolves the user's choice to a loaded credential, impersonating on top if asked.

@@ -44,8 +44,15 @@ struct KeyFile {
 impl ServiceAccountKey {
     /// Validates a key file's JSON, naming the missing or bad field.
     pub fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
-        let file: KeyFile = serde_json::from_value(json)
-            .map_err(|e| Error::parse(origin, format!("not a service_account key file: {e}")))?;
+        let file: KeyFile = serde_json::from_value(json).map_err(|e| {
+            Error::parse(
+                origin,
+                format!(
+                    "not a service_account key file: {}",
+                    crate::validate::without_quoted(&e.to_string())
+                ),
+            )
+        })?;
         let client_email = required(origin, "client_email", file.client_email)?;
         let private_key = file
             .private_key

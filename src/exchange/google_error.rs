@@ -6,9 +6,6 @@ use serde::Deserialize;
 
 use crate::error::UpstreamErrorKind;
 
-/// OAuth `error` codes that Google's libraries retry at any HTTP status.
-const RETRYABLE_CODES: [&str; 3] = ["internal_failure", "server_error", "temporarily_unavailable"];
-
 /// Parses an error body in either of Google's shapes into a refusal.
 ///
 /// * OAuth/STS (RFC 6749 §5.2): `{"error": "invalid_grant", "error_description": "..."}`
@@ -42,18 +39,10 @@ pub fn parse(status: u16, body: &[u8], retry_after: Option<Duration>, sent: &[St
     }
 }
 
-/// Whether Google's libraries would try this refusal again: 5xx, 408, 429, or a retryable
-/// `error` code at any status. Never `invalid_grant` and friends.
+/// Whether Google's libraries would try this refusal again (the rule lives with the error
+/// type, which the layers below the HTTP client also ask).
 pub fn is_retryable(kind: &UpstreamErrorKind) -> bool {
-    match kind {
-        UpstreamErrorKind::Unreachable(_) => true,
-        UpstreamErrorKind::BadResponse(_) => false,
-        UpstreamErrorKind::Refused { status, code, description, .. } => {
-            let retryable_code =
-                |text: &Option<String>| text.as_deref().is_some_and(|t| RETRYABLE_CODES.contains(&t));
-            matches!(status, 500..=599 | 408 | 429) || retryable_code(code) || retryable_code(description)
-        }
-    }
+    kind.is_retryable()
 }
 
 /// Short plain-text bodies are shown (a proxy's "Bad Gateway"); HTML and long bodies are not.

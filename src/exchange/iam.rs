@@ -27,13 +27,15 @@ pub async fn generate_access_token(
         access_token: Option<Secret>,
         expire_time: Option<String>,
     }
-    let mut body = json!({ "scope": scopes });
+    let mut body = serde_json::Map::new();
+    body.insert("scope".to_owned(), json!(scopes));
     if let Some(lifetime) = target.lifetime {
-        body["lifetime"] = json!(format!("{}s", lifetime.as_secs()));
+        body.insert("lifetime".to_owned(), json!(format!("{}s", lifetime.as_secs())));
     }
     if !target.delegates.is_empty() {
-        body["delegates"] = json!(target.delegates);
+        body.insert("delegates".to_owned(), json!(target.delegates));
     }
+    let body = serde_json::Value::Object(body);
     let answer: Answer = post(http, &target.url, bearer, &body).await?;
     let url = &target.url;
     let value =
@@ -59,10 +61,13 @@ pub async fn generate_id_token(
         token: Option<Secret>,
     }
     let url = id_token_url(&target.url);
-    let mut body = json!({ "audience": audience, "includeEmail": include_email });
+    let mut body = serde_json::Map::new();
+    body.insert("audience".to_owned(), json!(audience));
+    body.insert("includeEmail".to_owned(), json!(include_email));
     if !target.delegates.is_empty() {
-        body["delegates"] = json!(target.delegates);
+        body.insert("delegates".to_owned(), json!(target.delegates));
     }
+    let body = serde_json::Value::Object(body);
     let answer: Answer = post(http, &url, bearer, &body).await?;
     let value = answer.token.filter(|t| !t.is_empty()).ok_or_else(|| bad(&url, "no \"token\""))?;
     Ok(oauth::id_token_with_expiry(&url, value).map_err(|e| UpstreamError { endpoint: ENDPOINT, ..e })?)

@@ -10,9 +10,7 @@ use std::{
 };
 
 use crate::{
-    cli::SourceArgs,
-    commands::load_source,
-    credentials::Env,
+    credentials::{Env, Selection},
     error::{Error, Result},
     exchange::{self, AccessRequest, Http, IdRequest},
     telemetry::metrics::Metrics,
@@ -28,26 +26,26 @@ const ON_DEMAND_MAX_ENTRIES: usize = 64;
 /// Everything needed to mint: which credential, the environment, the HTTP client.
 #[derive(Debug, Clone)]
 pub struct Minter {
-    source: SourceArgs,
+    selection: Selection,
     env: Env,
     http: Http,
 }
 
 impl Minter {
-    /// A minter for the credential `source` selects.
-    pub fn new(source: SourceArgs, env: Env, http: Http) -> Self {
-        Self { source, env, http }
+    /// A minter for the selected credential.
+    pub fn new(selection: Selection, env: Env, http: Http) -> Self {
+        Self { selection, env, http }
     }
 
     /// Resolves the credential afresh and mints an access token.
     pub async fn access(&self, request: &AccessRequest) -> Result<Token> {
-        let loaded = load_source(&self.source, &self.env)?;
+        let loaded = self.selection.load(&self.env)?;
         exchange::access_token(&self.http, &loaded.source, request).await
     }
 
     /// Resolves the credential afresh and mints an ID token.
     pub async fn id(&self, request: &IdRequest) -> Result<Token> {
-        let loaded = load_source(&self.source, &self.env)?;
+        let loaded = self.selection.load(&self.env)?;
         exchange::id_token(&self.http, &loaded.source, request).await
     }
 }

@@ -13,11 +13,10 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use aws_lc_rs::digest;
 use serde::{Deserialize, Serialize};
 
 use super::atomic;
-use crate::{credentials::Env, secret::Secret, token::Token};
+use crate::{credentials::Env, digest::sha256_hex, secret::Secret, token::Token};
 
 /// Bump when the entry format or key derivation changes.
 const FORMAT: u32 = 1;
@@ -143,11 +142,6 @@ fn owned_by_us(meta: &fs::Metadata) -> io::Result<()> {
 /// since reading the uid portably needs `unsafe` libc calls this crate forbids).
 fn current_uid() -> Option<u32> {
     fs::metadata("/proc/self").ok().map(|m| m.uid())
-}
-
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    digest::digest(&digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

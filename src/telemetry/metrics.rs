@@ -9,7 +9,7 @@ use prometheus::{
 
 use crate::token::{Token, unix_seconds};
 
-/// Every metric family of PRODUCT.md, registered under the `gcp_token_agent_` prefix.
+/// Every metric family the README lists, registered under the `gcp_token_agent_` prefix.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
@@ -39,18 +39,23 @@ impl Default for Metrics {
     }
 }
 
+// The definitions below are constants of this file, never input: an `expect` here can only
+// fire on a programming error, caught by every test that builds the registry.
+#[allow(clippy::expect_used)]
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter definition");
     registry.register(Box::new(metric.clone())).expect("unique metric name");
     metric
 }
 
+#[allow(clippy::expect_used)]
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let metric = GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition");
     registry.register(Box::new(metric.clone())).expect("unique metric name");
     metric
 }
 
+#[allow(clippy::expect_used)]
 fn histogram(
     registry: &Registry,
     name: &str,

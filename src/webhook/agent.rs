@@ -50,26 +50,26 @@ pub(crate) fn container(plan: &Plan<'_>) -> Value {
     if ctx.agent.ca_configmap.is_some() {
         mounts.push(json!({"name": CA_VOLUME, "mountPath": CA_MOUNT, "readOnly": true}));
     }
-    let mut container = json!({
-        "name": AGENT_CONTAINER,
-        "image": ctx.agent_image,
-        "args": args(plan),
-        "livenessProbe": probe("/healthz", plan.admin_port, 10, 3),
-        "securityContext": security_context(ctx.agent.run_as_user),
-        "resources": resources(&plan.settings.resources, &ctx.agent.resources),
-        "volumeMounts": mounts,
-    });
+    let mut container = serde_json::Map::new();
+    let mut set = |key: &str, value: Value| container.insert(key.to_owned(), value);
+    set("name", json!(AGENT_CONTAINER));
+    set("image", json!(ctx.agent_image));
+    set("args", json!(args(plan)));
+    set("livenessProbe", probe("/healthz", plan.admin_port, 10, 3));
+    set("securityContext", security_context(ctx.agent.run_as_user));
+    set("resources", resources(&plan.settings.resources, &ctx.agent.resources));
+    set("volumeMounts", Value::Array(mounts));
     if native {
-        container["restartPolicy"] = json!("Always");
-        container["startupProbe"] = probe("/readyz", plan.admin_port, 1, 60);
+        set("restartPolicy", json!("Always"));
+        set("startupProbe", probe("/readyz", plan.admin_port, 1, 60));
     } else {
-        container["readinessProbe"] = probe("/readyz", plan.admin_port, 5, 3);
+        set("readinessProbe", probe("/readyz", plan.admin_port, 5, 3));
     }
     let env = env(&ctx.agent);
     if !env.is_empty() {
-        container["env"] = Value::Array(env);
+        set("env", Value::Array(env));
     }
-    container
+    Value::Object(container)
 }
 
 /// The `run` command line. Every flag here is checked by a test that parses it with `run`'s
@@ -127,8 +127,8 @@ fn security_context(run_as_user: Option<i64>) -> Value {
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     });
-    if let Some(uid) = run_as_user {
-        context["runAsUser"] = json!(uid);
+    if let (Some(uid), Some(map)) = (run_as_user, context.as_object_mut()) {
+        map.insert("runAsUser".to_owned(), json!(uid));
     }
     context
 }

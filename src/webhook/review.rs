@@ -56,16 +56,19 @@ impl Answer {
     pub(crate) fn review(self, api_version: &str, uid: &str) -> Value {
         let response = match self {
             Answer::Allow { patch, warnings } => {
-                let mut response = json!({"uid": uid, "allowed": true});
+                let mut response = serde_json::Map::new();
+                response.insert("uid".to_owned(), json!(uid));
+                response.insert("allowed".to_owned(), json!(true));
                 if !patch.is_empty() {
                     let bytes = serde_json::to_vec(&patch).unwrap_or_default();
-                    response["patchType"] = json!("JSONPatch");
-                    response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+                    response.insert("patchType".to_owned(), json!("JSONPatch"));
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+                    response.insert("patch".to_owned(), json!(encoded));
                 }
                 if !warnings.is_empty() {
-                    response["warnings"] = json!(warnings);
+                    response.insert("warnings".to_owned(), json!(warnings));
                 }
-                response
+                Value::Object(response)
             }
             Answer::Deny { code, message } => json!({
                 "uid": uid,

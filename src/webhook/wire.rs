@@ -31,14 +31,16 @@ pub(crate) fn container(
         if !proxies.iter().any(|p| value_of(env, p).is_some_and(|v| !v.is_empty())) {
             continue;
         }
-        match env.iter().position(|e| e.get("name").and_then(Value::as_str) == Some(no_proxy)) {
+        let found =
+            env.iter().enumerate().find(|(_, e)| e.get("name").and_then(Value::as_str) == Some(no_proxy));
+        match found {
             // An `envFrom` source may set it; a literal here would override that whole list.
             None if object.get("envFrom").is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty())) => {}
             None => missing.push(json!({"name": no_proxy, "value": LOOPBACK})),
             // A list from `valueFrom` cannot be seen here; the README says to add 127.0.0.1 there.
-            Some(i) if env[i].get("valueFrom").is_some() => {}
-            Some(i) => {
-                let list = env[i].get("value").and_then(Value::as_str).unwrap_or_default();
+            Some((_, entry)) if entry.get("valueFrom").is_some() => {}
+            Some((i, entry)) => {
+                let list = entry.get("value").and_then(Value::as_str).unwrap_or_default();
                 if !list.split(',').any(|host| host.trim() == LOOPBACK) {
                     let value =
                         if list.is_empty() { LOOPBACK.to_owned() } else { format!("{list},{LOOPBACK}") };

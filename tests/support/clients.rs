@@ -20,7 +20,7 @@ pub fn python(script: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// A gcloud with its own fresh configuration directory, as TESTING.md advises.
+/// A gcloud with its own fresh configuration directory, so no user state leaks in.
 pub struct Gcloud {
     config: tempfile::TempDir,
 }
@@ -56,7 +56,7 @@ impl Gcloud {
             .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
             .stdin(Stdio::null())
             .output()
-            .expect("gcloud runs (it is preinstalled, see TESTING.md)");
+            .expect("gcloud runs (preinstalled on the CI machine)");
         assert!(
             output.status.success(),
             "gcloud {args:?} failed:\n{}",

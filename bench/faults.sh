@@ -141,6 +141,9 @@ row_end() {
   local writes errors
   writes=$(metric_sum gcp_token_agent_file_writes_total 'result="failure"')
   errors=$(refresh_errors)
+  if [ "$row" = source ]; then
+    extra="$extra, \"source_reloads\": \"success $(metric_sum gcp_token_agent_source_reloads_total 'result="success"'), failure $(metric_sum gcp_token_agent_source_reloads_total 'result="failure"')\""
+  fi
   touch "$dir/stop"
   wait "$watch_pid" 2>/dev/null || true
   kill -TERM "$agent_pid" 2>/dev/null || true
@@ -162,7 +165,7 @@ storm_row() { # storm_row NAME "FAULT TEXT" MODE_JSON [SECONDS]
   sleep "${4:-$storm}"
   mode '{"mode": "pass"}'
   t_clear=$(now)
-  row_end "$2"
+  row_end "$2" ', "proxy_row": true'
 }
 
 row_5xx() { storm_row 5xx "upstream 503 storm, ${storm} s" '{"mode": "status", "status": 503}'; }
@@ -216,9 +219,7 @@ row_source() {
   sleep "$storm"
   cp "$dir/user.saved" "$dir/cred/user.json"
   t_clear=$(now)
-  local reloads
-  reloads=$(metric_sum gcp_token_agent_source_reloads_total '')
-  row_end "credential file deleted, recreated ${storm} s later" ", \"source_reloads\": \"$reloads\""
+  row_end "credential file deleted, recreated ${storm} s later"
 }
 
 # ask_on_demand FILE SCOPE: a metadata token request for another scope set (an on-demand mint).

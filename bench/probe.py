@@ -260,9 +260,9 @@ def row(args):
     facts["recovered_s"] = recovered
     facts["fault_s"] = round(t1 - t0, 1)
     for key, value in events.items():
-        if key not in ("fault", "clear", "expiry_at_fault"):
+        if key not in ("fault", "clear", "expiry_at_fault", "proxy_row"):
             facts[key] = value
-    if args.proxy_stats and os.path.exists(args.proxy_stats):
+    if events.get("proxy_row") and args.proxy_stats and os.path.exists(args.proxy_stats):
         stats = json.load(open(args.proxy_stats))
         times = [t for t in stats.get("faulted_times", []) if t0 - 1 <= t <= t1 + 1]
         facts["upstream_attempts_during"] = len(times)

@@ -12,7 +12,8 @@
 #
 # Knobs: SOAK_SECONDS, SOAK_SAMPLE_SECONDS, SOAK_TOKEN_LIFETIME (the emulator's --lifetime,
 # default 4), SOAK_READ_INTERVAL (seconds between reader passes, default 0.05),
-# SOAK_FD_GROWTH_LIMIT. Loopback only; every loop stops by itself.
+# SOAK_FD_GROWTH_LIMIT, SOAK_KEEP (a directory to keep samples.tsv, reader.json and the agent's
+# log in). Loopback only; every loop stops by itself.
 source "$(dirname "$0")/common.sh"
 seconds=${SOAK_SECONDS:-600}
 every=${SOAK_SAMPLE_SECONDS:-10}
@@ -66,6 +67,8 @@ while :; do
   sleep "$every"
 done
 wait "$reader_pid" || true
+# SOAK_KEEP=DIR keeps the samples, the reader's verdicts and the agent's log.
+if [ -n "${SOAK_KEEP:-}" ]; then mkdir -p "$SOAK_KEEP" && cp "$samples" "$work/reader.json" "$work/agent.log" "$SOAK_KEEP"/; fi
 
 python3 - "$samples" "$work/reader.json" "$fd_limit" "$died" "$work/agent.log" <<'EOF'
 import csv, json, statistics, sys
@@ -85,12 +88,14 @@ mean_t, mean_f = sum(t) / n, sum(fds) / n
 var = sum((x - mean_t) ** 2 for x in t)
 slope = sum((x - mean_t) * (y - mean_f) for x, y in zip(t, fds)) / var if var else 0.0
 grew = tail - head >= fd_limit and slope > 0
+mean_a = sum(anon) / n
+anon_slope = sum((x - mean_t) * (y - mean_a) for x, y in zip(t, anon)) / var if var else 0.0
 warnings = sum(1 for line in open(log_path) if " WARN " in line or " ERROR " in line)
 print(f"duration:            {t[-1]} s ({n} samples)")
 print(f"refreshes:           {ok} successful, {fail} failed (agent's refresh_total)")
 print(f"upstream calls:      {calls} token-endpoint calls, {calls / ok:.2f} per refresh" if ok else f"upstream calls: {calls}")
 print(f"RSS (VmRSS):         start {mib(rss[0])}, end {mib(rss[-1])}, max {mib(max(rss))}")
-print(f"RssAnon:             start {mib(anon[0])}, end {mib(anon[-1])}, max {mib(max(anon))}")
+print(f"RssAnon:             start {mib(anon[0])}, end {mib(anon[-1])}, max {mib(max(anon))} (slope {anon_slope * 3600 / 1024:+.2f} MiB/h)")
 print(f"open fds:            start {fds[0]}, end {fds[-1]}, max {max(fds)} (slope {slope * 3600:+.1f}/h)")
 print(f"threads:             start {threads[0]}, end {threads[-1]}, max {max(threads)}")
 c = reader["counts"]

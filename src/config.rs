@@ -129,7 +129,7 @@ fn values(value: &serde_json::Value) -> Result<Vec<String>, String> {
 
 /// The credential the flags select, checked once: which source, what to impersonate on top,
 /// which endpoints. Loading it (reading files) happens later, on every mint.
-pub fn selection(args: &SourceArgs) -> Result<Selection, Error> {
+pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     let provider = &args.workload_identity_provider;
     let choice = match (&args.credentials, args.source, &args.subject_token_file) {
         (Some(path), _, None) => Choice::File(path.clone()),
@@ -169,44 +169,42 @@ pub fn selection(args: &SourceArgs) -> Result<Selection, Error> {
 
 /// An ID token to keep fresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdTokenSpec {
+pub(crate) struct IdTokenSpec {
     /// File suffix and metric label (`id:<name>`).
-    pub name: String,
+    pub(crate) name: String,
     /// The audience.
-    pub audience: String,
+    pub(crate) audience: String,
 }
 
 /// `run`'s validated configuration.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Credential selection, as given.
-    pub source: SourceArgs,
-    /// The same, checked: what the minters load from.
-    pub selection: Selection,
+    /// The credential, checked: what the minters load from.
+    pub(crate) selection: Selection,
     /// The access token to keep fresh.
-    pub access: AccessRequest,
+    pub(crate) access: AccessRequest,
     /// The ID tokens to keep fresh.
-    pub id_tokens: Vec<IdTokenSpec>,
+    pub(crate) id_tokens: Vec<IdTokenSpec>,
     /// Email claims in ID tokens.
-    pub include_email: bool,
+    pub(crate) include_email: bool,
     /// Where token files go, if anywhere.
-    pub output_dir: Option<PathBuf>,
-    /// Their mode.
-    pub file_mode: u32,
+    pub(crate) output_dir: Option<PathBuf>,
+    /// Permission bits of the token files.
+    pub(crate) file_mode: u32,
     /// The token API address, unless off.
-    pub listen: Option<SocketAddr>,
+    pub(crate) listen: Option<SocketAddr>,
     /// The admin address, unless off.
-    pub admin_listen: Option<SocketAddr>,
+    pub(crate) admin_listen: Option<SocketAddr>,
     /// Readiness threshold.
-    pub min_remaining: Duration,
+    pub(crate) min_remaining: Duration,
     /// Reported project id, when set.
-    pub project_id: Option<String>,
+    pub(crate) project_id: Option<String>,
     /// Reported numeric project id, when set.
-    pub numeric_project_id: Option<String>,
+    pub(crate) numeric_project_id: Option<String>,
     /// Write and exit.
-    pub oneshot: bool,
+    pub(crate) oneshot: bool,
     /// Drain deadline.
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
 }
 
 impl RunConfig {
@@ -267,7 +265,6 @@ impl RunConfig {
             ));
         }
         Ok(Self {
-            source,
             selection,
             access: AccessRequest { scopes, subject: args.subject.clone() },
             id_tokens,

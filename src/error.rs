@@ -8,9 +8,9 @@ use std::{fmt, io, path::PathBuf};
 /// Exit code for bad usage or configuration (BSD `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
 /// Exit code when Google is unreachable or refuses (BSD `EX_UNAVAILABLE`).
-pub const EXIT_UNAVAILABLE: u8 = 69;
+pub(crate) const EXIT_UNAVAILABLE: u8 = 69;
 /// Exit code for anything else.
-pub const EXIT_OTHER: u8 = 1;
+pub(crate) const EXIT_OTHER: u8 = 1;
 
 /// Where a credentials path came from, so the message can say which setting to change.
 #[derive(Debug, Clone)]
@@ -78,6 +78,21 @@ pub enum Error {
     /// An upstream endpoint failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// A credential source ran but did not deliver: an executable that failed, timed out or
+    /// flooded its output. Not the configuration's fault, and it may work next time.
+    #[error("credential source {origin}: {reason}")]
+    SourceFailed {
+        /// The source (for an executable, only the program, never its arguments).
+        origin: Origin,
+        /// What happened.
+        reason: String,
+    },
+    /// Something the user was to do did not happen in time (`login --timeout`).
+    #[error("{0}")]
+    TimedOut(String),
+    /// The user or Google said no in the browser (`login`: consent denied, a forged redirect).
+    #[error("{0}")]
+    Refused(String),
     /// Something in this process failed (runtime, signals, randomness): not the user's doing.
     #[error("{0}")]
     Internal(String),
@@ -101,8 +116,8 @@ impl Error {
             | Error::NoCredentials { .. }
             | Error::Unsupported(_)
             | Error::SignAssertion { .. } => EXIT_USAGE,
-            Error::Upstream(_) => EXIT_UNAVAILABLE,
-            Error::WriteFile { .. } | Error::Internal(_) => EXIT_OTHER,
+            Error::Upstream(_) | Error::SourceFailed { .. } | Error::Refused(_) => EXIT_UNAVAILABLE,
+            Error::WriteFile { .. } | Error::Internal(_) | Error::TimedOut(_) => EXIT_OTHER,
         }
     }
 
@@ -147,6 +162,9 @@ impl Error {
             Error::SignAssertion { .. } => "bad_key",
             Error::WriteFile { .. } => "io",
             Error::Internal(_) => "internal",
+            Error::SourceFailed { .. } => "source_failed",
+            Error::TimedOut(_) => "timeout",
+            Error::Refused(_) => "refused",
             Error::Upstream(e) => match &e.kind {
                 UpstreamErrorKind::Unreachable(_) => "unreachable",
                 UpstreamErrorKind::BadResponse(_) => "bad_response",
@@ -168,7 +186,10 @@ impl Error {
         match self {
             Error::Upstream(e) => e.kind.is_retryable(),
             // A broken or half-written file is usually mid-rotation; the watcher also re-kicks.
-            Error::ReadCredentials { .. } | Error::ParseCredentials { .. } | Error::WriteFile { .. } => true,
+            Error::ReadCredentials { .. }
+            | Error::ParseCredentials { .. }
+            | Error::WriteFile { .. }
+            | Error::SourceFailed { .. } => true,
             _ => false,
         }
     }
@@ -274,4 +295,83 @@ impl UpstreamError {
 }
 
 /// Result alias for the crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(endpoint: &'static str, kind: UpstreamErrorKind) -> Error {
+        Error::Upstream(UpstreamError { endpoint, url: "https://x".to_owned(), kind })
+    }
+
+    fn refused(status: u16, code: Option<&str>) -> UpstreamErrorKind {
+        UpstreamErrorKind::Refused {
+            status,
+            code: code.map(str::to_owned),
+            description: None,
+            retry_after: None,
+        }
+    }
+
+    /// Every variant's exit code, metric stage and reason, and whether the owner retries it:
+    /// the contract scripts and dashboards rely on.
+    #[test]
+    fn every_error_maps_to_its_exit_code_stage_reason_and_retry() {
+        let origin = Origin { path: "f.json".into(), via: "--credentials" };
+        let io = || io::Error::other("x");
+        let table: Vec<(Error, u8, &str, &str, bool)> = vec![
+            (Error::usage("--x", "y"), 64, "source", "invalid", false),
+            (
+                Error::ReadCredentials { origin: origin.clone(), source: io() },
+                64,
+                "source",
+                "unreadable",
+                true,
+            ),
+            (Error::parse(&origin, "bad"), 64, "source", "invalid", true),
+            (Error::NoCredentials { looked: "x".into() }, 64, "source", "not_found", false),
+            (Error::Unsupported("x".into()), 64, "source", "unsupported", false),
+            (
+                Error::SignAssertion { origin: origin.clone(), reason: "x".into() },
+                64,
+                "sign",
+                "bad_key",
+                false,
+            ),
+            (Error::SourceFailed { origin, reason: "x".into() }, 69, "source", "source_failed", true),
+            (Error::TimedOut("x".into()), 1, "source", "timeout", false),
+            (Error::Refused("x".into()), 69, "source", "refused", false),
+            (Error::Internal("x".into()), 1, "source", "internal", false),
+            (Error::WriteFile { path: "t".into(), source: io() }, 1, "file_write", "io", true),
+            (
+                upstream("token endpoint", refused(400, Some("invalid_grant"))),
+                69,
+                "token_endpoint",
+                "invalid_grant",
+                false,
+            ),
+            (upstream("STS", refused(503, None)), 69, "sts", "server_error", true),
+            (upstream("IAM Credentials", refused(429, None)), 69, "impersonation", "rate_limited", true),
+            (
+                upstream("metadata server", UpstreamErrorKind::Unreachable("x".into())),
+                69,
+                "metadata",
+                "unreachable",
+                true,
+            ),
+            (
+                upstream("subject token URL", UpstreamErrorKind::BadResponse("x".into())),
+                69,
+                "source",
+                "bad_response",
+                false,
+            ),
+            (upstream("STS", refused(403, Some("PERMISSION_DENIED"))), 69, "sts", "PERMISSION_DENIED", false),
+        ];
+        for (error, code, stage, reason, retry) in table {
+            let got = (error.exit_code(), error.stage(), error.reason(), error.is_retryable());
+            assert_eq!(got, (code, stage, reason, retry), "{error}");
+        }
+    }
+}

@@ -30,24 +30,40 @@
 // No input may panic the agent: outside tests, no `expect`, `panic!` or unchecked indexing
 // (`unwrap` is refused for every target in Cargo.toml).
 #![cfg_attr(not(test), warn(clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+// The public surface is what `main.rs` uses (re-exported below); everything else is
+// `pub(crate)`, and this lint keeps it so.
+#![warn(unreachable_pub)]
 
 pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod credentials;
+pub(crate) mod commands;
+pub(crate) mod config;
+pub(crate) mod credentials;
 pub(crate) mod digest;
-pub mod error;
-pub mod exchange;
+pub(crate) mod error;
+pub(crate) mod exchange;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzz;
 pub(crate) mod input;
-pub mod refresh;
-pub mod secret;
-pub mod server;
-pub mod sinks;
-pub mod telemetry;
-pub mod token;
+pub(crate) mod refresh;
+pub(crate) mod secret;
+pub(crate) mod server;
+pub(crate) mod sinks;
+pub(crate) mod telemetry;
+pub(crate) mod token;
 pub(crate) mod validate;
-pub mod watch;
-pub mod webhook;
+pub(crate) mod watch;
+pub(crate) mod webhook;
+
+// What the binary (`main.rs`) needs; everything else is `pub(crate)`.
+pub use commands::{
+    exec::exec_credential,
+    login::login,
+    print::{access_token as print_access_token, identity_token as print_identity_token},
+    run::run,
+};
+pub use config::{ParseError, RunConfig, parse};
+pub use credentials::Env;
+pub use error::{EXIT_USAGE, Error, Origin, UpstreamError, UpstreamErrorKind};
+pub use telemetry::init_logging;
+pub use webhook::run as webhook;

@@ -5,16 +5,12 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
+    EXIT_USAGE, Env, Error, ParseError, RunConfig,
     cli::{Cli, Command},
-    commands::{exec, login, print, run},
-    config::{self, ParseError, RunConfig},
-    credentials::Env,
-    error::{EXIT_USAGE, Error},
-    telemetry, webhook,
 };
 
 fn main() -> ExitCode {
-    let cli = match config::parse(std::env::args_os().collect()) {
+    let cli = match gcp_token_agent::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(ParseError::Clap(e)) => {
             let _ = e.print();
@@ -25,7 +21,7 @@ fn main() -> ExitCode {
     };
     let default_level =
         if matches!(cli.command, Command::Run(_) | Command::Webhook(_)) { "info" } else { "warn" };
-    if let Err(e) = telemetry::init_logging(&cli.log, default_level) {
+    if let Err(e) = gcp_token_agent::init_logging(&cli.log, default_level) {
         return fail(&e);
     }
     match dispatch(cli) {
@@ -48,12 +44,14 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         match &cli.command {
-            Command::Run(args) => run::run(RunConfig::from_args(args)?, env).await.map(|()| String::new()),
-            Command::PrintAccessToken(args) => print::access_token(args, &env).await,
-            Command::PrintIdentityToken(args) => print::identity_token(args, &env).await,
-            Command::ExecCredential(args) => exec::exec_credential(args, &env).await,
-            Command::Login(args) => login::login(args, &env).await,
-            Command::Webhook(args) => webhook::run(args).await.map(|()| String::new()),
+            Command::Run(args) => {
+                gcp_token_agent::run(RunConfig::from_args(args)?, env).await.map(|()| String::new())
+            }
+            Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env).await,
+            Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env).await,
+            Command::ExecCredential(args) => gcp_token_agent::exec_credential(args, &env).await,
+            Command::Login(args) => gcp_token_agent::login(args, &env).await,
+            Command::Webhook(args) => gcp_token_agent::webhook(args).await.map(|()| String::new()),
         }
     })
 }

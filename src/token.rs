@@ -5,13 +5,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::secret::Secret;
 
 /// The longest lifetime Google issues (impersonated tokens under the org policy that allows it).
-pub const MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// A token with less than this left counts as expired: never printed, written or served.
-pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
+pub(crate) const MIN_LIFETIME: Duration = Duration::from_secs(1);
 
 /// An access token or ID token with its expiry.
 #[derive(Debug, Clone)]
-pub struct Token {
+pub(crate) struct Token {
     /// The bearer value.
     pub value: Secret,
     /// When Google stops accepting it.
@@ -21,7 +21,7 @@ pub struct Token {
 impl Token {
     /// A token worth `lifetime` from `now`. An absurd lifetime from a server counts as none
     /// (expired), rather than overflowing the clock.
-    pub fn new(value: Secret, now: SystemTime, lifetime: Duration) -> Self {
+    pub(crate) fn new(value: Secret, now: SystemTime, lifetime: Duration) -> Self {
         Self { value, expires_at: now.checked_add(lifetime).unwrap_or(now) }
     }
 
@@ -29,7 +29,11 @@ impl Token {
     /// control characters, which would corrupt headers and files), at least [`MIN_LIFETIME`]
     /// left at `now`, and an expiry capped at [`MAX_LIFETIME`] from `now` (refreshing early
     /// is harmless; trusting a far-off expiry from a wrong clock or server is not).
-    pub fn from_upstream(value: Secret, now: SystemTime, expires_at: SystemTime) -> Result<Self, String> {
+    pub(crate) fn from_upstream(
+        value: Secret,
+        now: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<Self, String> {
         if value.is_empty() || !value.expose().bytes().all(|b| b.is_ascii_graphic()) {
             return Err("the token is empty or holds whitespace or control characters".to_owned());
         }
@@ -41,7 +45,7 @@ impl Token {
     }
 
     /// Like [`Token::from_upstream`] for a lifetime in seconds (`expires_in`), without overflow.
-    pub fn from_lifetime(value: Secret, now: SystemTime, seconds: u64) -> Result<Self, String> {
+    pub(crate) fn from_lifetime(value: Secret, now: SystemTime, seconds: u64) -> Result<Self, String> {
         if seconds < MIN_LIFETIME.as_secs() {
             return Err(format!("\"expires_in\" is {seconds}; the token is already expired"));
         }
@@ -51,28 +55,28 @@ impl Token {
     }
 
     /// How long the token stays valid after `now` (zero once expired).
-    pub fn remaining(&self, now: SystemTime) -> Duration {
+    pub(crate) fn remaining(&self, now: SystemTime) -> Duration {
         self.expires_at.duration_since(now).unwrap_or_default()
     }
 
     /// Expiry as whole seconds since the Unix epoch.
-    pub fn expires_at_unix(&self) -> u64 {
+    pub(crate) fn expires_at_unix(&self) -> u64 {
         unix_seconds(self.expires_at)
     }
 
     /// Expiry in RFC 3339, UTC, whole seconds (what `token.json` and ExecCredential carry).
-    pub fn expiry_rfc3339(&self) -> String {
+    pub(crate) fn expiry_rfc3339(&self) -> String {
         rfc3339(self.expires_at)
     }
 }
 
 /// Seconds since the Unix epoch.
-pub fn unix_seconds(t: SystemTime) -> u64 {
+pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 /// RFC 3339 in UTC with whole seconds, e.g. `2026-11-25T22:20:02Z`.
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let seconds = i64::try_from(unix_seconds(t)).unwrap_or(i64::MAX);
     match jiff::Timestamp::from_second(seconds) {
         Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -81,14 +85,14 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Parses RFC 3339 with or without fractional seconds (IAM's `expireTime` uses both).
-pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let ts: jiff::Timestamp = text.trim().parse().ok()?;
     let seconds = u64::try_from(ts.as_second()).ok()?;
     UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 /// The `exp` claim of a JWT, read without verifying it: an ID token's expiry is its own `exp`.
-pub fn jwt_expiry(jwt: &str) -> Option<SystemTime> {
+pub(crate) fn jwt_expiry(jwt: &str) -> Option<SystemTime> {
     #[derive(serde::Deserialize)]
     struct Exp {
         exp: u64,

@@ -15,20 +15,20 @@ use tokio::sync::{mpsc, watch};
 use crate::{digest::sha256_hex, telemetry::metrics::Metrics};
 
 /// Events arrive in bursts (a kubelet swap is four or five); wait this long for the rest.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Re-check contents this often even without events (some platforms drop them).
-pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Says whether the credential now on disk is usable (for the reload metric and log).
-pub type CheckFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+pub(crate) type CheckFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// A running watch; dropping it stops the OS watcher.
-pub struct SourceWatch {
+pub(crate) struct SourceWatch {
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
 /// Watches `files` and bumps `reload` whenever one's content changes.
-pub fn spawn(
+pub(crate) fn spawn(
     files: Vec<PathBuf>,
     reload: watch::Sender<u64>,
     check: CheckFn,

@@ -419,7 +419,7 @@ fn an_executable_that_times_out_is_killed_with_everything_it_started_and_its_arg
     let exe_file = s.write("hang.json", &exe);
     s.sandbox.env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1");
     let out = s.sandbox.run(&["print-access-token", "--no-cache", "--credentials", &exe_file]);
-    assert!(out.fails_with(64).contains("timeout_millis"), "{}", out.stderr);
+    assert!(out.fails_with(69).contains("timeout_millis"), "{}", out.stderr);
     assert!(!out.stderr.contains("hunter2"), "the command line's arguments are not echoed: {}", out.stderr);
     let pid = std::fs::read_to_string(&pid_file).expect("the executable ran").trim().to_owned();
     let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists() && !zombie(&pid);

@@ -237,10 +237,11 @@ fn failing_login(extra: &[&str]) -> (Emulator, Sandbox, Login, PathBuf) {
 
 /// The agent failed with one clear line containing `reason`, contacted no token endpoint and wrote nothing.
 #[track_caller]
-fn assert_failed_cleanly(login: Login, emulator: &Emulator, dir: &Path, reason: &str) {
+/// `code`: 69 when the user or Google refused, 1 when nobody signed in in time.
+fn assert_failed_cleanly(login: Login, emulator: &Emulator, dir: &Path, reason: &str, code: i32) {
     let loopback = login.loopback();
     let output = login.finish(Duration::from_secs(30));
-    let stderr = output.fails_with(64);
+    let stderr = output.fails_with(code);
     let last = stderr.lines().last().unwrap_or_default();
     assert!(last.starts_with("gcp-token-agent: error: ") && last.contains(reason), "{stderr}");
     assert_eq!(emulator.calls("token"), 0);
@@ -260,7 +261,7 @@ fn a_denial_or_a_redirect_for_another_login_fails_and_writes_nothing() {
         assert_eq!(answer.status, 200);
         assert!(answer.body.contains("Sign-in failed"), "{}", answer.body);
         assert!(unanswered(login.loopback()), "one redirect only");
-        assert_failed_cleanly(login, &emulator, &dir, reason);
+        assert_failed_cleanly(login, &emulator, &dir, reason, 69);
     }
 }
 
@@ -268,14 +269,14 @@ fn a_denial_or_a_redirect_for_another_login_fails_and_writes_nothing() {
 fn clicking_deny_in_the_browser_fails_and_writes_nothing() {
     let (emulator, _sandbox, login, dir) = failing_login(&[]);
     assert!(browser(login.url.as_str(), true).contains("Sign-in failed"));
-    assert_failed_cleanly(login, &emulator, &dir, "access_denied");
+    assert_failed_cleanly(login, &emulator, &dir, "access_denied", 69);
 }
 
 #[test]
 fn no_redirect_before_the_timeout_fails_and_writes_nothing() {
     let started = Instant::now();
     let (emulator, _sandbox, login, dir) = failing_login(&["--timeout", "1s"]);
-    assert_failed_cleanly(login, &emulator, &dir, "no sign-in completed within 1s");
+    assert_failed_cleanly(login, &emulator, &dir, "no sign-in completed within 1s", 1);
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 

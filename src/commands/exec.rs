@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// GKE maps the caller by email, so the plugin asks for it by default.
-pub const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
+pub(crate) const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
 
 /// Returns the ExecCredential JSON `exec-credential` prints.
 pub async fn exec_credential(args: &ExecCredentialArgs, env: &Env) -> Result<String> {

@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// What `login` asks for by default: what `gcloud auth application-default login` asks for.
-pub const DEFAULT_SCOPES: [&str; 3] = [
+pub(crate) const DEFAULT_SCOPES: [&str; 3] = [
     "openid",
     "https://www.googleapis.com/auth/userinfo.email",
     "https://www.googleapis.com/auth/cloud-platform",
@@ -38,7 +38,7 @@ pub const DEFAULT_SCOPES: [&str; 3] = [
 
 /// The OAuth client from the JSON file Google's console downloads.
 #[derive(Debug, Clone)]
-pub struct OAuthClient {
+pub(crate) struct OAuthClient {
     client_id: String,
     client_secret: Secret,
     auth_uri: String,
@@ -47,7 +47,7 @@ pub struct OAuthClient {
 
 impl OAuthClient {
     /// Reads `{"installed": {...}}` or `{"web": {...}}`, naming the missing field.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         #[derive(Deserialize)]
         struct File {
             installed: Option<Inner>,
@@ -113,7 +113,7 @@ pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
     let code = tokio::time::timeout(args.timeout, wait_for_redirect(listener, pkce.state.clone()))
         .await
         .map_err(|_| {
-        Error::Unsupported(format!(
+        Error::TimedOut(format!(
             "no sign-in completed within {:?} (--timeout); nothing was written",
             args.timeout
         ))
@@ -204,11 +204,11 @@ async fn wait_for_redirect(listener: tokio::net::TcpListener, state: String) -> 
     let app = Router::new().route("/", get(redirect)).with_state((slot, Arc::new(state)));
     let server = axum::serve(listener, app);
     let verdict = tokio::select! {
-        verdict = rx => verdict.map_err(|_| Error::Unsupported("the redirect listener stopped".to_owned()))?,
-        result = server => return Err(Error::Unsupported(format!("the redirect listener failed: {result:?}"))),
+        verdict = rx => verdict.map_err(|_| Error::Internal("the redirect listener stopped".to_owned()))?,
+        result = server => return Err(Error::Internal(format!("the redirect listener failed: {result:?}"))),
     };
     // Leaving the select dropped the server: the listener is closed, a stray request is refused.
-    verdict.map_err(Error::Unsupported)
+    verdict.map_err(Error::Refused)
 }
 
 async fn redirect(

@@ -1,9 +1,9 @@
 //! The short-lived faces: resolve a credential, answer from the cache or mint once, print.
 
-pub mod exec;
-pub mod login;
-pub mod print;
-pub mod run;
+pub(crate) mod exec;
+pub(crate) mod login;
+pub(crate) mod print;
+pub(crate) mod run;
 
 use std::{future::Future, time::Duration};
 
@@ -17,15 +17,15 @@ use crate::{
 
 /// A cached token is reused only with at least this much life left, so a script that
 /// starts a long upload with it does not see it expire half-way.
-pub const MIN_CACHED_LIFETIME: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MIN_CACHED_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// Loads the credential the flags select.
-pub fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
+pub(crate) fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
     crate::config::selection(args)?.load(env)
 }
 
 /// Where one answer is cached: the disk cache and the entry's key.
-pub struct CacheSlot {
+pub(crate) struct CacheSlot {
     cache: TokenCache,
     key: String,
 }
@@ -33,7 +33,7 @@ pub struct CacheSlot {
 /// The cache slot for `kind` of token from `loaded` with `parts` (scopes, audience, ...), unless
 /// `--no-cache`, there is no home to put it in, or the credential's principal cannot be known
 /// up front (then nothing is cached, rather than risk answering for another principal).
-pub fn cache_slot(
+pub(crate) fn cache_slot(
     args: &SourceArgs,
     env: &Env,
     loaded: &Loaded,
@@ -51,7 +51,11 @@ pub fn cache_slot(
 
 /// A cached token with at least `min_remaining` left, or a fresh one from `mint`, stored for
 /// next time. A cache that cannot be written is reported and otherwise ignored.
-pub async fn cached_or_mint<F>(slot: Option<&CacheSlot>, min_remaining: Duration, mint: F) -> Result<Token>
+pub(crate) async fn cached_or_mint<F>(
+    slot: Option<&CacheSlot>,
+    min_remaining: Duration,
+    mint: F,
+) -> Result<Token>
 where
     F: Future<Output = Result<Token>>,
 {

@@ -125,7 +125,14 @@ fn spawn_owner(
     tasks: &mut server::Tasks,
 ) -> Published {
     let (publish, tokens) = watch::channel(None);
-    let owner = Owner { name: name.clone(), mint, publish, reload: reload.clone(), metrics: metrics.clone() };
+    let owner = Owner {
+        name: name.clone(),
+        mint,
+        publish,
+        reload: reload.clone(),
+        metrics: metrics.clone(),
+        clock: crate::refresh::owner::system_clock(),
+    };
     let run = owner.run(shutdown.clone());
     tasks.spawn(async move {
         run.await;

@@ -10,7 +10,7 @@ use crate::{
 
 /// A parsed `authorized_user` credential.
 #[derive(Debug, Clone)]
-pub struct AuthorizedUser {
+pub(crate) struct AuthorizedUser {
     /// The file it came from, for messages.
     pub origin: Origin,
     /// The OAuth client the refresh token belongs to.
@@ -36,7 +36,7 @@ struct UserFile {
 
 impl AuthorizedUser {
     /// Validates an `authorized_user` file's JSON, naming the missing field.
-    pub fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
+    pub(crate) fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
         let file: UserFile = serde_json::from_value(json).map_err(|e| {
             Error::parse(
                 origin,

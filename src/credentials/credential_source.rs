@@ -12,7 +12,7 @@ use crate::{
 
 /// Where a subject token is read from.
 #[derive(Debug, Clone)]
-pub enum CredentialSource {
+pub(crate) enum CredentialSource {
     /// A file, re-read on every exchange (a projected Kubernetes token).
     File {
         /// The file.
@@ -35,7 +35,7 @@ pub enum CredentialSource {
 
 /// `credential_source.format`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// The whole content, whitespace trimmed.
     Text,
     /// A JSON object; the token is in this field.
@@ -44,7 +44,7 @@ pub enum Format {
 
 /// `credential_source.executable`.
 #[derive(Debug, Clone)]
-pub struct Executable {
+pub(crate) struct Executable {
     /// The command line, split on whitespace (no shell), as Google's libraries do.
     pub command: String,
     /// How long it may run.
@@ -55,7 +55,7 @@ pub struct Executable {
 
 impl CredentialSource {
     /// Parses and validates `credential_source`, naming the bad field.
-    pub fn from_json(origin: &Origin, value: Option<serde_json::Value>) -> Result<Self> {
+    pub(crate) fn from_json(origin: &Origin, value: Option<serde_json::Value>) -> Result<Self> {
         #[derive(Deserialize)]
         struct Raw {
             file: Option<PathBuf>,

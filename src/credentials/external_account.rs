@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
-pub use super::credential_source::{CredentialSource, Executable, Format};
+pub(crate) use super::credential_source::{CredentialSource, Executable, Format};
 use super::service_account::{DEFAULT_UNIVERSE, required};
 use crate::{
     error::{Error, Origin, Result},
@@ -13,11 +13,11 @@ use crate::{
 };
 
 /// The subject-token type of a Kubernetes (OIDC) token.
-pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub(crate) const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 /// A validated workload/workforce identity federation configuration.
 #[derive(Debug, Clone)]
-pub struct ExternalAccount {
+pub(crate) struct ExternalAccount {
     /// The file it came from (or the flags), for messages.
     pub origin: Origin,
     /// The provider's full resource name, STS's `audience`.
@@ -40,7 +40,7 @@ pub struct ExternalAccount {
 
 /// A service account to impersonate through IAM Credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Impersonation {
+pub(crate) struct Impersonation {
     /// The target's email.
     pub email: String,
     /// The `...:generateAccessToken` URL.
@@ -72,7 +72,7 @@ struct ImpersonationOptions {
 
 impl ExternalAccount {
     /// Validates an `external_account` file's JSON, naming the bad field.
-    pub fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
+    pub(crate) fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
         let file: File = serde_json::from_value(json).map_err(|e| {
             Error::parse(
                 origin,
@@ -118,7 +118,7 @@ impl ExternalAccount {
     }
 
     /// The Kubernetes flag form: a projected token file, a provider, an optional service account.
-    pub fn from_flags(
+    pub(crate) fn from_flags(
         subject_token_file: PathBuf,
         audience: &str,
         service_account: Option<&str>,
@@ -156,7 +156,7 @@ fn sts_url(universe: &str) -> String {
 }
 
 /// Whether the audience names a workforce (not workload) pool.
-pub fn is_workforce(audience: &str) -> bool {
+pub(crate) fn is_workforce(audience: &str) -> bool {
     audience.starts_with("//iam.")
         && audience.contains("/locations/")
         && audience.contains("/workforcePools/")
@@ -164,7 +164,7 @@ pub fn is_workforce(audience: &str) -> bool {
 
 /// An audience must be a provider's full resource name (or GKE's `identitynamespace:` form);
 /// STS answers anything else with an opaque `invalid_request`.
-pub fn check_audience(audience: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_audience(audience: &str) -> std::result::Result<(), String> {
     let provider = audience.starts_with("//iam.")
         && (audience.contains("/workloadIdentityPools/") || audience.contains("/workforcePools/"))
         && audience.contains("/providers/");
@@ -178,7 +178,7 @@ pub fn check_audience(audience: &str) -> std::result::Result<(), String> {
 }
 
 /// Parses `service_account_impersonation_url`: it must be IAM Credentials' generateAccessToken.
-pub fn impersonation_from_url(
+pub(crate) fn impersonation_from_url(
     origin: &Origin,
     url: &str,
     delegates: Vec<String>,
@@ -219,7 +219,7 @@ pub fn impersonation_from_url(
 /// Where the flag forms send STS and IAM Credentials calls: Google's endpoints unless
 /// overridden (Private Service Connect, restricted VIPs: `https://sts-xyz.p.googleapis.com`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     /// STS base URL; `/v1/token` is appended.
     pub sts: String,
     /// IAM Credentials base URL; `/v1/projects/-/serviceAccounts/...` is appended.
@@ -236,7 +236,7 @@ impl Default for Endpoints {
 }
 
 /// Impersonation of `email` through the IAM Credentials endpoint at `iam_base` (the flag forms).
-pub fn impersonation_for(
+pub(crate) fn impersonation_for(
     origin: &Origin,
     email: &str,
     iam_base: &str,
@@ -249,13 +249,13 @@ pub fn impersonation_for(
 }
 
 /// A service account is named by its email.
-pub fn check_email(email: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_email(email: &str) -> std::result::Result<(), String> {
     let valid = email.split_once('@').is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'));
     if valid { Ok(()) } else { Err(format!("\"{email}\" is not a service account email")) }
 }
 
 /// IAM Credentials accepts 600 s to 12 h (over 1 h needs an org policy).
-pub fn check_lifetime(secs: Option<u64>) -> std::result::Result<Option<Duration>, String> {
+pub(crate) fn check_lifetime(secs: Option<u64>) -> std::result::Result<Option<Duration>, String> {
     match secs {
         None => Ok(None),
         Some(s) if (600..=43_200).contains(&s) => Ok(Some(Duration::from_secs(s))),

@@ -12,7 +12,7 @@ use crate::error::{Error, Origin, Result};
 
 /// A source credential whose tokens are exchanged for a target service account's.
 #[derive(Debug, Clone)]
-pub struct Impersonated {
+pub(crate) struct Impersonated {
     /// Who calls IAM Credentials.
     pub source: Source,
     /// Whom it impersonates.
@@ -29,7 +29,7 @@ struct File {
 
 /// Parses an `impersonated_service_account` file; `parse_nested` turns `source_credentials`
 /// into a [`Source`] (any type but another impersonation).
-pub fn from_json(
+pub(crate) fn from_json(
     origin: &Origin,
     json: serde_json::Value,
     parse_nested: impl FnOnce(serde_json::Value) -> Result<Source>,

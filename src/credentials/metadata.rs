@@ -1,7 +1,7 @@
 //! The GCE/GKE metadata server as a credential source.
 
 /// The link-local address every GCE and GKE metadata server answers on.
-pub const DEFAULT_METADATA_HOST: &str = "169.254.169.254";
+pub(crate) const DEFAULT_METADATA_HOST: &str = "169.254.169.254";
 
 /// Where to find a metadata server.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,20 +1,20 @@
 //! What we hold: credential files and the metadata server, found the way Google's
 //! libraries find them (Application Default Credentials).
 
-pub mod authorized_user;
-pub mod credential_source;
-pub mod external_account;
-pub mod impersonated;
-pub mod metadata;
-pub mod service_account;
+pub(crate) mod authorized_user;
+pub(crate) mod credential_source;
+pub(crate) mod external_account;
+pub(crate) mod impersonated;
+pub(crate) mod metadata;
+pub(crate) mod service_account;
 
 use std::path::{Path, PathBuf};
 
-pub use authorized_user::AuthorizedUser;
-pub use external_account::{Endpoints, ExternalAccount, Impersonation};
-pub use impersonated::Impersonated;
-pub use metadata::MetadataServer;
-pub use service_account::ServiceAccountKey;
+pub(crate) use authorized_user::AuthorizedUser;
+pub(crate) use external_account::{Endpoints, ExternalAccount, Impersonation};
+pub(crate) use impersonated::Impersonated;
+pub(crate) use metadata::MetadataServer;
+pub(crate) use service_account::ServiceAccountKey;
 
 use crate::{
     digest::sha256_hex,
@@ -23,7 +23,7 @@ use crate::{
 
 /// A credential that can mint tokens.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub(crate) enum Source {
     /// A service-account key file (JWT-bearer grant).
     ServiceAccount(ServiceAccountKey),
     /// A user's refresh token (refresh-token grant).
@@ -38,7 +38,7 @@ pub enum Source {
 
 impl Source {
     /// The files this source reads on every mint: what `run` watches for rotation.
-    pub fn watched_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
         match self {
             Source::ServiceAccount(key) => vec![key.origin.path.clone()],
             Source::AuthorizedUser(user) => vec![user.origin.path.clone()],
@@ -60,7 +60,7 @@ impl Source {
 
 /// A source plus a fingerprint of exactly what was loaded, for cache keys.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The credential.
     pub source: Source,
     /// SHA-256 (hex) of what decides the principal: the credential file's bytes (or the flags,
@@ -163,7 +163,7 @@ impl Env {
 
 /// Which credential to use, as the user asked for it.
 #[derive(Debug, Clone, Default)]
-pub enum Choice {
+pub(crate) enum Choice {
     /// Application Default Credentials.
     #[default]
     Adc,
@@ -184,7 +184,7 @@ pub enum Choice {
 
 /// `--impersonate-service-account` and friends, applied on top of any source.
 #[derive(Debug, Clone, Default)]
-pub struct ImpersonationFlags {
+pub(crate) struct ImpersonationFlags {
     /// The target service account.
     pub email: Option<String>,
     /// Delegation chain.
@@ -195,7 +195,7 @@ pub struct ImpersonationFlags {
 
 /// Which credential to use, checked from the flags once (`config::selection`).
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// The source.
     pub choice: Choice,
     /// Impersonation on top of it.
@@ -206,13 +206,13 @@ pub struct Selection {
 
 impl Selection {
     /// Reads and validates the credential now (files are re-read on every call).
-    pub fn load(&self, env: &Env) -> Result<Loaded> {
+    pub(crate) fn load(&self, env: &Env) -> Result<Loaded> {
         resolve(&self.choice, &self.impersonate, &self.endpoints, env)
     }
 }
 
 /// Resolves the user's choice to a loaded credential, impersonating on top if asked.
-pub fn resolve(
+pub(crate) fn resolve(
     choice: &Choice,
     impersonate: &ImpersonationFlags,
     endpoints: &Endpoints,
@@ -290,7 +290,7 @@ fn metadata_source(server: MetadataServer) -> Loaded {
 }
 
 /// Reads and validates a credential file of any supported `type`.
-pub fn load_file(origin: &Origin, env: &Env) -> Result<Loaded> {
+pub(crate) fn load_file(origin: &Origin, env: &Env) -> Result<Loaded> {
     let bytes = read(origin)?;
     let json: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| Error::parse(origin, format!("not valid JSON ({e})")))?;

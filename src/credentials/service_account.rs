@@ -8,13 +8,13 @@ use crate::{
 };
 
 /// The token endpoint of the default universe.
-pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+pub(crate) const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 /// The default universe; others have no OAuth endpoint and use self-signed JWTs.
-pub const DEFAULT_UNIVERSE: &str = "googleapis.com";
+pub(crate) const DEFAULT_UNIVERSE: &str = "googleapis.com";
 
 /// A parsed and validated service-account key file.
 #[derive(Debug, Clone)]
-pub struct ServiceAccountKey {
+pub(crate) struct ServiceAccountKey {
     /// The file it came from, for messages.
     pub origin: Origin,
     /// The service account's email; the JWT `iss`.
@@ -43,7 +43,7 @@ struct KeyFile {
 
 impl ServiceAccountKey {
     /// Validates a key file's JSON, naming the missing or bad field.
-    pub fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
+    pub(crate) fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
         let file: KeyFile = serde_json::from_value(json).map_err(|e| {
             Error::parse(
                 origin,
@@ -86,7 +86,7 @@ impl ServiceAccountKey {
     }
 
     /// Whether the key lives in Google's default universe (googleapis.com).
-    pub fn is_default_universe(&self) -> bool {
+    pub(crate) fn is_default_universe(&self) -> bool {
         self.universe_domain == DEFAULT_UNIVERSE
     }
 }

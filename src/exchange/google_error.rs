@@ -10,7 +10,12 @@ use crate::error::UpstreamErrorKind;
 ///
 /// * OAuth/STS (RFC 6749 §5.2): `{"error": "invalid_grant", "error_description": "..."}`
 /// * Google APIs (IAM, metadata): `{"error": {"code": 403, "message": "...", "status": "PERMISSION_DENIED"}}`
-pub fn parse(status: u16, body: &[u8], retry_after: Option<Duration>, sent: &[String]) -> UpstreamErrorKind {
+pub(crate) fn parse(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    sent: &[String],
+) -> UpstreamErrorKind {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ErrorField {
@@ -41,7 +46,7 @@ pub fn parse(status: u16, body: &[u8], retry_after: Option<Duration>, sent: &[St
 
 /// Whether Google's libraries would try this refusal again (the rule lives with the error
 /// type, which the layers below the HTTP client also ask).
-pub fn is_retryable(kind: &UpstreamErrorKind) -> bool {
+pub(crate) fn is_retryable(kind: &UpstreamErrorKind) -> bool {
     kind.is_retryable()
 }
 

@@ -12,7 +12,7 @@ use super::google_error;
 use crate::error::{Error, UpstreamError, UpstreamErrorKind};
 
 /// Google's answers are a few KiB; a bigger one is refused rather than held in memory.
-pub const MAX_BODY: usize = 1 << 20;
+pub(super) const MAX_BODY: usize = 1 << 20;
 
 /// Connect timeout: Google answers fast or not at all.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,7 +21,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often and how patiently to retry a retryable failure.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Total attempts, the first included.
     pub attempts: usize,
     /// Delay before the first retry; it doubles, with up to 100% jitter added.
@@ -42,7 +42,7 @@ impl Default for RetryPolicy {
 /// `HTTPS_PROXY` family) for Google's endpoints but never for a metadata server on a
 /// loopback or link-local address, as Google's libraries do.
 #[derive(Debug, Clone)]
-pub struct Http {
+pub(crate) struct Http {
     client: Client,
     direct: Client,
     retry: RetryPolicy,
@@ -64,7 +64,7 @@ impl Failure {
 
 impl Http {
     /// Builds the clients. Costly (TLS roots), so the CLI builds them only on a cache miss.
-    pub fn new(retry: RetryPolicy) -> Result<Self, Error> {
+    pub(crate) fn new(retry: RetryPolicy) -> Result<Self, Error> {
         let builder = || {
             Client::builder()
                 .user_agent(concat!("gcp-token-agent/", env!("CARGO_PKG_VERSION")))
@@ -81,13 +81,13 @@ impl Http {
     }
 
     /// The client for `url`: without proxies for loopback and link-local hosts.
-    pub fn client_for(&self, url: &str) -> &Client {
+    pub(crate) fn client_for(&self, url: &str) -> &Client {
         if Url::parse(url).ok().is_some_and(|u| local_host(&u)) { &self.direct } else { &self.client }
     }
 
     /// Sends the request `build` makes, retrying as Google's libraries do, and returns the
     /// body of the 2xx answer. `endpoint` names the step in errors and logs.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         endpoint: &'static str,
         url: &str,
@@ -97,7 +97,7 @@ impl Http {
     }
 
     /// Like [`Http::send`] with an explicit retry policy.
-    pub async fn send_with(
+    pub(crate) async fn send_with(
         &self,
         retry: RetryPolicy,
         endpoint: &'static str,

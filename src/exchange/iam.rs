@@ -15,7 +15,7 @@ use crate::{
 const ENDPOINT: &str = "IAM Credentials";
 
 /// `generateAccessToken` for the target, authenticated with `bearer`.
-pub async fn generate_access_token(
+pub(crate) async fn generate_access_token(
     http: &Http,
     target: &Impersonation,
     bearer: &Secret,
@@ -49,7 +49,7 @@ pub async fn generate_access_token(
 }
 
 /// `generateIdToken` for the target, authenticated with `bearer`.
-pub async fn generate_id_token(
+pub(crate) async fn generate_id_token(
     http: &Http,
     target: &Impersonation,
     bearer: &Secret,

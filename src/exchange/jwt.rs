@@ -12,11 +12,11 @@ use crate::{
 };
 
 /// Assertions live one hour, the most Google accepts.
-pub const ASSERTION_LIFETIME_SECS: u64 = 3600;
+pub(crate) const ASSERTION_LIFETIME_SECS: u64 = 3600;
 
 /// The claims of a JWT-bearer assertion or self-signed access token.
 #[derive(Debug, Serialize)]
-pub struct Claims<'a> {
+pub(crate) struct Claims<'a> {
     /// The service account.
     pub iss: &'a str,
     /// Space-joined scopes (access tokens).
@@ -39,7 +39,7 @@ pub struct Claims<'a> {
 
 impl<'a> Claims<'a> {
     /// Claims issued by `key` now, valid for an hour; the caller fills in the rest.
-    pub fn new(key: &'a ServiceAccountKey, now: SystemTime) -> Self {
+    pub(crate) fn new(key: &'a ServiceAccountKey, now: SystemTime) -> Self {
         let iat = unix_seconds(now);
         Self {
             iss: &key.client_email,
@@ -54,7 +54,7 @@ impl<'a> Claims<'a> {
 }
 
 /// Signs `claims` with RS256 and the key's `kid`.
-pub fn sign(key: &ServiceAccountKey, claims: &Claims<'_>) -> Result<String> {
+pub(crate) fn sign(key: &ServiceAccountKey, claims: &Claims<'_>) -> Result<String> {
     let fail = |reason: String| Error::SignAssertion { origin: key.origin.clone(), reason };
     let encoding_key =
         EncodingKey::from_rsa_pem(key.private_key.expose().as_bytes()).map_err(|e| fail(e.to_string()))?;

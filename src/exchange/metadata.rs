@@ -18,7 +18,11 @@ const ACCOUNT: &str = "instance/service-accounts/default/";
 const DETECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// An access token from the metadata server, for `scopes` where the server honours them.
-pub async fn access_token(http: &Http, server: &MetadataServer, scopes: Option<&[String]>) -> Result<Token> {
+pub(crate) async fn access_token(
+    http: &Http,
+    server: &MetadataServer,
+    scopes: Option<&[String]>,
+) -> Result<Token> {
     #[derive(Deserialize)]
     struct Answer {
         access_token: Option<Secret>,
@@ -38,7 +42,7 @@ pub async fn access_token(http: &Http, server: &MetadataServer, scopes: Option<&
 }
 
 /// An ID token for `audience`; `format=full` adds the email claims.
-pub async fn id_token(
+pub(crate) async fn id_token(
     http: &Http,
     server: &MetadataServer,
     audience: &str,
@@ -52,7 +56,7 @@ pub async fn id_token(
 }
 
 /// A plain-text value such as `project/project-id` or the account's `email`.
-pub async fn text(http: &Http, server: &MetadataServer, path: &str) -> Result<String> {
+pub(crate) async fn text(http: &Http, server: &MetadataServer, path: &str) -> Result<String> {
     let url = format!("{}{path}", server.base_url());
     let body = get(http, server, &url, &[]).await?;
     Ok(String::from_utf8_lossy(&body).trim().to_owned())

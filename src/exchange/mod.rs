@@ -3,15 +3,14 @@
 
 pub(crate) mod google_error;
 mod http;
-pub mod iam;
-pub mod jwt;
-pub mod metadata;
-pub mod oauth;
-pub mod sts;
-pub mod subject;
+pub(crate) mod iam;
+pub(crate) mod jwt;
+pub(crate) mod metadata;
+pub(crate) mod oauth;
+pub(crate) mod sts;
+pub(crate) mod subject;
 
-pub use google_error::is_retryable;
-pub use http::{Http, RetryPolicy};
+pub(crate) use http::{Http, RetryPolicy};
 
 use std::{future::Future, pin::Pin};
 
@@ -22,11 +21,11 @@ use crate::{
 };
 
 /// The scope gcloud and Google's libraries ask for by default.
-pub const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+pub(crate) const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 /// What access token to mint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccessRequest {
+pub(crate) struct AccessRequest {
     /// Scopes; `None` means the source's default (cloud-platform for service accounts).
     pub scopes: Option<Vec<String>>,
     /// Domain-wide delegation: the user a service-account key acts as.
@@ -35,14 +34,14 @@ pub struct AccessRequest {
 
 impl AccessRequest {
     /// The scopes to ask for, defaults applied.
-    pub fn scopes_or_default(&self) -> Vec<String> {
+    pub(crate) fn scopes_or_default(&self) -> Vec<String> {
         self.scopes.clone().unwrap_or_else(|| vec![CLOUD_PLATFORM.to_owned()])
     }
 }
 
 /// What ID token to mint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdRequest {
+pub(crate) struct IdRequest {
     /// The `aud` the token is for.
     pub audience: String,
     /// Whether to ask for the `email` claims (metadata `format=full`, IAM `includeEmail`).
@@ -50,7 +49,7 @@ pub struct IdRequest {
 }
 
 /// Mints an access token from any source.
-pub async fn access_token(http: &Http, source: &Source, request: &AccessRequest) -> Result<Token> {
+pub(crate) async fn access_token(http: &Http, source: &Source, request: &AccessRequest) -> Result<Token> {
     match source {
         Source::ServiceAccount(key) => {
             let scopes = request.scopes_or_default();
@@ -94,7 +93,7 @@ pub async fn access_token(http: &Http, source: &Source, request: &AccessRequest)
 }
 
 /// Mints an ID token from any source that can.
-pub async fn id_token(http: &Http, source: &Source, request: &IdRequest) -> Result<Token> {
+pub(crate) async fn id_token(http: &Http, source: &Source, request: &IdRequest) -> Result<Token> {
     check_id_token_support(source)?;
     let (audience, email) = (request.audience.as_str(), request.include_email);
     match source {
@@ -115,7 +114,7 @@ pub async fn id_token(http: &Http, source: &Source, request: &IdRequest) -> Resu
 
 /// Whether `source` can mint ID tokens at all, so `run --id-token` fails at start-up (exit 64)
 /// rather than retrying forever.
-pub fn check_id_token_support(source: &Source) -> Result<()> {
+pub(crate) fn check_id_token_support(source: &Source) -> Result<()> {
     match source {
         Source::ServiceAccount(key) if !key.is_default_universe() => Err(Error::Unsupported(format!(
             "ID tokens for keys in universe \"{}\" are not supported; use --impersonate-service-account \

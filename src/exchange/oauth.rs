@@ -28,7 +28,7 @@ struct TokenResponse {
 }
 
 /// An access token for `scopes` from a service-account key.
-pub async fn service_account_access(
+pub(crate) async fn service_account_access(
     http: &Http,
     key: &ServiceAccountKey,
     scopes: &[String],
@@ -45,7 +45,11 @@ pub async fn service_account_access(
 }
 
 /// An ID token for `audience` from a service-account key (the `target_audience` grant).
-pub async fn service_account_id(http: &Http, key: &ServiceAccountKey, audience: &str) -> Result<Token> {
+pub(crate) async fn service_account_id(
+    http: &Http,
+    key: &ServiceAccountKey,
+    audience: &str,
+) -> Result<Token> {
     let mut claims = jwt::Claims::new(key, SystemTime::now());
     claims.aud = Some(&key.token_uri);
     claims.target_audience = Some(audience);
@@ -58,7 +62,7 @@ pub async fn service_account_id(http: &Http, key: &ServiceAccountKey, audience: 
 
 /// A self-signed JWT used directly as the access token: how Google's libraries authenticate
 /// in universes other than googleapis.com, which have no OAuth token endpoint.
-pub fn self_signed_access(key: &ServiceAccountKey, scopes: &[String]) -> Result<Token> {
+pub(crate) fn self_signed_access(key: &ServiceAccountKey, scopes: &[String]) -> Result<Token> {
     let now = SystemTime::now();
     let mut claims = jwt::Claims::new(key, now);
     claims.scope = Some(scopes.join(" "));
@@ -69,7 +73,11 @@ pub fn self_signed_access(key: &ServiceAccountKey, scopes: &[String]) -> Result<
 
 /// An access token from a user's refresh token. Scopes are sent only when asked for:
 /// a refresh token cannot be widened, and by default Google returns its granted scopes.
-pub async fn refresh_grant(http: &Http, user: &AuthorizedUser, scopes: Option<&[String]>) -> Result<Token> {
+pub(crate) async fn refresh_grant(
+    http: &Http,
+    user: &AuthorizedUser,
+    scopes: Option<&[String]>,
+) -> Result<Token> {
     let scope = scopes.map(|s| s.join(" "));
     let mut form = vec![
         ("grant_type", "refresh_token"),

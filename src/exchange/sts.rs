@@ -25,7 +25,7 @@ struct Answer {
 }
 
 /// Exchanges `subject` for a federated access token with `scopes`.
-pub async fn exchange(
+pub(crate) async fn exchange(
     http: &Http,
     account: &ExternalAccount,
     subject: &Secret,

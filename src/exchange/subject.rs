@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The subject token for one STS exchange. Files are re-read every time: kubelet rotates them.
-pub async fn read(http: &Http, account: &ExternalAccount) -> Result<Secret> {
+pub(crate) async fn read(http: &Http, account: &ExternalAccount) -> Result<Secret> {
     let (raw, origin) = match &account.credential_source {
         CredentialSource::File { path, format } => {
             // The flag form names its flag; a file names its field.
@@ -145,7 +145,8 @@ async fn run_executable(origin: &Origin, exe: &Executable, account: &ExternalAcc
     if let Some(file) = &exe.output_file {
         command.env("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", file);
     }
-    let mut child = command.spawn().map_err(|e| Error::parse(origin, format!("cannot run: {e}")))?;
+    let failed = |reason: String| Error::SourceFailed { origin: origin.clone(), reason };
+    let mut child = command.spawn().map_err(|e| failed(format!("cannot run: {e}")))?;
     let group = child.id();
     let run = async {
         // Read at most one byte past the cap: an executable that floods stdout is refused.
@@ -159,19 +160,18 @@ async fn run_executable(origin: &Origin, exe: &Executable, account: &ExternalAcc
         Ok::<_, std::io::Error>((Some(child.wait().await?), stdout))
     };
     let (status, stdout) = match tokio::time::timeout(exe.timeout, run).await {
-        Ok(output) => output.map_err(|e| Error::parse(origin, format!("cannot run: {e}")))?,
+        Ok(output) => output.map_err(|e| failed(format!("cannot run: {e}")))?,
         Err(_) => {
             group.into_iter().for_each(kill_group);
-            let why = format!("did not answer within {:?} (timeout_millis)", exe.timeout);
-            return Err(Error::parse(origin, why));
+            return Err(failed(format!("did not answer within {:?} (timeout_millis)", exe.timeout)));
         }
     };
     let Some(status) = status else {
         group.into_iter().for_each(kill_group);
-        return Err(Error::parse(origin, "wrote more than 1 MiB to stdout"));
+        return Err(failed("wrote more than 1 MiB to stdout".to_owned()));
     };
     if !status.success() {
-        return Err(Error::parse(origin, format!("exited with {status}")));
+        return Err(failed(format!("exited with {status}")));
     }
     parse_response(&stdout, SystemTime::now()).map_err(|why| Error::parse(origin, why))
 }

@@ -25,7 +25,7 @@ const ON_DEMAND_MAX_ENTRIES: usize = 64;
 
 /// Everything needed to mint: which credential, the environment, the HTTP client.
 #[derive(Debug, Clone)]
-pub struct Minter {
+pub(crate) struct Minter {
     selection: Selection,
     env: Env,
     http: Http,
@@ -33,18 +33,18 @@ pub struct Minter {
 
 impl Minter {
     /// A minter for the selected credential.
-    pub fn new(selection: Selection, env: Env, http: Http) -> Self {
+    pub(crate) fn new(selection: Selection, env: Env, http: Http) -> Self {
         Self { selection, env, http }
     }
 
     /// Resolves the credential afresh and mints an access token.
-    pub async fn access(&self, request: &AccessRequest) -> Result<Token> {
+    pub(crate) async fn access(&self, request: &AccessRequest) -> Result<Token> {
         let loaded = self.selection.load(&self.env)?;
         exchange::access_token(&self.http, &loaded.source, request).await
     }
 
     /// Resolves the credential afresh and mints an ID token.
-    pub async fn id(&self, request: &IdRequest) -> Result<Token> {
+    pub(crate) async fn id(&self, request: &IdRequest) -> Result<Token> {
         let loaded = self.selection.load(&self.env)?;
         exchange::id_token(&self.http, &loaded.source, request).await
     }
@@ -59,7 +59,7 @@ const MINTS_PER_SECOND: f64 = 2.0;
 
 /// Why an on-demand request got no token, as the metadata API answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// The credential can never do this (answered 404, as GKE does); else 503, retried.
     pub unsupported: bool,
     /// What failed, naming the step; never a secret.
@@ -85,7 +85,7 @@ type Slot = Arc<tokio::sync::Mutex<Entry>>;
 /// distinct keys and the rate of new mints are bounded, so no client can grow memory or
 /// hammer Google through the agent.
 #[derive(Debug)]
-pub struct OnDemand {
+pub(crate) struct OnDemand {
     slots: Mutex<HashMap<String, Slot>>,
     bucket: Mutex<(f64, Instant)>,
     metrics: Metrics,
@@ -93,12 +93,16 @@ pub struct OnDemand {
 
 impl OnDemand {
     /// An empty cache reporting to `metrics`.
-    pub fn new(metrics: Metrics) -> Self {
+    pub(crate) fn new(metrics: Metrics) -> Self {
         Self { slots: Mutex::default(), bucket: Mutex::new((MINT_BURST, Instant::now())), metrics }
     }
 
     /// The cached token for `key`, or one from `mint`.
-    pub async fn get(&self, key: &str, mint: impl Future<Output = Result<Token>>) -> Result<Token, Refusal> {
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+        mint: impl Future<Output = Result<Token>>,
+    ) -> Result<Token, Refusal> {
         let slot = self.slot(key).inspect_err(|_| self.metrics.on_demand("full"))?;
         let mut entry = slot.lock().await;
         if let Some(token) =

@@ -1,12 +1,12 @@
 //! Keeping tokens fresh: one owner task per token publishes through a watch channel;
 //! consumers (files, the loopback API, readiness) only ever read what it published.
 
-pub mod minter;
-pub mod owner;
-pub mod schedule;
+pub(crate) mod minter;
+pub(crate) mod owner;
+pub(crate) mod schedule;
 
-pub use minter::{Minter, OnDemand};
-pub use owner::{MintFn, Owner};
+pub(crate) use minter::{Minter, OnDemand};
+pub(crate) use owner::{MintFn, Owner};
 
 use tokio::sync::watch;
 
@@ -14,7 +14,7 @@ use crate::token::Token;
 
 /// A token as its consumers see it: a name and the channel its owner publishes on.
 #[derive(Debug, Clone)]
-pub struct Published {
+pub(crate) struct Published {
     /// `access` or `id:<name>`.
     pub name: String,
     /// `None` until the first token, and whenever none is valid.

@@ -16,11 +16,20 @@ use crate::{
     token::Token,
 };
 
+/// The wall clock the owner reads expiry against: `SystemTime::now` in the agent; a test
+/// passes one that moves with tokio's paused clock, so expiry can be proven without waiting.
+pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The agent's clock.
+pub(crate) fn system_clock() -> Clock {
+    Arc::new(SystemTime::now)
+}
+
 /// Mints one token. Called afresh for every refresh, so it re-reads credential files.
-pub type MintFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Token>> + Send>> + Send + Sync>;
+pub(crate) type MintFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Token>> + Send>> + Send + Sync>;
 
 /// The single task that fetches one token and publishes it.
-pub struct Owner {
+pub(crate) struct Owner {
     /// The metric label: `access` or `id:<name>`.
     pub name: String,
     /// How to get a new token.
@@ -29,13 +38,14 @@ pub struct Owner {
     pub publish: watch::Sender<Option<Token>>,
     /// Bumped by the source watcher: a change means "re-exchange now".
     pub reload: watch::Receiver<u64>,
-    /// Observer.
     pub metrics: Metrics,
+    /// Where "now" comes from, for every expiry decision.
+    pub clock: Clock,
 }
 
 impl Owner {
     /// Runs until `shutdown` turns true (or its sender goes away).
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut failures = 0u32;
         loop {
             let delay = self.refresh_once(&mut failures).await;
@@ -51,7 +61,7 @@ impl Owner {
             let _timer = self.metrics.refresh_timer(&self.name);
             (self.mint)().await
         };
-        let now = SystemTime::now();
+        let now = (self.clock)();
         match outcome {
             Ok(token) => {
                 *failures = 0;
@@ -87,7 +97,7 @@ impl Owner {
     async fn wait(&mut self, delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
         let deadline = Instant::now() + delay;
         loop {
-            let expiry = self.publish.borrow().as_ref().map(|t| t.remaining(SystemTime::now()));
+            let expiry = self.publish.borrow().as_ref().map(|t| t.remaining((self.clock)()));
             let reload_open = self.reload.has_changed().is_ok();
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => return true,
@@ -156,7 +166,14 @@ mod tests {
         let (publish, tokens) = watch::channel(None);
         let (reload_tx, reload) = watch::channel(0);
         let (stop, shutdown) = watch::channel(false);
-        let owner = Owner { name: "access".into(), mint, publish, reload, metrics: Metrics::new() };
+        let owner = Owner {
+            name: "access".into(),
+            mint,
+            publish,
+            reload,
+            metrics: Metrics::new(),
+            clock: system_clock(),
+        };
         tokio::spawn(owner.run(shutdown));
         (tokens, reload_tx, stop)
     }
@@ -207,5 +224,45 @@ mod tests {
         stop.send_replace(true);
         tokio::time::sleep(Duration::from_secs(100)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// A wall clock that moves with tokio's (paused) clock, from now.
+    fn paused_clock() -> Clock {
+        let (wall, start) = (SystemTime::now(), tokio::time::Instant::now());
+        Arc::new(move || wall + start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_is_withdrawn_at_its_expiry_when_every_refresh_fails() {
+        let clock = paused_clock();
+        let calls = Arc::new(AtomicU32::new(0));
+        let issue = clock.clone();
+        let counter = calls.clone();
+        let mint: MintFn = Arc::new(move || {
+            let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+            let token = Token::new(Secret::new("t"), issue(), Duration::from_secs(100));
+            Box::pin(async move {
+                if first {
+                    return Ok(token);
+                }
+                Err(Error::Upstream(UpstreamError {
+                    endpoint: "token endpoint",
+                    url: "http://test".into(),
+                    kind: UpstreamErrorKind::Unreachable("outage".into()),
+                }))
+            })
+        });
+        let (publish, tokens) = watch::channel(None);
+        let (_reload_tx, reload) = watch::channel(0);
+        let (_stop, shutdown) = watch::channel(false);
+        tokio::spawn(
+            Owner { name: "access".into(), mint, publish, reload, metrics: Metrics::new(), clock }
+                .run(shutdown),
+        );
+        tokio::time::sleep(Duration::from_secs(99)).await;
+        assert!(tokens.borrow().is_some(), "still valid at 99 s, refreshes failing since ~50 s");
+        assert!(calls.load(Ordering::SeqCst) > 1, "refreshes were tried");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(tokens.borrow().is_none(), "withdrawn at its expiry (100 s), never served expired");
     }
 }

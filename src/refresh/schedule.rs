@@ -7,15 +7,15 @@ use std::time::{Duration, SystemTime};
 /// half a token's life goes unnoticed, jittered so replicas do not refresh in lockstep.
 const REFRESH_FRACTION: (f64, f64) = (0.45, 0.55);
 /// Never refresh sooner than this after a success, however short-lived the token.
-pub const MIN_REFRESH_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const MIN_REFRESH_DELAY: Duration = Duration::from_secs(1);
 /// First retry delay after a failure.
-pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+pub(crate) const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 /// Retry delays double up to this cap.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(60);
 
 /// When to refresh a token obtained at `obtained` that expires at `expires`.
 /// `draw` is uniform in [0, 1) and picks the point inside the jitter window.
-pub fn refresh_at(obtained: SystemTime, expires: SystemTime, draw: f64) -> SystemTime {
+pub(crate) fn refresh_at(obtained: SystemTime, expires: SystemTime, draw: f64) -> SystemTime {
     let lifetime = expires.duration_since(obtained).unwrap_or_default();
     let (low, high) = REFRESH_FRACTION;
     let fraction = low + (high - low) * draw.clamp(0.0, 1.0);
@@ -25,7 +25,7 @@ pub fn refresh_at(obtained: SystemTime, expires: SystemTime, draw: f64) -> Syste
 /// How long to wait after the `failures`-th consecutive failure (1-based): about 1 s doubling
 /// to 60 s, with `draw` adding up to 20% jitter. A failure that will not heal by retrying
 /// (`invalid_grant`, a broken file) goes straight to the cap: no point hammering Google.
-pub fn backoff(failures: u32, retryable: bool, draw: f64) -> Duration {
+pub(crate) fn backoff(failures: u32, retryable: bool, draw: f64) -> Duration {
     let base = if retryable {
         let doublings = failures.saturating_sub(1).min(16);
         BACKOFF_FIRST.saturating_mul(1 << doublings).min(BACKOFF_CAP)

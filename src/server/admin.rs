@@ -18,12 +18,11 @@ use crate::{refresh::Published, telemetry::metrics::Metrics};
 
 /// What the admin routes read.
 #[derive(Clone)]
-pub struct AdminState {
+pub(crate) struct AdminState {
     /// Every token the agent keeps, by metric label.
     pub tokens: Vec<Published>,
     /// Readiness threshold.
     pub min_remaining: std::time::Duration,
-    /// The registry.
     pub metrics: Metrics,
     /// Red once a long-lived task has stopped.
     pub health: super::Health,
@@ -38,7 +37,7 @@ async fn healthz(State(state): State<Arc<AdminState>>) -> Response {
 }
 
 /// The admin router.
-pub fn router(state: AdminState) -> Router {
+pub(crate) fn router(state: AdminState) -> Router {
     let state = Arc::new(state);
     Router::new()
         .route("/healthz", get(healthz))
@@ -49,7 +48,7 @@ pub fn router(state: AdminState) -> Router {
 }
 
 /// Whether every token is valid for at least `min_remaining`; the reasons if not.
-pub fn readiness(state: &AdminState) -> Result<(), Vec<String>> {
+pub(crate) fn readiness(state: &AdminState) -> Result<(), Vec<String>> {
     let now = SystemTime::now();
     let problems: Vec<String> = state
         .tokens

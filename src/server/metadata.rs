@@ -38,7 +38,7 @@ const V1: &str = "/computeMetadata/v1";
 
 /// The identity facts the API reports.
 #[derive(Debug, Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// The service account's email (also accepted in place of `default`).
     pub email: String,
     /// `project/project-id`, if known.
@@ -51,17 +51,16 @@ pub struct Identity {
 
 /// An ID token the agent keeps fresh, served when its audience and format are asked for.
 #[derive(Debug, Clone)]
-pub struct KeptIdToken {
+pub(crate) struct KeptIdToken {
     /// Its audience.
     pub audience: String,
     /// Whether it carries the email claims (format=full).
     pub include_email: bool,
-    /// Its owner's channel.
     pub published: Published,
 }
 
 /// What the routes read.
-pub struct MetadataState {
+pub(crate) struct MetadataState {
     /// The access token for the configured scopes.
     pub access: Published,
     /// Those scopes, in the order they were configured (for the listings).
@@ -74,11 +73,9 @@ pub struct MetadataState {
     pub id_tokens: Vec<KeptIdToken>,
     /// For other scopes and audiences.
     pub minter: Minter,
-    /// Their cache.
     pub on_demand: OnDemand,
     /// Identity facts.
     pub identity: Identity,
-    /// Observer.
     pub metrics: Metrics,
     /// The address the API listens on, accepted as a `Host`.
     pub listen: Option<IpAddr>,
@@ -94,7 +91,7 @@ pub struct MetadataState {
 }
 
 /// The metadata router.
-pub fn router(state: MetadataState) -> Router {
+pub(crate) fn router(state: MetadataState) -> Router {
     let state = Arc::new(state);
     let account = format!("{V1}/instance/service-accounts/{{account}}");
     Router::new()

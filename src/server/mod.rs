@@ -1,8 +1,8 @@
 //! HTTP servers: the loopback metadata API and the admin listener. Both take a bound
 //! listener (tests bind port 0), cap connections, time out slow headers, and drain on shutdown.
 
-pub mod admin;
-pub mod metadata;
+pub(crate) mod admin;
+pub(crate) mod metadata;
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,11 +21,11 @@ use crate::error::{Error, Result};
 /// A client must send its request headers within this time (slowloris protection).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many connections at once; more wait in the kernel's backlog.
-pub const MAX_CONNECTIONS: usize = 1024;
+pub(crate) const MAX_CONNECTIONS: usize = 1024;
 
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` turns true,
 /// then lets in-flight requests finish for at most `grace`.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     router: Router,
@@ -93,7 +93,7 @@ where
 }
 
 /// Binds `addr` for `flag`, failing with the flag's name (a taken port is a configuration error).
-pub async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener> {
+pub(crate) async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener> {
     let listener = match TcpListener::bind(addr).await {
         // `[::]` serves IPv4 too, unless the node has IPv6 switched off: then IPv4 only.
         Err(e) if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED && ipv6_missing(&e) => {
@@ -115,11 +115,11 @@ fn ipv6_missing(error: &std::io::Error) -> bool {
 
 /// The long-lived tasks of a process (owners, file writers, servers), each returning its
 /// name when it ends, so an unexpected end says which one stopped.
-pub type Tasks = JoinSet<&'static str>;
+pub(crate) type Tasks = JoinSet<&'static str>;
 
 /// Whether every long-lived task is still running; `/healthz` answers from it.
 #[derive(Debug, Clone)]
-pub struct Health(Arc<std::sync::atomic::AtomicBool>);
+pub(crate) struct Health(Arc<std::sync::atomic::AtomicBool>);
 
 impl Default for Health {
     fn default() -> Self {
@@ -129,7 +129,7 @@ impl Default for Health {
 
 impl Health {
     /// Whether nothing has failed.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -142,7 +142,7 @@ impl Health {
 /// is logged and ignored (files are watched; there is nothing else to reload). If a task
 /// ends first, `/healthz` turns red, the rest drain, and the error names the task, so the
 /// process exits non-zero and Kubernetes restarts it.
-pub async fn drain_on_signal(
+pub(crate) async fn drain_on_signal(
     stop: watch::Sender<bool>,
     mut tasks: Tasks,
     grace: Duration,

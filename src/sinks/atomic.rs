@@ -11,7 +11,7 @@ use std::{
 /// chmod `mode` (whatever the umask), rename over the target, optionally fsync the directory.
 ///
 /// `durable` costs two fsyncs; token files on a shared volume want it, a cache does not.
-pub fn write(path: &Path, contents: &[u8], mode: u32, durable: bool) -> io::Result<()> {
+pub(crate) fn write(path: &Path, contents: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let temp = temp_path(path);
     let result = write_temp(&temp, contents, mode, durable).and_then(|()| fs::rename(&temp, path));
     if result.is_err() {

@@ -11,17 +11,17 @@ use crate::{
 };
 
 /// client-go's current version, and the default when `KUBERNETES_EXEC_INFO` is absent.
-pub const V1: &str = "client.authentication.k8s.io/v1";
+pub(crate) const V1: &str = "client.authentication.k8s.io/v1";
 /// The version older kubeconfigs (and gke-gcloud-auth-plugin) use.
-pub const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
+pub(crate) const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
 
 /// client-go re-runs a plugin only once `expirationTimestamp` has passed, with no margin of
 /// its own; reporting expiry this much early keeps it from sending a token about to die.
-pub const EXPIRY_MARGIN: Duration = Duration::from_secs(5 * 60);
+pub(crate) const EXPIRY_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// What kubectl told the plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecInfo {
+pub(crate) struct ExecInfo {
     /// The apiVersion to answer in.
     pub api_version: String,
     /// The cluster's API server, when the kubeconfig sets `provideClusterInfo: true`.
@@ -30,7 +30,7 @@ pub struct ExecInfo {
 
 impl ExecInfo {
     /// Parses `KUBERNETES_EXEC_INFO`; absent means v1 and no cluster.
-    pub fn parse(value: Option<&str>) -> Result<Self> {
+    pub(crate) fn parse(value: Option<&str>) -> Result<Self> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Input {
@@ -64,7 +64,7 @@ impl ExecInfo {
 }
 
 /// The `ExecCredential` JSON for `token`, expiry reported [`EXPIRY_MARGIN`] early.
-pub fn render(info: &ExecInfo, token: &Token) -> String {
+pub(crate) fn render(info: &ExecInfo, token: &Token) -> String {
     let reported = token.expires_at.checked_sub(EXPIRY_MARGIN).unwrap_or(SystemTime::UNIX_EPOCH);
     let credential = json!({
         "apiVersion": info.api_version,

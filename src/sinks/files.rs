@@ -11,18 +11,17 @@ use crate::{error::Error, refresh::schedule, telemetry::metrics::Metrics, token:
 
 /// Where and how token files are written.
 #[derive(Debug, Clone)]
-pub struct FileSink {
+pub(crate) struct FileSink {
     /// The output directory.
     pub dir: PathBuf,
     /// Permission bits applied on every write.
     pub mode: u32,
-    /// Observer.
     pub metrics: Metrics,
 }
 
 /// Which files a token goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// `token` and `token.json`.
     Access,
     /// `id_token.<name>`.
@@ -31,7 +30,7 @@ pub enum Target {
 
 impl FileSink {
     /// Writes every file for `token`; the first error is returned after trying all.
-    pub fn write(&self, target: &Target, token: &Token) -> Result<(), Error> {
+    pub(crate) fn write(&self, target: &Target, token: &Token) -> Result<(), Error> {
         match target {
             Target::Access => {
                 let json = json!({
@@ -58,7 +57,7 @@ impl FileSink {
     /// `written` once its files are on disk (readiness waits for that, so an app started by
     /// the startup probe always finds the files). A failed write keeps the last good files
     /// and is retried with backoff until it works or a new token arrives.
-    pub async fn follow(
+    pub(crate) async fn follow(
         self,
         label: String,
         target: Target,
@@ -105,7 +104,7 @@ impl FileSink {
 }
 
 /// Parses `--file-mode` (octal, e.g. 0640 or 640).
-pub fn parse_mode(text: &str) -> Result<u32, String> {
+pub(crate) fn parse_mode(text: &str) -> Result<u32, String> {
     u32::from_str_radix(text.trim_start_matches("0o"), 8)
         .ok()
         .filter(|m| *m <= 0o777)

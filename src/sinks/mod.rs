@@ -1,6 +1,6 @@
 //! Where tokens go: files (atomic), the CLI's disk cache, and exec-credential output.
 
-pub mod atomic;
-pub mod exec_credential;
-pub mod files;
-pub mod token_cache;
+pub(crate) mod atomic;
+pub(crate) mod exec_credential;
+pub(crate) mod files;
+pub(crate) mod token_cache;

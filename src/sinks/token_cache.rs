@@ -23,7 +23,7 @@ const FORMAT: u32 = 1;
 
 /// A directory of cached tokens.
 #[derive(Debug, Clone)]
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     dir: PathBuf,
 }
 
@@ -37,18 +37,18 @@ struct Entry<'a> {
 
 impl TokenCache {
     /// A cache in `dir` (created on first store).
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
 
     /// `$XDG_CACHE_HOME/gcp-token-agent`, else `$HOME/.cache/gcp-token-agent`.
-    pub fn default_dir(env: &Env) -> Option<PathBuf> {
+    pub(crate) fn default_dir(env: &Env) -> Option<PathBuf> {
         let base = env.xdg_cache_home.clone().or_else(|| env.home.as_ref().map(|h| h.join(".cache")))?;
         Some(base.join("gcp-token-agent"))
     }
 
     /// The cache key for these parts (already free of secrets or not: it is a hash).
-    pub fn key(parts: &[&str]) -> String {
+    pub(crate) fn key(parts: &[&str]) -> String {
         let mut joined = format!("v{FORMAT}");
         for part in parts {
             joined.push('\0');
@@ -58,13 +58,13 @@ impl TokenCache {
     }
 
     /// The path of the entry for `key`.
-    pub fn path(&self, key: &str) -> PathBuf {
+    pub(crate) fn path(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.json"))
     }
 
     /// A cached token for `key` with at least `min_remaining` left, if there is one we trust.
     /// A corrupt entry or one not written by us is reported and ignored (a store replaces it).
-    pub fn load(&self, key: &str, min_remaining: Duration) -> Option<Token> {
+    pub(crate) fn load(&self, key: &str, min_remaining: Duration) -> Option<Token> {
         let path = self.path(key);
         let bytes = match read_trusted(&path) {
             Ok(bytes) => bytes,
@@ -87,7 +87,7 @@ impl TokenCache {
     }
 
     /// Stores `token` under `key`, atomically, readable by us alone.
-    pub fn store(&self, key: &str, token: &Token) -> io::Result<()> {
+    pub(crate) fn store(&self, key: &str, token: &Token) -> io::Result<()> {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
         trusted_dir(&self.dir)?;
         let entry =

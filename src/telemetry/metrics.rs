@@ -11,7 +11,7 @@ use crate::token::{Token, unix_seconds};
 
 /// Every metric family the README lists, registered under the `gcp_token_agent_` prefix.
 #[derive(Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     refresh_total: IntCounterVec,
     refresh_errors_total: IntCounterVec,
@@ -72,7 +72,7 @@ fn histogram(
 impl Metrics {
     /// A fresh registry with every family (tests make their own; the process makes one).
     #[allow(clippy::expect_used)] // definitions are constants: a failure is a bug caught by any test
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let r = Registry::new_custom(Some("gcp_token_agent".to_owned()), None).expect("valid prefix");
         let build_info = gauge(&r, "build_info", "Build information; always 1.", &["version"]);
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
@@ -154,12 +154,12 @@ impl Metrics {
     }
 
     /// Starts timing a refresh of `token`; the guard records the duration when dropped.
-    pub fn refresh_timer(&self, token: &str) -> prometheus::HistogramTimer {
+    pub(crate) fn refresh_timer(&self, token: &str) -> prometheus::HistogramTimer {
         self.refresh_duration_seconds.with_label_values(&[token]).start_timer()
     }
 
     /// A refresh of `token` succeeded with `value`.
-    pub fn refresh_succeeded(&self, token: &str, value: &Token) {
+    pub(crate) fn refresh_succeeded(&self, token: &str, value: &Token) {
         self.refresh_total.with_label_values(&[token, "success"]).inc();
         let expiry = unix_seconds(value.expires_at) as f64;
         self.token_expiry_timestamp_seconds.with_label_values(&[token]).set(expiry);
@@ -168,28 +168,28 @@ impl Metrics {
     }
 
     /// A refresh of `token` failed at `stage` for `reason`.
-    pub fn refresh_failed(&self, token: &str, stage: &str, reason: &str) {
+    pub(crate) fn refresh_failed(&self, token: &str, stage: &str, reason: &str) {
         self.refresh_total.with_label_values(&[token, "failure"]).inc();
         self.refresh_errors_total.with_label_values(&[token, stage, reason]).inc();
     }
 
     /// The token `token` expired without a replacement: it is no longer in service.
-    pub fn token_withdrawn(&self, token: &str) {
+    pub(crate) fn token_withdrawn(&self, token: &str) {
         self.token_expiry_timestamp_seconds.with_label_values(&[token]).set(0.0);
     }
 
     /// A change to the credential source was seen; `ok` says whether the reload worked.
-    pub fn source_reloaded(&self, ok: bool) {
+    pub(crate) fn source_reloaded(&self, ok: bool) {
         self.source_reloads_total.with_label_values(&[if ok { "success" } else { "failure" }]).inc();
     }
 
     /// A token file write finished.
-    pub fn file_written(&self, file: &str, ok: bool) {
+    pub(crate) fn file_written(&self, file: &str, ok: bool) {
         self.file_writes_total.with_label_values(&[file, if ok { "success" } else { "failure" }]).inc();
     }
 
     /// An HTTP request on `route` (a template, never a raw path) finished with `code`.
-    pub fn http_request(&self, route: &str, code: u16, started: Instant) {
+    pub(crate) fn http_request(&self, route: &str, code: u16, started: Instant) {
         let code = code.to_string();
         self.http_requests_total.with_label_values(&[route, &code]).inc();
         self.http_request_duration_seconds
@@ -198,23 +198,23 @@ impl Metrics {
     }
 
     /// The webhook answered a review: mutated, unchanged, skipped, denied, invalid or error.
-    pub fn admission(&self, result: &str) {
+    pub(crate) fn admission(&self, result: &str) {
         self.admissions_total.with_label_values(&[result]).inc();
     }
 
     /// An on-demand token request ended: cached, minted, failed, failure_cached,
     /// rate_limited or full.
-    pub fn on_demand(&self, result: &str) {
+    pub(crate) fn on_demand(&self, result: &str) {
         self.on_demand_total.with_label_values(&[result]).inc();
     }
 
     /// Sets the readiness gauge.
-    pub fn set_ready(&self, ready: bool) {
+    pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.set(i64::from(ready));
     }
 
     /// The Prometheus text exposition of every family.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

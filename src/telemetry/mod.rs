@@ -20,4 +20,4 @@ pub fn init_logging(args: &LogArgs, default_level: &str) -> Result<()> {
     Ok(())
 }
 
-pub mod metrics;
+pub(crate) mod metrics;

@@ -126,13 +126,7 @@ impl Error {
         match self {
             Error::SignAssertion { .. } => "sign",
             Error::WriteFile { .. } => "file_write",
-            Error::Upstream(e) => match e.endpoint {
-                "token endpoint" => "token_endpoint",
-                "STS" => "sts",
-                "IAM Credentials" => "impersonation",
-                "metadata server" => "metadata",
-                _ => "source",
-            },
+            Error::Upstream(e) => e.endpoint.stage(),
             _ => "source",
         }
     }
@@ -205,12 +199,55 @@ impl Error {
     }
 }
 
+/// The upstreams the agent talks to: named in messages, and the `stage` metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// An OAuth 2.0 token endpoint (`token_uri`).
+    Token,
+    /// Google STS (`token_url`, `--sts-endpoint`).
+    Sts,
+    /// IAM Credentials (`generateAccessToken`, `generateIdToken`).
+    IamCredentials,
+    /// A GCE/GKE metadata server.
+    Metadata,
+    /// An `external_account`'s `credential_source.url`.
+    SubjectTokenUrl,
+    /// A running agent's `token.json` (`exec-credential --from-file`).
+    AgentTokenFile,
+}
+
+impl Endpoint {
+    /// The `stage` metric label of a failure here.
+    pub fn stage(self) -> &'static str {
+        match self {
+            Self::Token => "token_endpoint",
+            Self::Sts => "sts",
+            Self::IamCredentials => "impersonation",
+            Self::Metadata => "metadata",
+            Self::SubjectTokenUrl | Self::AgentTokenFile => "source",
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Token => "token endpoint",
+            Self::Sts => "STS",
+            Self::IamCredentials => "IAM Credentials",
+            Self::Metadata => "metadata server",
+            Self::SubjectTokenUrl => "subject token URL",
+            Self::AgentTokenFile => "agent token file",
+        })
+    }
+}
+
 /// An upstream endpoint (token endpoint, STS, IAM, metadata server) failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{endpoint} {url}: {kind}")]
 pub struct UpstreamError {
-    /// Which step: "token endpoint", "metadata server", ...
-    pub endpoint: &'static str,
+    /// Which upstream.
+    pub endpoint: Endpoint,
     /// The URL called (never carries a secret: credentials travel in bodies and headers).
     pub url: String,
     /// What happened.
@@ -277,6 +314,11 @@ impl UpstreamErrorKind {
 }
 
 impl UpstreamError {
+    /// A 2xx answer from `endpoint` at `url` that cannot be used, and why.
+    pub fn bad_response(endpoint: Endpoint, url: &str, why: &str) -> Self {
+        Self { endpoint, url: url.to_owned(), kind: UpstreamErrorKind::BadResponse(why.to_owned()) }
+    }
+
     /// How long the server asked us to wait (`Retry-After`), if it did.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match &self.kind {
@@ -301,7 +343,7 @@ pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
-    fn upstream(endpoint: &'static str, kind: UpstreamErrorKind) -> Error {
+    fn upstream(endpoint: Endpoint, kind: UpstreamErrorKind) -> Error {
         Error::Upstream(UpstreamError { endpoint, url: "https://x".to_owned(), kind })
     }
 
@@ -345,29 +387,41 @@ mod tests {
             (Error::Internal("x".into()), 1, "source", "internal", false),
             (Error::WriteFile { path: "t".into(), source: io() }, 1, "file_write", "io", true),
             (
-                upstream("token endpoint", refused(400, Some("invalid_grant"))),
+                upstream(Endpoint::Token, refused(400, Some("invalid_grant"))),
                 69,
                 "token_endpoint",
                 "invalid_grant",
                 false,
             ),
-            (upstream("STS", refused(503, None)), 69, "sts", "server_error", true),
-            (upstream("IAM Credentials", refused(429, None)), 69, "impersonation", "rate_limited", true),
+            (upstream(Endpoint::Sts, refused(503, None)), 69, "sts", "server_error", true),
             (
-                upstream("metadata server", UpstreamErrorKind::Unreachable("x".into())),
+                upstream(Endpoint::IamCredentials, refused(429, None)),
+                69,
+                "impersonation",
+                "rate_limited",
+                true,
+            ),
+            (
+                upstream(Endpoint::Metadata, UpstreamErrorKind::Unreachable("x".into())),
                 69,
                 "metadata",
                 "unreachable",
                 true,
             ),
             (
-                upstream("subject token URL", UpstreamErrorKind::BadResponse("x".into())),
+                upstream(Endpoint::SubjectTokenUrl, UpstreamErrorKind::BadResponse("x".into())),
                 69,
                 "source",
                 "bad_response",
                 false,
             ),
-            (upstream("STS", refused(403, Some("PERMISSION_DENIED"))), 69, "sts", "PERMISSION_DENIED", false),
+            (
+                upstream(Endpoint::Sts, refused(403, Some("PERMISSION_DENIED"))),
+                69,
+                "sts",
+                "PERMISSION_DENIED",
+                false,
+            ),
         ];
         for (error, code, stage, reason, retry) in table {
             let got = (error.exit_code(), error.stage(), error.reason(), error.is_retryable());

@@ -70,6 +70,26 @@ impl Token {
     }
 }
 
+/// An access token as JSON, `{"access_token","token_type":"Bearer","expiry"}`: the one shape
+/// `token.json` and `print-access-token --format json` write and `--from-file` reads.
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenJson {
+    pub(crate) access_token: Secret,
+    pub(crate) expiry: String,
+}
+
+impl TokenJson {
+    /// The JSON text for `token`.
+    pub(crate) fn render(token: &Token) -> String {
+        serde_json::json!({
+            "access_token": token.value.expose(),
+            "token_type": "Bearer",
+            "expiry": token.expiry_rfc3339(),
+        })
+        .to_string()
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()

@@ -2,15 +2,12 @@
 
 use std::{path::Path, time::SystemTime};
 
-use serde::Deserialize;
-
 use super::{MIN_CACHED_LIFETIME, cache_slot, cached_or_mint, load_source};
 use crate::{
     cli::ExecCredentialArgs,
     credentials::Env,
-    error::{Error, Origin, Result, UpstreamError, UpstreamErrorKind},
+    error::{Endpoint, Error, Origin, Result, UpstreamError, UpstreamErrorKind},
     exchange::{self, AccessRequest, CLOUD_PLATFORM, Http, RetryPolicy},
-    secret::Secret,
     sinks::exec_credential::{EXPIRY_MARGIN, ExecInfo, render},
     token::{Token, parse_rfc3339},
 };
@@ -46,15 +43,10 @@ async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> R
 
 /// Reads a running agent's `token.json`: no network, no credentials.
 fn from_agent_file(path: &Path) -> Result<Token> {
-    #[derive(Deserialize)]
-    struct TokenJson {
-        access_token: Secret,
-        expiry: String,
-    }
     let origin = Origin { path: path.to_path_buf(), via: "--from-file" };
     let bytes = crate::input::read_file(path)
         .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
-    let file: TokenJson = serde_json::from_slice(&bytes).map_err(|e| {
+    let file: crate::token::TokenJson = serde_json::from_slice(&bytes).map_err(|e| {
         Error::parse(
             &origin,
             format!(
@@ -68,7 +60,7 @@ fn from_agent_file(path: &Path) -> Result<Token> {
     // The same checks as a token from Google: not empty, no stray characters, not expired.
     Token::from_upstream(file.access_token, SystemTime::now(), expires_at).map_err(|why| {
         Error::Upstream(UpstreamError {
-            endpoint: "agent token file",
+            endpoint: Endpoint::AgentTokenFile,
             url: path.display().to_string(),
             kind: UpstreamErrorKind::BadResponse(format!("{why}; is the agent running?")),
         })

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use crate::{
     cli::LoginArgs,
     credentials::{Env, service_account::GOOGLE_TOKEN_URI},
-    error::{Error, Origin, Result, UpstreamError, UpstreamErrorKind},
+    error::{Endpoint, Error, Origin, Result, UpstreamError},
     exchange::{Http, RetryPolicy},
     secret::Secret,
     sinks::atomic,
@@ -261,7 +261,7 @@ async fn exchange_code(
         ("code_verifier", pkce.verifier.expose()),
     ];
     let url = &client.token_uri;
-    let body = http.send("token endpoint", url, |c| c.post(url).form(&form)).await?;
+    let body = http.send(Endpoint::Token, url, |c| c.post(url).form(&form)).await?;
     let answer: Answer =
         serde_json::from_slice(&body).map_err(|e| bad(url, &format!("not a token answer ({e})")))?;
     answer.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| {
@@ -274,11 +274,7 @@ async fn exchange_code(
 }
 
 fn bad(url: &str, why: &str) -> UpstreamError {
-    UpstreamError {
-        endpoint: "token endpoint",
-        url: url.to_owned(),
-        kind: UpstreamErrorKind::BadResponse(why.to_owned()),
-    }
+    UpstreamError::bad_response(Endpoint::Token, url, why)
 }
 
 /// Writes the `authorized_user` file atomically, readable by the user alone.

@@ -25,10 +25,7 @@ pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
     let token = cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME, mint).await?;
     Ok(match args.format {
         OutputFormat::Bare => format!("{}\n", token.value.expose()),
-        OutputFormat::Json => format!(
-            "{}\n",
-            json!({"access_token": token.value.expose(), "token_type": "Bearer", "expiry": token.expiry_rfc3339()})
-        ),
+        OutputFormat::Json => format!("{}\n", crate::token::TokenJson::render(&token)),
     })
 }
 

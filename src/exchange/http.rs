@@ -9,7 +9,7 @@ use reqwest::{
 };
 
 use super::google_error;
-use crate::error::{Error, UpstreamError, UpstreamErrorKind};
+use crate::error::{Endpoint, Error, UpstreamError, UpstreamErrorKind};
 
 /// Google's answers are a few KiB; a bigger one is refused rather than held in memory.
 pub(super) const MAX_BODY: usize = 1 << 20;
@@ -89,7 +89,7 @@ impl Http {
     /// body of the 2xx answer. `endpoint` names the step in errors and logs.
     pub(crate) async fn send(
         &self,
-        endpoint: &'static str,
+        endpoint: Endpoint,
         url: &str,
         build: impl Fn(&Client) -> RequestBuilder,
     ) -> Result<Vec<u8>, UpstreamError> {
@@ -100,7 +100,7 @@ impl Http {
     pub(crate) async fn send_with(
         &self,
         retry: RetryPolicy,
-        endpoint: &'static str,
+        endpoint: Endpoint,
         url: &str,
         build: impl Fn(&Client) -> RequestBuilder,
     ) -> Result<Vec<u8>, UpstreamError> {
@@ -115,7 +115,7 @@ impl Http {
             .sleep(tokio::time::sleep)
             .when(|f: &Failure| google_error::is_retryable(&f.kind))
             .adjust(|f, delay| delay.map(|d| f.retry_after().map_or(d, |r| r.min(retry.max_retry_after))))
-            .notify(|f, delay| tracing::warn!(endpoint, url, "{}; retrying in {delay:.1?}", f.kind))
+            .notify(|f, delay| tracing::warn!(%endpoint, url, "{}; retrying in {delay:.1?}", f.kind))
             .await
             .map_err(|f| UpstreamError { endpoint, url: url.to_owned(), kind: f.kind })
     }

@@ -7,12 +7,12 @@ use serde_json::json;
 use super::{Http, oauth};
 use crate::{
     credentials::Impersonation,
-    error::{Result, UpstreamError},
+    error::{Endpoint, Result, UpstreamError},
     secret::Secret,
     token::{Token, parse_rfc3339},
 };
 
-const ENDPOINT: &str = "IAM Credentials";
+const ENDPOINT: Endpoint = Endpoint::IamCredentials;
 
 /// `generateAccessToken` for the target, authenticated with `bearer`.
 pub(crate) async fn generate_access_token(
@@ -91,7 +91,7 @@ async fn post<T: serde::de::DeserializeOwned>(
 }
 
 fn bad(url: &str, why: &str) -> UpstreamError {
-    UpstreamError { endpoint: ENDPOINT, ..oauth::bad(url, why) }
+    UpstreamError::bad_response(ENDPOINT, url, why)
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@ use serde::Deserialize;
 use super::{Http, oauth};
 use crate::{
     credentials::MetadataServer,
-    error::{Error, Result, UpstreamError, UpstreamErrorKind},
+    error::{Endpoint, Error, Result, UpstreamError},
     secret::Secret,
     token::Token,
 };
 
-const ENDPOINT: &str = "metadata server";
+const ENDPOINT: Endpoint = Endpoint::Metadata;
 const ACCOUNT: &str = "instance/service-accounts/default/";
 /// When ADC merely falls back to the metadata server, a short wait decides "not on GCE".
 const DETECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -103,9 +103,5 @@ async fn detect(http: &Http, server: &MetadataServer) -> Result<()> {
 }
 
 fn bad(url: &str, why: &str) -> UpstreamError {
-    UpstreamError {
-        endpoint: ENDPOINT,
-        url: url.to_owned(),
-        kind: UpstreamErrorKind::BadResponse(why.to_owned()),
-    }
+    UpstreamError::bad_response(ENDPOINT, url, why)
 }

@@ -8,13 +8,13 @@ use serde::Deserialize;
 use super::{Http, jwt};
 use crate::{
     credentials::{AuthorizedUser, ServiceAccountKey},
-    error::{Result, UpstreamError, UpstreamErrorKind},
+    error::{Endpoint, Result, UpstreamError, UpstreamErrorKind},
     secret::Secret,
     token::{Token, jwt_expiry},
 };
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-const ENDPOINT: &str = "token endpoint";
+const ENDPOINT: Endpoint = Endpoint::Token;
 
 /// A token endpoint's success body.
 #[derive(Deserialize)]
@@ -139,11 +139,7 @@ pub(crate) fn expires_in(value: Option<&serde_json::Value>) -> Option<u64> {
 }
 
 pub(crate) fn bad(url: &str, why: &str) -> UpstreamError {
-    UpstreamError {
-        endpoint: ENDPOINT,
-        url: url.to_owned(),
-        kind: UpstreamErrorKind::BadResponse(why.to_owned()),
-    }
+    UpstreamError::bad_response(ENDPOINT, url, why)
 }
 
 #[cfg(test)]

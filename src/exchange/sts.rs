@@ -7,12 +7,12 @@ use serde::Deserialize;
 use super::{Http, oauth};
 use crate::{
     credentials::ExternalAccount,
-    error::{Result, UpstreamError},
+    error::{Endpoint, Result, UpstreamError},
     secret::Secret,
     token::{Token, jwt_expiry},
 };
 
-const ENDPOINT: &str = "STS";
+const ENDPOINT: Endpoint = Endpoint::Sts;
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// Without `expires_in` (a Google subject token) and no JWT expiry to go by, assume an hour.
@@ -79,5 +79,5 @@ pub(crate) async fn exchange(
 }
 
 fn bad(url: &str, why: &str) -> UpstreamError {
-    UpstreamError { endpoint: ENDPOINT, ..oauth::bad(url, why) }
+    UpstreamError::bad_response(ENDPOINT, url, why)
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::Http;
 use crate::{
     credentials::external_account::{CredentialSource, Executable, ExternalAccount, Format},
-    error::{Error, Origin, Result},
+    error::{Endpoint, Error, Origin, Result},
     secret::Secret,
     token::unix_seconds,
 };
@@ -32,7 +32,7 @@ pub(crate) async fn read(http: &Http, account: &ExternalAccount) -> Result<Secre
             let shown = crate::validate::without_userinfo(url.split(['?', '#']).next().unwrap_or_default());
             let origin = Origin { path: shown.into(), via: "credential_source.url" };
             let body = http
-                .send("subject token URL", url, |client| {
+                .send(Endpoint::SubjectTokenUrl, url, |client| {
                     headers.iter().fold(client.get(url), |request, (name, value)| {
                         // Header values often carry a bearer token: mark them so nothing prints them.
                         match reqwest::header::HeaderValue::from_str(value.expose()) {

@@ -147,7 +147,7 @@ mod tests {
             Box::pin(async move {
                 if n < fail_first {
                     return Err(Error::Upstream(UpstreamError {
-                        endpoint: "token endpoint",
+                        endpoint: crate::error::Endpoint::Token,
                         url: "http://test".into(),
                         kind: UpstreamErrorKind::Refused {
                             status: 503,
@@ -246,7 +246,7 @@ mod tests {
                     return Ok(token);
                 }
                 Err(Error::Upstream(UpstreamError {
-                    endpoint: "token endpoint",
+                    endpoint: crate::error::Endpoint::Token,
                     url: "http://test".into(),
                     kind: UpstreamErrorKind::Unreachable("outage".into()),
                 }))

@@ -3,11 +3,15 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
 use tokio::sync::watch;
 
 use super::atomic;
-use crate::{error::Error, refresh::schedule, telemetry::metrics::Metrics, token::Token};
+use crate::{
+    error::Error,
+    refresh::schedule,
+    telemetry::metrics::Metrics,
+    token::{Token, TokenJson},
+};
 
 /// Where and how token files are written.
 #[derive(Debug, Clone)]
@@ -33,12 +37,7 @@ impl FileSink {
     pub(crate) fn write(&self, target: &Target, token: &Token) -> Result<(), Error> {
         match target {
             Target::Access => {
-                let json = json!({
-                    "access_token": token.value.expose(),
-                    "token_type": "Bearer",
-                    "expiry": token.expiry_rfc3339(),
-                });
-                let first = self.write_file("token.json", json.to_string().as_bytes());
+                let first = self.write_file("token.json", TokenJson::render(token).as_bytes());
                 let second = self.write_file("token", token.value.expose().as_bytes());
                 first.and(second)
             }

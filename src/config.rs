@@ -56,8 +56,13 @@ fn file_args(
 ) -> Result<Vec<OsString>, Error> {
     let text = crate::input::read_text(path)
         .map_err(|e| Error::usage("--config", format!("cannot read {}: {e}", path.display())))?;
+    // A config file has a few dozen nodes; a tight budget refuses alias bombs at once instead
+    // of expanding the parser's default 250,000 nodes.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_nodes: 10_000, max_aliases: 100, max_depth: 16 },
+    };
     let map: std::collections::BTreeMap<String, serde_json::Value> =
-        serde_saphyr::from_str(&text).map_err(|e| {
+        serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
             Error::usage(
                 "--config",
                 format!(
@@ -381,6 +386,27 @@ mod tests {
             panic!("should fail")
         };
         assert!(e.to_string().contains("quoted octal string"), "{e}");
+    }
+
+    #[test]
+    fn a_yaml_alias_bomb_is_refused_without_expanding_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.yaml");
+        let mut bomb = "a: &a [x,x,x,x,x,x,x,x,x]\n".to_owned();
+        for (name, prev) in
+            ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+        {
+            bomb.push_str(&format!(
+                "{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
+        }
+        std::fs::write(&file, bomb).expect("write");
+        let Err(ParseError::Config(e)) =
+            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
+        else {
+            panic!("should fail")
+        };
+        assert!(e.to_string().contains("--config"), "{e}");
     }
 
     #[test]

@@ -212,6 +212,13 @@ fn watch_certificates(cert: &Arc<tls::ReloadingCert>, metrics: &Metrics) -> sour
     watcher
 }
 
+/// Native sidecars from 1.29 on. Managed clusters report minors like `29+`; an unreadable
+/// version is taken as new (native), as is any major other than 1.
+fn native_for_version(major: &str, minor: &str) -> bool {
+    let minor: u32 = minor.trim_end_matches('+').parse().unwrap_or(u32::MAX);
+    major != "1" || minor >= NATIVE_SIDECAR_MINOR
+}
+
 /// `auto` asks the API server for its version; without one, native is assumed.
 async fn native_sidecars(mode: SidecarMode, client: Option<&kube::Client>) -> bool {
     match mode {
@@ -220,10 +227,7 @@ async fn native_sidecars(mode: SidecarMode, client: Option<&kube::Client>) -> bo
         SidecarMode::Auto => match client {
             None => true,
             Some(client) => match client.apiserver_version().await {
-                Ok(info) => {
-                    let minor: u32 = info.minor.trim_end_matches('+').parse().unwrap_or(u32::MAX);
-                    info.major != "1" || minor >= NATIVE_SIDECAR_MINOR
-                }
+                Ok(info) => native_for_version(&info.major, &info.minor),
                 Err(e) => {
                     tracing::warn!("cannot read the API server version ({e}); assuming native sidecars");
                     true

@@ -371,3 +371,14 @@ fn patched_pods_pass_kubernetes_validate_strictly() {
         assert!(output.status.success() && !text.contains("WARN"), "{version}: {text}");
     }
 }
+
+#[test]
+fn auto_sidecar_mode_is_native_from_kubernetes_1_29() {
+    use super::native_for_version;
+    assert!(!native_for_version("1", "28"));
+    assert!(!native_for_version("1", "28+"), "GKE and EKS report a plus");
+    assert!(native_for_version("1", "29"));
+    assert!(native_for_version("1", "33+"));
+    assert!(native_for_version("2", "0"));
+    assert!(native_for_version("1", "unknown"), "unreadable: assume a current cluster");
+}

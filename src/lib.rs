@@ -22,7 +22,7 @@
 //! * [`sinks`]: atomic file writes, token files, the CLI's disk cache, ExecCredential output.
 //! * [`server`]: the loopback metadata API and the admin listener (health, readiness, metrics).
 //! * [`commands`]: each face: `print-*`, `exec-credential`, `run`, `login`.
-//! * [`webhook`]: the admission webhook (pure mutation, thin HTTPS adaptor, reloading TLS).
+//! * [`webhook`](mod@webhook): the admission webhook (pure mutation, thin HTTPS adaptor, reloading TLS).
 //! * [`telemetry`]: logging setup and the Prometheus registry.
 //! * [`error`]: errors named by the step that failed, and their exit codes.
 //! * [`secret`]: the masking wrapper every token, key and refresh token lives in.

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use support::{
@@ -112,7 +112,7 @@ const { GoogleAuth } = require('google-auth-library');
 fn node_google_auth_library_uses_the_agent_as_its_metadata_server() {
     let live = Live::start("https://www.googleapis.com/auth/cloud-platform");
     let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/node/node_modules");
-    let output = Command::new("node")
+    let output = support::clients::clean_command("node")
         .args(["-e", NODE, AUDIENCE])
         .envs(live.envs())
         .env("NODE_PATH", &modules)
@@ -150,7 +150,7 @@ fn gke_gcloud_auth_plugin_in_adc_mode_gets_the_agents_token() {
     let live = Live::start(
         "https://www.googleapis.com/auth/cloud-platform,https://www.googleapis.com/auth/userinfo.email",
     );
-    let output = Command::new("gke-gcloud-auth-plugin")
+    let output = support::clients::clean_command("gke-gcloud-auth-plugin")
         .arg("--use_application_default_credentials")
         .envs(live.envs())
         .env("HOME", live.sandbox.root())

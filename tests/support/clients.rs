@@ -5,9 +5,22 @@ use std::{
     process::{Command, Stdio},
 };
 
+/// `program` with a clean environment: only what finding and running it needs, so no
+/// `GOOGLE_*`, `CLOUDSDK_*`, `GCE_*` or proxy setting of the machine reaches an interop test.
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command.env_clear();
+    for key in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYENV_ROOT", "PYENV_VERSION"] {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    command
+}
+
 /// Runs a Python snippet with `args` (sys.argv[1:]) and returns stdout; panics with stderr on failure.
 pub fn python(script: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
-    let output = Command::new("python3")
+    let output = clean_command("python3")
         .arg("-c")
         .arg(script)
         .args(args)
@@ -47,7 +60,7 @@ impl Gcloud {
 
     /// Runs gcloud and returns stdout; panics with stderr on failure.
     pub fn ok(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
-        let output = Command::new("gcloud")
+        let output = clean_command("gcloud")
             .args(args)
             .arg("--quiet")
             .env("CLOUDSDK_CONFIG", self.config.path())

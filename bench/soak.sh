@@ -95,7 +95,9 @@ print(f"duration:            {t[-1]} s ({n} samples)")
 print(f"refreshes:           {ok} successful, {fail} failed (agent's refresh_total)")
 print(f"upstream calls:      {calls} token-endpoint calls, {calls / ok:.2f} per refresh" if ok else f"upstream calls: {calls}")
 print(f"RSS (VmRSS):         start {mib(rss[0])}, end {mib(rss[-1])}, max {mib(max(rss))}")
-print(f"RssAnon:             start {mib(anon[0])}, end {mib(anon[-1])}, max {mib(max(anon))} (slope {anon_slope * 3600 / 1024:+.2f} MiB/h)")
+half = anon[n // 2]
+print(f"RssAnon:             start {mib(anon[0])}, end {mib(anon[-1])}, max {mib(max(anon))} "
+      f"(second half {anon[-1] - half:+d} KiB; whole-run slope {anon_slope * 3600 / 1024:+.2f} MiB/h)")
 print(f"open fds:            start {fds[0]}, end {fds[-1]}, max {max(fds)} (slope {slope * 3600:+.1f}/h)")
 print(f"threads:             start {threads[0]}, end {threads[-1]}, max {max(threads)}")
 c = reader["counts"]

@@ -110,6 +110,10 @@ pub struct WebhookArgs {
     /// configuration's timeoutSeconds.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_REVIEW_DEADLINE", default_value = "3s")]
     pub review_deadline: Duration,
+    /// Once both listeners are bound, write their addresses here as JSON
+    /// (`{"listen","admin_listen"}`), e.g. to learn the ports chosen for port 0.
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
     /// On SIGTERM/SIGINT, finish in-flight reviews for at most this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Duration,
@@ -446,6 +450,10 @@ pub struct RunArgs {
     /// Obtain every token, write the files, exit 0 (init containers, Jobs, CronJobs).
     #[arg(long, env = "GCP_TOKEN_AGENT_ONESHOT")]
     pub oneshot: bool,
+    /// Once both listeners are bound, write their addresses here as JSON
+    /// (`{"listen","admin_listen"}`, null when off), e.g. to learn the ports chosen for port 0.
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
     /// A YAML file whose keys are these flags' names.
     #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_CONFIG")]
     pub config: Option<PathBuf>,

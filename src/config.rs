@@ -210,6 +210,8 @@ pub struct RunConfig {
     pub(crate) oneshot: bool,
     /// Drain deadline.
     pub(crate) shutdown_grace: Duration,
+    /// Where to write the bound addresses.
+    pub(crate) ready_file: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -283,6 +285,7 @@ impl RunConfig {
             numeric_project_id: args.numeric_project_id.clone(),
             oneshot: args.oneshot,
             shutdown_grace: args.shutdown_grace,
+            ready_file: args.ready_file.clone(),
         })
     }
 }

@@ -12,18 +12,52 @@ pub(crate) const EXIT_UNAVAILABLE: u8 = 69;
 /// Exit code for anything else.
 pub(crate) const EXIT_OTHER: u8 = 1;
 
-/// Where a credentials path came from, so the message can say which setting to change.
+/// What a credential input is: a file, a URL, a program, or a service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    /// A file on disk.
+    File(PathBuf),
+    /// A URL (shown without user:password@ or query).
+    Url(String),
+    /// A program (its name only, never its arguments).
+    Command(String),
+    /// A service account, by email.
+    Account(String),
+}
+
+/// Where a credential input came from, so the message can say which setting to change.
 #[derive(Debug, Clone)]
 pub struct Origin {
-    /// The file.
-    pub path: PathBuf,
-    /// The flag, variable or convention that named it.
+    /// What it is.
+    pub what: Named,
+    /// The flag, variable, field or convention that named it.
     pub via: &'static str,
+}
+
+impl Origin {
+    /// A file named by `via`.
+    pub(crate) fn file(path: impl Into<PathBuf>, via: &'static str) -> Self {
+        Self { what: Named::File(path.into()), via }
+    }
+
+    /// The file, when this origin is one.
+    pub(crate) fn path(&self) -> Option<&std::path::Path> {
+        match &self.what {
+            Named::File(path) => Some(path),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (from {})", self.path.display(), self.via)
+        match &self.what {
+            Named::File(path) => write!(f, "{}", path.display())?,
+            Named::Url(url) => write!(f, "{url}")?,
+            Named::Command(program) => write!(f, "program {program}")?,
+            Named::Account(email) => write!(f, "service account {email}")?,
+        }
+        write!(f, " (from {})", self.via)
     }
 }
 
@@ -360,7 +394,7 @@ mod tests {
     /// the contract scripts and dashboards rely on.
     #[test]
     fn every_error_maps_to_its_exit_code_stage_reason_and_retry() {
-        let origin = Origin { path: "f.json".into(), via: "--credentials" };
+        let origin = Origin::file("f.json", "--credentials");
         let io = || io::Error::other("x");
         let table: Vec<(Error, u8, &str, &str, bool)> = vec![
             (Error::usage("--x", "y"), 64, "source", "invalid", false),

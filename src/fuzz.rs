@@ -44,7 +44,7 @@ use crate::{
 
 /// Where errors say the fuzzed input came from.
 fn origin() -> Origin {
-    Origin { path: "fuzz-input.json".into(), via: "fuzz" }
+    Origin::file("fuzz-input.json", "fuzz")
 }
 
 /// A credentials JSON file of any `type` (service_account, authorized_user, external_account

@@ -43,7 +43,7 @@ async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> R
 
 /// Reads a running agent's `token.json`: no network, no credentials.
 fn from_agent_file(path: &Path) -> Result<Token> {
-    let origin = Origin { path: path.to_path_buf(), via: "--from-file" };
+    let origin = Origin::file(path, "--from-file");
     let bytes = crate::input::read_file(path)
         .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
     let file: crate::token::TokenJson = serde_json::from_slice(&bytes).map_err(|e| {

@@ -60,7 +60,7 @@ impl OAuthClient {
             auth_uri: Option<String>,
             token_uri: Option<String>,
         }
-        let origin = Origin { path: path.to_owned(), via: "--client-secrets" };
+        let origin = Origin::file(path, "--client-secrets");
         let bytes = crate::input::read_file(path)
             .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
         let file: File = serde_json::from_slice(&bytes)

@@ -33,6 +33,9 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let http = Http::new(RetryPolicy { attempts: 1, ..RetryPolicy::default() })?;
     let minter = Minter::new(config.selection.clone(), env.clone(), http.clone());
     let listeners = bind(&config).await?;
+    let address = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+    let (listen, admin) = (address(&listeners.metadata), address(&listeners.admin));
+    server::write_ready_file(config.ready_file.as_deref(), listen, admin)?;
     let (stop, shutdown) = watch::channel(false);
     let (reload_tx, reload) = watch::channel(0u64);
     let mut tasks = server::Tasks::new();

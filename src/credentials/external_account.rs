@@ -125,7 +125,7 @@ impl ExternalAccount {
         endpoints: &Endpoints,
     ) -> Result<Self> {
         check_audience(audience).map_err(|why| Error::usage("--audience", why))?;
-        let origin = Origin { path: subject_token_file.clone(), via: "--subject-token-file" };
+        let origin = Origin::file(subject_token_file.clone(), "--subject-token-file");
         if let Some(email) = service_account {
             check_email(email).map_err(|why| Error::usage("--service-account", why))?;
         }
@@ -276,7 +276,7 @@ mod tests {
     use super::*;
 
     fn origin() -> Origin {
-        Origin { path: "cfg.json".into(), via: "test" }
+        Origin::file("cfg.json", "test")
     }
 
     #[test]

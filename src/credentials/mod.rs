@@ -18,7 +18,7 @@ pub(crate) use service_account::ServiceAccountKey;
 
 use crate::{
     digest::sha256_hex,
-    error::{Error, Origin, Result},
+    error::{Error, Named, Origin, Result},
 };
 
 /// A credential that can mint tokens.
@@ -40,13 +40,13 @@ impl Source {
     /// The files this source reads on every mint: what `run` watches for rotation.
     pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
         match self {
-            Source::ServiceAccount(key) => vec![key.origin.path.clone()],
-            Source::AuthorizedUser(user) => vec![user.origin.path.clone()],
+            Source::ServiceAccount(key) => key.origin.path().map(Path::to_path_buf).into_iter().collect(),
+            Source::AuthorizedUser(user) => user.origin.path().map(Path::to_path_buf).into_iter().collect(),
             Source::Metadata(_) => Vec::new(),
             Source::ExternalAccount(account) => {
                 let mut files = Vec::new();
                 if account.origin.via != "--subject-token-file" {
-                    files.push(account.origin.path.clone());
+                    files.extend(account.origin.path().map(Path::to_path_buf));
                 }
                 if let external_account::CredentialSource::File { path, .. } = &account.credential_source {
                     files.push(path.clone());
@@ -219,7 +219,7 @@ pub(crate) fn resolve(
     env: &Env,
 ) -> Result<Loaded> {
     let loaded = match choice {
-        Choice::File(path) => load_file(&Origin { path: path.clone(), via: "--credentials" }, env),
+        Choice::File(path) => load_file(&Origin::file(path.clone(), "--credentials"), env),
         Choice::Metadata => Ok(metadata_source(MetadataServer { explicit: true, ..env.metadata_server() })),
         Choice::Adc => discover(env),
         Choice::Federation { subject_token_file, audience, service_account } => {
@@ -255,7 +255,7 @@ fn impersonate_on_top(
     flags: &ImpersonationFlags,
     iam_base: &str,
 ) -> Result<Loaded> {
-    let origin = Origin { path: PathBuf::from(email), via: "--impersonate-service-account" };
+    let origin = Origin { what: Named::Account(email.to_owned()), via: "--impersonate-service-account" };
     external_account::check_email(email).map_err(|why| Error::usage("--impersonate-service-account", why))?;
     let lifetime = external_account::check_lifetime(flags.lifetime_secs)
         .map_err(|why| Error::usage("--lifetime", why))?;
@@ -276,10 +276,10 @@ fn impersonate_on_top(
 fn discover(env: &Env) -> Result<Loaded> {
     if let Some(path) = &env.google_application_credentials {
         // Like Google's libraries: a named file that is missing is an error, not a fall-through.
-        return load_file(&Origin { path: path.into(), via: "GOOGLE_APPLICATION_CREDENTIALS" }, env);
+        return load_file(&Origin::file(path, "GOOGLE_APPLICATION_CREDENTIALS"), env);
     }
     if let Some(path) = env.well_known_adc_file().filter(|p| p.exists()) {
-        return load_file(&Origin { path, via: "gcloud's application default credentials" }, env);
+        return load_file(&Origin::file(path, "gcloud's application default credentials"), env);
     }
     Ok(metadata_source(env.metadata_server()))
 }
@@ -343,7 +343,7 @@ fn check_executable_allowed(origin: &Origin, source: &Source, env: &Env) -> Resu
 }
 
 fn read(origin: &Origin) -> Result<Vec<u8>> {
-    let path: &Path = &origin.path;
+    let path = origin.path().ok_or_else(|| Error::parse(origin, "is not a file"))?;
     if path.is_dir() {
         return Err(Error::parse(origin, "is a directory; expected a JSON credentials file"));
     }

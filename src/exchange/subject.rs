@@ -1,6 +1,6 @@
 //! Reading a federation subject token: from a file, a URL or an executable.
 
-use std::{path::Path, process::Stdio, time::SystemTime};
+use std::{process::Stdio, time::SystemTime};
 
 use tokio::io::AsyncReadExt;
 
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::Http;
 use crate::{
     credentials::external_account::{CredentialSource, Executable, ExternalAccount, Format},
-    error::{Endpoint, Error, Origin, Result},
+    error::{Endpoint, Error, Named, Origin, Result},
     secret::Secret,
     token::unix_seconds,
 };
@@ -24,13 +24,13 @@ pub(crate) async fn read(http: &Http, account: &ExternalAccount) -> Result<Secre
             } else {
                 "credential_source.file"
             };
-            let origin = Origin { path: path.clone(), via };
+            let origin = Origin::file(path.clone(), via);
             (extract(&origin, read_file(&origin).await?, format)?, origin)
         }
         CredentialSource::Url { url, headers, format } => {
             // Shown in errors: no user:password@, no query (either may carry a secret).
             let shown = crate::validate::without_userinfo(url.split(['?', '#']).next().unwrap_or_default());
-            let origin = Origin { path: shown.into(), via: "credential_source.url" };
+            let origin = Origin { what: Named::Url(shown), via: "credential_source.url" };
             let body = http
                 .send(Endpoint::SubjectTokenUrl, url, |client| {
                     headers.iter().fold(client.get(url), |request, (name, value)| {
@@ -50,7 +50,8 @@ pub(crate) async fn read(http: &Http, account: &ExternalAccount) -> Result<Secre
         CredentialSource::Executable(exe) => {
             // Only the program: its arguments may carry secrets.
             let program = exe.command.split_whitespace().next().unwrap_or_default();
-            let origin = Origin { path: program.into(), via: "credential_source.executable" };
+            let origin =
+                Origin { what: Named::Command(program.to_owned()), via: "credential_source.executable" };
             (run_executable(&origin, exe, account).await?, origin)
         }
     };
@@ -59,7 +60,7 @@ pub(crate) async fn read(http: &Http, account: &ExternalAccount) -> Result<Secre
 }
 
 async fn read_file(origin: &Origin) -> Result<String> {
-    let path: &Path = &origin.path;
+    let path = origin.path().ok_or_else(|| Error::parse(origin, "is not a file"))?;
     if path.is_dir() {
         return Err(Error::parse(origin, "is a directory; expected the subject token file"));
     }
@@ -248,7 +249,7 @@ mod tests {
 
     #[test]
     fn text_is_trimmed_and_json_fields_are_found() {
-        let origin = Origin { path: "t".into(), via: "test" };
+        let origin = Origin::file("t", "test");
         assert_eq!(extract(&origin, " a.b.c\n".into(), &Format::Text).ok(), Some("a.b.c".into()));
         let json = r#"{"access_token":"x.y.z"}"#.to_owned();
         assert_eq!(extract(&origin, json, &Format::Json("access_token".into())).ok(), Some("x.y.z".into()));

@@ -108,6 +108,21 @@ pub(crate) async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpLi
     Ok(listener)
 }
 
+/// Writes `{"listen": ADDR, "admin_listen": ADDR}` (null for a listener that is off) to
+/// `--ready-file` once both are bound: the machine-readable way to learn the ports (with port
+/// 0, or a fallback from `[::]`). It says nothing about tokens; `/readyz` does.
+pub(crate) fn write_ready_file(
+    path: Option<&std::path::Path>,
+    listen: Option<std::net::SocketAddr>,
+    admin: Option<std::net::SocketAddr>,
+) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let show = |addr: Option<std::net::SocketAddr>| addr.map(|a| a.to_string());
+    let body = serde_json::json!({ "listen": show(listen), "admin_listen": show(admin) }).to_string();
+    crate::sinks::atomic::write(path, body.as_bytes(), 0o644, false)
+        .map_err(|source| Error::WriteFile { path: path.to_owned(), source })
+}
+
 /// EAFNOSUPPORT (kernel without IPv6) or EADDRNOTAVAIL (IPv6 disabled by sysctl).
 fn ipv6_missing(error: &std::io::Error) -> bool {
     matches!(error.raw_os_error(), Some(97 | 99))

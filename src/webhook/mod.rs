@@ -85,6 +85,9 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
     });
     let review = Router::new().route("/mutate", post(handler::review)).with_state(state);
     let listener = server::bind("--listen", args.listen).await?;
+    let admin_listener = server::bind("--admin-listen", args.admin_listen).await?;
+    let addresses = (listener.local_addr().ok(), admin_listener.local_addr().ok());
+    server::write_ready_file(args.ready_file.as_deref(), addresses.0, addresses.1)?;
     let reviews = server::serve(listener, Some(acceptor), review, shutdown.clone(), args.shutdown_grace);
     servers.spawn(async move {
         reviews.await;
@@ -97,8 +100,8 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         metrics,
         health: health.clone(),
     };
-    let listener = server::bind("--admin-listen", args.admin_listen).await?;
-    let admin = server::serve(listener, None, admin::router(admin_state), shutdown, args.shutdown_grace);
+    let admin =
+        server::serve(admin_listener, None, admin::router(admin_state), shutdown, args.shutdown_grace);
     servers.spawn(async move {
         admin.await;
         "admin server"

@@ -44,10 +44,18 @@ impl RunningAgent {
         Self::start_command(sandbox, "run", args)
     }
 
-    /// Starts `SUBCOMMAND ARGS` (run or webhook) with both listeners on free loopback ports.
+    /// Starts `SUBCOMMAND ARGS` (run or webhook) with both listeners on free loopback ports,
+    /// learning them from `--ready-file` (the documented, machine-readable way), not from logs.
     pub fn start_command(sandbox: &Sandbox, subcommand: &str, args: &[&str]) -> Self {
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ready = sandbox.path(&format!("ready-{n}.json"));
         let mut command = sandbox.command();
-        command.arg(subcommand).args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]).args(args);
+        command
+            .arg(subcommand)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--ready-file"])
+            .arg(&ready)
+            .args(args);
         let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn run");
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(String::new()));
@@ -60,25 +68,25 @@ impl RunningAgent {
             }
         });
         let mut agent = Self { child, logs, metadata: None, admin: None };
-        agent.metadata = agent.wait_for_listen("--listen listening on ");
-        agent.admin = agent.wait_for_listen("--admin-listen listening on ");
+        let addresses = agent.wait_for_ready_file(&ready);
+        let address = |key: &str| addresses[key].as_str().and_then(|a| a.parse().ok());
+        agent.metadata = address("listen");
+        agent.admin = address("admin_listen");
         agent
     }
 
-    fn wait_for_listen(&mut self, marker: &str) -> Option<SocketAddr> {
+    fn wait_for_ready_file(&mut self, path: &std::path::Path) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Some(addr) =
-                self.logs().lines().find_map(|l| l.split(marker).nth(1)).and_then(|a| a.trim().parse().ok())
-            {
-                return Some(addr);
+            if let Some(value) = std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+                return value;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("the agent exited with {status}:\n{}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("the agent never logged {marker:?}:\n{}", self.logs());
+        panic!("the agent never wrote {}:\n{}", path.display(), self.logs());
     }
 
     /// Everything the agent logged so far.

@@ -2,7 +2,7 @@
 """A loopback HTTP proxy in front of the local Google emulator that injects faults on command.
 
 The standalone emulator (examples/google_emulator.rs) exposes only its call counters over HTTP
-(`/emulator/calls`); its scripted faults (tests/support/emulator/faults.rs) are reachable from
+(`/emulator/calls`); its scripted faults (emulator/src/faults.rs) are reachable from
 Rust tests only. bench/faults.sh therefore points the agent at this proxy and switches its mode:
 
     python3 bench/fault_proxy.py UPSTREAM_URL        # prints "fault proxy listening on URL"

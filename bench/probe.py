@@ -2,7 +2,7 @@
 """Readers and judges for bench/soak.sh and bench/faults.sh. Loopback only; never prints a token.
 
 Is a token real and unexpired? The emulator answers that itself: its IAM Credentials route
-(tests/support/emulator/iam.rs) authenticates the caller's bearer token against its ledger of
+(emulator/src/iam.rs) authenticates the caller's bearer token against its ledger of
 issued tokens before anything else, answering 401 for a token it never issued or one past
 its expiry. So `live()` posts an empty body to generateAccessToken for an account that does
 not exist: 401 means "not issued, or expired"; any other answer (400 for the empty body)
@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 TOKEN_ROUTE = "/computeMetadata/v1/instance/service-accounts/default/token"
 ORACLE_PATH = ("/v1/projects/-/serviceAccounts/"
                "probe-nobody@emulator-project.iam.gserviceaccount.com:generateAccessToken")
-# The emulator's access tokens (tests/support/emulator/issue.rs): a fixed prefix and 48 letters
+# The emulator's access tokens (emulator/src/issue.rs): a fixed prefix and 48 letters
 # or digits. Anything else read from the token file is torn or foreign.
 TOKEN_SHAPE = re.compile(r"^ya29\.emu-[A-Za-z0-9]{48}$")
 

@@ -5,10 +5,8 @@
 //! cargo run --example google_emulator -- --write-key /tmp/sa.json
 //! ```
 
-// The same source the integration tests use, not a copy.
-#[allow(dead_code)]
-#[path = "../tests/support/emulator/mod.rs"]
-mod emulator;
+// The same emulator the integration tests use (the `emulator/` crate), not a copy.
+use gcp_token_agent_emulator as emulator;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -6,9 +6,7 @@
 //! bench/rotation.sh [SWAPS]      (builds in release, then runs this)
 //! ```
 
-#[allow(dead_code)]
-#[path = "../tests/support/emulator/mod.rs"]
-mod emulator;
+use gcp_token_agent_emulator as emulator;
 
 use std::{
     os::unix::fs::symlink,

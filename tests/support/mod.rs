@@ -5,5 +5,7 @@
 pub mod agent;
 pub mod apiserver;
 pub mod clients;
-pub mod emulator;
+/// The local Google emulator: its own crate (`emulator/`), compiled once for every test.
+#[allow(unused_imports)] // not every test crate uses it
+pub use gcp_token_agent_emulator as emulator;
 pub mod running;

@@ -1,4 +1,6 @@
-//! The short-lived faces: resolve a credential, answer from the cache or mint once, print.
+//! The faces of the binary: `print-*` and `exec-credential` (resolve a credential, answer from
+//! the cache or mint once, print), `login`, and `run`, the long-lived sidecar. Helpers here are
+//! the CLI's cache slot and credential loading.
 
 pub(crate) mod exec;
 pub(crate) mod login;

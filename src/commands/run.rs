@@ -258,15 +258,19 @@ fn access_of(tokens: &Tokens) -> Published {
     )
 }
 
+/// Each `--id-token`'s channel, found by its role (`Target::Id(name)`), not by position.
 fn kept_id_tokens(config: &RunConfig, tokens: &Tokens) -> Vec<metadata::KeptIdToken> {
     config
         .id_tokens
         .iter()
-        .zip(tokens.iter().skip(1))
-        .map(|(spec, (published, _))| metadata::KeptIdToken {
-            audience: spec.audience.clone(),
-            include_email: config.include_email,
-            published: published.clone(),
+        .filter_map(|spec| {
+            let (published, _) =
+                tokens.iter().find(|(_, target)| matches!(target, Target::Id(name) if *name == spec.name))?;
+            Some(metadata::KeptIdToken {
+                audience: spec.audience.clone(),
+                include_email: config.include_email,
+                published: published.clone(),
+            })
         })
         .collect()
 }

@@ -1,4 +1,5 @@
-//! Logging setup. Logs go to stderr; stdout belongs to the answer.
+//! Observing from the side: logging setup (stderr; stdout belongs to the answer) and the
+//! Prometheus registry in [`metrics`].
 
 use tracing_subscriber::EnvFilter;
 

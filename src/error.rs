@@ -227,6 +227,13 @@ impl Error {
         Error::Usage { flag: flag.into(), reason: reason.into() }
     }
 
+    /// `origin` does not have the shape of `what`: serde's message, without the string values
+    /// it quotes (one may be a secret in the wrong place).
+    pub(crate) fn malformed(origin: &Origin, what: &str, error: &impl fmt::Display) -> Self {
+        let why = crate::validate::without_quoted(&error.to_string());
+        Error::parse(origin, format!("{what} ({why})"))
+    }
+
     /// A parse error for the credentials file at `origin`.
     pub fn parse(origin: &Origin, reason: impl Into<String>) -> Self {
         Error::ParseCredentials { origin: origin.clone(), reason: reason.into() }

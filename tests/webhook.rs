@@ -111,8 +111,8 @@ fn patched_pod(review: &Value, answer: &Value) -> Value {
     pod
 }
 
-#[test]
-fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() {
+/// A webhook whose stand-in API server knows team-a/api's Google service account.
+fn webhook_with_annotated_account() -> (ApiServer, Webhook, String) {
     let api = ApiServer::start();
     api.add_service_account(
         "team-a",
@@ -120,6 +120,12 @@ fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() 
         &[("iam.gke.io/gcp-service-account", "api@my-project.iam.gserviceaccount.com")],
     );
     let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
+    (api, webhook, pem)
+}
+
+#[test]
+fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() {
+    let (_api, webhook, pem) = webhook_with_annotated_account();
     let (rt, http) = (runtime(), client(&pem));
     let review = fixture("pod.json");
     let (status, answer) = post(&rt, &http, &webhook, review.to_string());
@@ -228,13 +234,7 @@ fn review_of(pod: &Value, uid: &str) -> String {
 
 #[test]
 fn a_reinvocation_wires_containers_added_by_later_webhooks_and_then_adds_nothing() {
-    let api = ApiServer::start();
-    api.add_service_account(
-        "team-a",
-        "api",
-        &[("iam.gke.io/gcp-service-account", "api@my-project.iam.gserviceaccount.com")],
-    );
-    let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
+    let (_api, webhook, pem) = webhook_with_annotated_account();
     let (rt, http) = (runtime(), client(&pem));
     let review = fixture("pod.json");
     let (_, answer) = post(&rt, &http, &webhook, review.to_string());

@@ -37,12 +37,8 @@ struct UserFile {
 impl AuthorizedUser {
     /// Validates an `authorized_user` file's JSON, naming the missing field.
     pub(crate) fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
-        let file: UserFile = serde_json::from_value(json).map_err(|e| {
-            Error::parse(
-                origin,
-                format!("not an authorized_user file: {}", crate::validate::without_quoted(&e.to_string())),
-            )
-        })?;
+        let file: UserFile = serde_json::from_value(json)
+            .map_err(|e| Error::malformed(origin, "not an authorized_user file", &e))?;
         let secret = |field: &str, value: Option<Secret>| {
             value.filter(|s| !s.is_empty()).ok_or_else(|| Error::parse(origin, missing(field)))
         };

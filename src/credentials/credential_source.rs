@@ -79,15 +79,8 @@ impl CredentialSource {
             output_file: Option<PathBuf>,
         }
         let value = value.ok_or_else(|| Error::parse(origin, missing("credential_source")))?;
-        let raw: Raw = serde_json::from_value(value).map_err(|e| {
-            Error::parse(
-                origin,
-                format!(
-                    "field \"credential_source\" is malformed ({})",
-                    crate::validate::without_quoted(&e.to_string())
-                ),
-            )
-        })?;
+        let raw: Raw = serde_json::from_value(value)
+            .map_err(|e| Error::malformed(origin, "field \"credential_source\" is malformed", &e))?;
         let format = || -> Result<Format> {
             match raw.format.as_ref().map(|f| (f.kind.as_deref(), f.subject_token_field_name.clone())) {
                 None | Some((None | Some("text"), _)) => Ok(Format::Text),

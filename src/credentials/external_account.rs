@@ -73,12 +73,8 @@ struct ImpersonationOptions {
 impl ExternalAccount {
     /// Validates an `external_account` file's JSON, naming the bad field.
     pub(crate) fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
-        let file: File = serde_json::from_value(json).map_err(|e| {
-            Error::parse(
-                origin,
-                format!("not an external_account file: {}", crate::validate::without_quoted(&e.to_string())),
-            )
-        })?;
+        let file: File = serde_json::from_value(json)
+            .map_err(|e| Error::malformed(origin, "not an external_account file", &e))?;
         let universe_domain =
             file.universe_domain.filter(|u| !u.is_empty()).unwrap_or(DEFAULT_UNIVERSE.into());
         let audience = required(origin, "audience", file.audience)?;

@@ -34,15 +34,8 @@ pub(crate) fn from_json(
     json: serde_json::Value,
     parse_nested: impl FnOnce(serde_json::Value) -> Result<Source>,
 ) -> Result<Impersonated> {
-    let file: File = serde_json::from_value(json).map_err(|e| {
-        Error::parse(
-            origin,
-            format!(
-                "not an impersonated_service_account file: {}",
-                crate::validate::without_quoted(&e.to_string())
-            ),
-        )
-    })?;
+    let file: File = serde_json::from_value(json)
+        .map_err(|e| Error::malformed(origin, "not an impersonated_service_account file", &e))?;
     let url = required(origin, "service_account_impersonation_url", file.service_account_impersonation_url)?;
     let target = impersonation_from_url(origin, &url, file.delegates, None)?;
     let nested =

@@ -44,15 +44,8 @@ struct KeyFile {
 impl ServiceAccountKey {
     /// Validates a key file's JSON, naming the missing or bad field.
     pub(crate) fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
-        let file: KeyFile = serde_json::from_value(json).map_err(|e| {
-            Error::parse(
-                origin,
-                format!(
-                    "not a service_account key file: {}",
-                    crate::validate::without_quoted(&e.to_string())
-                ),
-            )
-        })?;
+        let file: KeyFile = serde_json::from_value(json)
+            .map_err(|e| Error::malformed(origin, "not a service_account key file", &e))?;
         let client_email = required(origin, "client_email", file.client_email)?;
         let private_key = file
             .private_key

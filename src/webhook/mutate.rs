@@ -264,7 +264,7 @@ impl<'a> Plan<'a> {
         let container = agent::container(self);
         if !self.ctx.native_sidecar {
             patch.push(add("/spec/containers/-", container));
-        } else if spec.contains_key("initContainers") {
+        } else if spec.get("initContainers").is_some_and(Value::is_array) {
             // First, so app containers and the pod's own init containers start after it is ready.
             patch.push(add("/spec/initContainers/0", container));
         } else {

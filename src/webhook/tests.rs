@@ -382,3 +382,15 @@ fn auto_sidecar_mode_is_native_from_kubernetes_1_29() {
     assert!(native_for_version("2", "0"));
     assert!(native_for_version("1", "unknown"), "unreadable: assume a current cluster");
 }
+
+#[test]
+fn null_lists_in_the_raw_pod_are_replaced_not_indexed_into() {
+    let mut pod = fixture("pod.json");
+    pod["spec"]["initContainers"] = Value::Null;
+    pod["spec"]["containers"][0]["env"] = Value::Null;
+    pod["spec"]["containers"][0]["volumeMounts"] = Value::Null;
+    pod["spec"]["volumes"] = Value::Null;
+    let patched = patched(&pod, &context(true));
+    assert_eq!(containers(&patched, "initContainers")[0]["name"], AGENT_CONTAINER);
+    assert_eq!(env(by_name(&patched, "api"), "GCE_METADATA_HOST").as_deref(), Some("127.0.0.1:8989"));
+}

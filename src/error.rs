@@ -289,7 +289,7 @@ impl fmt::Display for Endpoint {
 pub struct UpstreamError {
     /// Which upstream.
     pub endpoint: Endpoint,
-    /// The URL called (never carries a secret: credentials travel in bodies and headers).
+    /// The URL called, as `validate::shown_url` shows it: no userinfo, no query.
     pub url: String,
     /// What happened.
     pub kind: UpstreamErrorKind,

@@ -78,7 +78,8 @@ pub(crate) fn service_account_email(text: &str) -> Result<(), String> {
 /// The project a service account belongs to, read from its email.
 pub(crate) fn project_of_email(email: &str) -> Option<String> {
     let (_, domain) = email.split_once('@')?;
-    let project = domain.strip_suffix(".iam.gserviceaccount.com")?;
+    // Google's service agents (`gcp-sa-*`) live in Google's projects, not the user's.
+    let project = domain.strip_suffix(".iam.gserviceaccount.com").filter(|p| !p.starts_with("gcp-sa-"))?;
     project_id(project).is_ok().then(|| project.to_owned())
 }
 
@@ -114,6 +115,12 @@ pub(crate) fn endpoint_url(text: &str) -> Result<(), String> {
         )),
         other => Err(format!("\"{shown}\" has scheme \"{other}\"; expected https")),
     }
+}
+
+/// A URL as messages and logs show it: no `user:password@`, no query or fragment (either may
+/// carry a credential, e.g. a signed URL's `sig=`).
+pub(crate) fn shown_url(url: &str) -> String {
+    without_userinfo(url.split(['?', '#']).next().unwrap_or_default())
 }
 
 /// `text` with any `user:password@` before the host replaced by `***@`.
@@ -163,7 +170,8 @@ pub(crate) fn quantity(text: &str) -> Result<(), String> {
     const SUFFIXES: [&str; 15] =
         ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"];
     let bad = || format!("\"{text}\" is not a Kubernetes quantity such as 100m or 64Mi");
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    // Resources are never negative.
+    let unsigned = text.strip_prefix('+').unwrap_or(text);
     let number = SUFFIXES.iter().find_map(|s| unsigned.strip_suffix(s)).unwrap_or(unsigned);
     let (mantissa, exponent) = match number.split_once(['e', 'E']) {
         Some((m, e)) if number.len() == unsigned.len() => (m, Some(e)),
@@ -236,6 +244,7 @@ mod tests {
         }
         assert_eq!(project_of_email("app@my-project.iam.gserviceaccount.com").as_deref(), Some("my-project"));
         assert_eq!(project_of_email("1-compute@developer.gserviceaccount.com"), None);
+        assert_eq!(project_of_email("service-1@gcp-sa-pubsub.iam.gserviceaccount.com"), None);
     }
 
     #[test]
@@ -276,7 +285,7 @@ mod tests {
         for good in ["10m", "64Mi", "0.5", "1", "1e3", "2Gi", ".5", "+1"] {
             assert!(quantity(good).is_ok(), "{good} refused");
         }
-        for bad in ["", "ten", "10 m", "1.2.3", "64MB", "1e", "Mi"] {
+        for bad in ["", "ten", "10 m", "1.2.3", "64MB", "1e", "Mi", "-1"] {
             assert!(quantity(bad).is_err(), "{bad} accepted");
         }
     }

@@ -337,7 +337,7 @@ fn automatic_tls_issues_a_certificate_patches_the_ca_bundle_and_rotates() {
         api.get(MWC_PATH)
             .and_then(|m| m["webhooks"][0]["clientConfig"]["caBundle"].as_str().map(str::to_owned))
     };
-    // The caBundle is patched first (trust before serve), then the Secret written.
+    // Both appear (the webhook patches the caBundle before it writes the Secret).
     webhook.agent.wait_until(Duration::from_secs(20), "the caBundle and the Secret", || {
         ca_bundle().is_some() && api.get(SECRET_PATH).is_some()
     });

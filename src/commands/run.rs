@@ -60,6 +60,7 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         tokens: ready_when,
         min_remaining: config.min_remaining,
         metrics: metrics.clone(),
+        gate: None,
         health: health.clone(),
     };
     start_servers(listeners, metadata_state, admin_state, &shutdown, config.shutdown_grace, &mut tasks);

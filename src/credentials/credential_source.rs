@@ -106,6 +106,14 @@ impl CredentialSource {
         };
         match (raw.file.clone(), raw.url.clone(), raw.executable) {
             (Some(path), None, None) => Ok(CredentialSource::File { path, format: format()? }),
+            (None, Some(url), None)
+                if url.contains('@') && crate::validate::shown_url(&url).contains("***@") =>
+            {
+                Err(Error::parse(
+                    origin,
+                    "field \"credential_source.url\" carries user:password@; use \"headers\"",
+                ))
+            }
             (None, Some(url), None) => Ok(CredentialSource::Url {
                 url,
                 headers: raw.headers.clone().unwrap_or_default(),

@@ -197,11 +197,11 @@ pub(crate) struct ImpersonationFlags {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Selection {
     /// The source.
-    pub choice: Choice,
+    pub(crate) choice: Choice,
     /// Impersonation on top of it.
-    pub impersonate: ImpersonationFlags,
+    pub(crate) impersonate: ImpersonationFlags,
     /// STS and IAM Credentials for the flag forms.
-    pub endpoints: Endpoints,
+    pub(crate) endpoints: Endpoints,
 }
 
 impl Selection {

@@ -109,15 +109,17 @@ impl Http {
             .with_max_times(retry.attempts.saturating_sub(1))
             .with_jitter();
         let client = self.client_for(url);
+        // Errors and logs never carry userinfo or a query (a signed URL's signature).
+        let shown = crate::validate::shown_url(url);
         let attempt = || async { self.attempt(build(client)).await };
         attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|f: &Failure| google_error::is_retryable(&f.kind))
             .adjust(|f, delay| delay.map(|d| f.retry_after().map_or(d, |r| r.min(retry.max_retry_after))))
-            .notify(|f, delay| tracing::warn!(%endpoint, url, "{}; retrying in {delay:.1?}", f.kind))
+            .notify(|f, delay| tracing::warn!(%endpoint, url = %shown, "{}; retrying in {delay:.1?}", f.kind))
             .await
-            .map_err(|f| UpstreamError { endpoint, url: url.to_owned(), kind: f.kind })
+            .map_err(|f| UpstreamError { endpoint, url: shown.clone(), kind: f.kind })
     }
 
     async fn attempt(&self, request: RequestBuilder) -> Result<Vec<u8>, Failure> {

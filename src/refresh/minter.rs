@@ -61,9 +61,9 @@ const MINTS_PER_SECOND: f64 = 2.0;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refusal {
     /// The credential can never do this (answered 404, as GKE does); else 503, retried.
-    pub unsupported: bool,
+    pub(crate) unsupported: bool,
     /// What failed, naming the step; never a secret.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl From<&Error> for Refusal {
@@ -154,6 +154,9 @@ impl OnDemand {
         if !slots.contains_key(key) && slots.len() >= ON_DEMAND_MAX_ENTRIES {
             let victim = slots
                 .iter()
+                // Only an entry no request holds: not one being minted, nor one a request has
+                // just taken out of the table and is about to lock.
+                .filter(|(_, slot)| Arc::strong_count(slot) == 1)
                 .filter_map(|(k, slot)| {
                     let entry = slot.try_lock().ok()?;
                     Some((entry.token.as_ref().map(|t| t.expires_at), k.clone()))
@@ -219,6 +222,7 @@ mod tests {
         let locks: Vec<_> = held.iter().map(|s| s.try_lock().expect("lock")).collect();
         assert!(on_demand.slot("one-more").is_err(), "every entry is in flight");
         drop(locks);
+        drop(held);
         assert!(on_demand.slot("one-more").is_ok(), "an idle entry makes room");
         let minted = (0..100).filter(|_| on_demand.take_mint()).count();
         assert!(minted >= MINT_BURST as usize && minted < 100, "{minted}");

@@ -40,7 +40,7 @@ pub(crate) struct Owner {
     pub reload: watch::Receiver<u64>,
     pub metrics: Metrics,
     /// Where "now" comes from, for every expiry decision.
-    pub clock: Clock,
+    pub(crate) clock: Clock,
 }
 
 impl Owner {

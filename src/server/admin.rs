@@ -16,6 +16,9 @@ use axum::{
 
 use crate::{refresh::Published, telemetry::metrics::Metrics};
 
+/// A readiness check beyond tokens.
+pub(crate) type Gate = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// What the admin routes read.
 #[derive(Clone)]
 pub(crate) struct AdminState {
@@ -24,6 +27,9 @@ pub(crate) struct AdminState {
     /// Readiness threshold.
     pub min_remaining: std::time::Duration,
     pub metrics: Metrics,
+    /// Another readiness condition: `Some(problem)` while not ready (the webhook's automatic
+    /// TLS before a certificate is loaded).
+    pub gate: Option<Gate>,
     /// Red once a long-lived task has stopped.
     pub health: super::Health,
 }
@@ -50,7 +56,7 @@ pub(crate) fn router(state: AdminState) -> Router {
 /// Whether every token is valid for at least `min_remaining`; the reasons if not.
 pub(crate) fn readiness(state: &AdminState) -> Result<(), Vec<String>> {
     let now = SystemTime::now();
-    let problems: Vec<String> = state
+    let mut problems: Vec<String> = state
         .tokens
         .iter()
         .filter_map(|p| match &*p.tokens.borrow() {
@@ -59,6 +65,7 @@ pub(crate) fn readiness(state: &AdminState) -> Result<(), Vec<String>> {
             None => Some(format!("{}: no valid token yet", p.name)),
         })
         .collect();
+    problems.extend(state.gate.as_ref().and_then(|gate| gate()));
     state.metrics.set_ready(problems.is_empty());
     if problems.is_empty() { Ok(()) } else { Err(problems) }
 }

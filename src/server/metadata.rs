@@ -149,7 +149,16 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
 pub(crate) fn host_allowed(host: &str, listen: Option<IpAddr>) -> bool {
     let host = host.trim();
     let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        // `[ip]` or `[ip]:port`, nothing else after the bracket.
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, "")) => ip,
+            Some((ip, port))
+                if port.strip_prefix(':').is_some_and(|p| p.chars().all(|c| c.is_ascii_digit())) =>
+            {
+                ip
+            }
+            _ => return false,
+        },
         None => match host.rsplit_once(':') {
             Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
             _ => host,
@@ -396,6 +405,9 @@ mod tests {
             "evil.example:8989",
             "127.0.0.1.nip.io",
             "10.0.0.6",
+            "[::1]evil",
+            "[::1",
+            "[::ffff:127.0.0.1]x",
             "[::2]:80",
             "",
             "metadata.google.internal.evil",

@@ -66,8 +66,10 @@ impl FileSink {
         loop {
             let token = tokens.borrow_and_update().clone();
             if let Some(token) = token {
-                if !self.write_with_retry(&label, &target, &token, &mut tokens).await {
-                    continue; // superseded while retrying: write the newer token at once
+                match self.write_with_retry(&label, &target, &token, &mut tokens).await {
+                    Retry::Written => {}
+                    Retry::Superseded => continue, // write the newer token at once
+                    Retry::Closed => return,       // the owner is gone: shutting down
                 }
                 written.send_replace(Some(token));
             }
@@ -83,7 +85,7 @@ impl FileSink {
         target: &Target,
         token: &Token,
         tokens: &mut watch::Receiver<Option<Token>>,
-    ) -> bool {
+    ) -> Retry {
         let mut failures = 0;
         while let Err(error) = self.write(target, token) {
             failures += 1;
@@ -92,13 +94,13 @@ impl FileSink {
             tracing::error!(token = %label, "{error}; the previous files stay in place; retrying in {delay:.1?}");
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                _ = tokens.changed() => return false,
+                changed = tokens.changed() => return if changed.is_ok() { Retry::Superseded } else { Retry::Closed },
             }
         }
         if failures > 0 {
             tracing::info!(token = %label, "token files written after {failures} failed attempts");
         }
-        true
+        Retry::Written
     }
 }
 
@@ -114,4 +116,13 @@ pub(crate) fn parse_mode(text: &str) -> Result<u32, String> {
                 "\"{text}\" lets others write the tokens or marks them executable; use 0600, 0640 or 0644"
             )),
         })
+}
+
+/// How a retried write ended.
+enum Retry {
+    Written,
+    /// A newer token arrived first.
+    Superseded,
+    /// The owner stopped publishing (shutdown): nothing more will come.
+    Closed,
 }

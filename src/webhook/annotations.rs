@@ -129,7 +129,7 @@ impl Reader<'_> {
 
 fn output_path(path: &str) -> Result<String, String> {
     let clean = path.starts_with('/')
-        && path != "/"
+        && !path.trim_end_matches('/').is_empty()
         && !path.split('/').any(|s| s == ".." || s == ".")
         && !path.chars().any(|c| c.is_control() || c == ',');
     if clean {

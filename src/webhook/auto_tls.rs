@@ -105,10 +105,12 @@ async fn round(
         .get_opt(&settings.secret)
         .await
         .map_err(|e| format!("cannot read Secret {}: {e}", settings.secret))?;
-    let stored = found.as_ref().and_then(read);
-    if let Some(bundle) = &stored {
-        cert.set(bundle.tls_cert.as_bytes(), bundle.tls_key.as_bytes())?;
-    }
+    // An unusable pair (hand-edited, another version's) is not served and is replaced below.
+    let stored = found.as_ref().and_then(read).filter(|bundle| {
+        cert.set(bundle.tls_cert.as_bytes(), bundle.tls_key.as_bytes())
+            .map_err(|why| tracing::warn!("automatic TLS: the stored pair is unusable ({why}); issuing anew"))
+            .is_ok()
+    });
     if !lease.hold().await? {
         return Ok(());
     }
@@ -127,7 +129,16 @@ async fn round(
     // Trust first, then serve: the API server must know a new CA before it sees its certificates.
     patch_ca_bundle(client, settings, &bundle.ca_bundle(now)).await?;
     if renewal.is_some() {
-        write(&secrets, settings, found, &bundle, now).await?;
+        if let Err(why) = write(&secrets, settings, found, &bundle, now).await {
+            // Another replica wrote first (it took the Lease while we were slow): trust what
+            // the Secret now holds again, not the bundle that lost.
+            if let Ok(Some(bundle)) =
+                secrets.get_opt(&settings.secret).await.map(|s| s.as_ref().and_then(read))
+            {
+                patch_ca_bundle(client, settings, &bundle.ca_bundle(SystemTime::now())).await?;
+            }
+            return Err(why);
+        }
         cert.set(bundle.tls_cert.as_bytes(), bundle.tls_key.as_bytes())?;
         tracing::info!(
             not_after = bundle.tls_not_after,

@@ -41,7 +41,14 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
         let body = axum::body::to_bytes(request.into_body(), MAX_BODY).await;
         match body {
             Ok(body) => handle(&state, &body).await,
-            Err(e) => Err((StatusCode::PAYLOAD_TOO_LARGE, format!("cannot read the review: {e}"))),
+            Err(e) => {
+                // axum reports the cap as a "length limit exceeded" error; anything else is a
+                // broken or aborted request.
+                let too_big =
+                    std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"));
+                let status = if too_big { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+                Err((status, format!("cannot read the review: {e}")))
+            }
         }
     };
     let outcome = tokio::time::timeout(state.deadline, work).await.unwrap_or_else(|_| {
@@ -104,7 +111,9 @@ async fn lookup_gsa(
     let annotated = pod
         .pointer("/metadata/annotations")
         .and_then(Value::as_object)
-        .is_some_and(|a| a.contains_key(&format!("{PREFIX}service-account")));
+        .and_then(|a| a.get(&format!("{PREFIX}service-account")))
+        .and_then(Value::as_str)
+        .is_some_and(|email| !email.trim().is_empty());
     let Some(accounts) = state.accounts.as_ref().filter(|_| !annotated) else { return Ok(None) };
     let namespace = namespace.or_else(|| text("/metadata/namespace")).unwrap_or("default");
     let name = text("/spec/serviceAccountName").or_else(|| text("/spec/serviceAccount")).unwrap_or("default");

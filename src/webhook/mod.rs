@@ -51,6 +51,7 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
     let mut background = Vec::new();
     let mut servers = server::Tasks::new();
     let (stop, shutdown) = watch::channel(false);
+    let mut gate: Option<admin::Gate> = None;
     let acceptor = match (&args.tls_cert, &args.tls_key, &args.auto_tls.tls_secret, &client) {
         (Some(cert), Some(key), _, _) => {
             let cert = tls::ReloadingCert::load(cert, key)?;
@@ -60,6 +61,11 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         (_, _, Some(_), Some(client)) => {
             let settings = auto_tls::Settings::from_args(&args.auto_tls)?;
             let cert = tls::SwappableCert::empty();
+            let loaded = cert.clone();
+            // Not ready (no endpoints for the Service) until a certificate can be served.
+            gate = Some(Arc::new(move || {
+                (!loaded.is_loaded()).then(|| "no TLS certificate yet (automatic TLS)".to_owned())
+            }));
             let keep = auto_tls::keep(client.clone(), settings, cert.clone(), shutdown.clone());
             servers.spawn(async move {
                 keep.await;
@@ -98,6 +104,7 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         tokens: Vec::new(),
         min_remaining: Duration::ZERO,
         metrics,
+        gate,
         health: health.clone(),
     };
     let admin =
@@ -121,6 +128,12 @@ fn inject_context(args: &WebhookArgs) -> Result<InjectContext> {
     }
     if let Some(Err(why)) = args.project_id.as_deref().map(validate::project_id) {
         return Err(Error::usage("--project-id", why));
+    }
+    if args.agent.agent_port == 0 || args.agent.agent_admin_port == 0 {
+        return Err(Error::usage(
+            "--agent-port/--agent-admin-port",
+            "the injected agent needs fixed ports, not 0",
+        ));
     }
     if args.agent.agent_port == args.agent.agent_admin_port {
         return Err(Error::usage("--agent-port/--agent-admin-port", "the two ports must differ"));

@@ -162,15 +162,32 @@ fn apps_behind_a_proxy_get_loopback_in_no_proxy() {
 }
 
 #[test]
+fn a_missing_no_proxy_case_is_seeded_from_the_other_and_secret_proxies_count() {
+    let mut pod = fixture("pod.json");
+    pod["spec"]["containers"][0]["env"] = json!([
+        {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}},
+        {"name": "https_proxy", "value": "http://user:pw@proxy:3128"},
+        {"name": "no_proxy", "value": ".svc,10.0.0.0/8"},
+    ]);
+    let pod = patched(&pod, &context(true));
+    let api = by_name(&pod, "api");
+    assert_eq!(env(api, "NO_PROXY").as_deref(), Some(".svc,10.0.0.0/8,127.0.0.1"), "seeded from no_proxy");
+    assert_eq!(env(api, "no_proxy").as_deref(), Some(".svc,10.0.0.0/8,127.0.0.1"));
+    assert!(mutate(&pod, &context(true)).expect("admitted").patch.is_empty(), "idempotent");
+}
+
+#[test]
 fn a_second_and_third_review_add_nothing() {
     for name in ["pod.json", "pod-real-world.json", "pod-with-native-sidecar.json"] {
         for native in [true, false] {
             let once = patched(&fixture(name), &context(native));
             let again = mutate(&once, &context(native)).expect("admitted");
             assert!(again.patch.is_empty(), "{name}: {:?}", again.patch);
-            assert!(
-                mutate(&apply(&once, &again.patch), &context(native)).expect("admitted").patch.is_empty()
-            );
+            // A third review after another webhook changed something unrelated: still nothing.
+            let mut other = once.clone();
+            other["metadata"]["labels"]["mesh.example/injected"] = json!("true");
+            other["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "50m"}});
+            assert!(mutate(&other, &context(native)).expect("admitted").patch.is_empty(), "{name}");
         }
     }
 }

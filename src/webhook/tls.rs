@@ -34,6 +34,11 @@ impl SwappableCert {
         Arc::new(Self { current: RwLock::new(None) })
     }
 
+    /// Whether a pair is in service (handshakes fail until one is).
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
     /// Puts a PEM chain and key in service.
     pub(crate) fn set(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
         let fresh = pair_from_pem(cert_pem, key_pem)?;

@@ -181,6 +181,9 @@ fn sent_secrets(request: &reqwest::Request) -> Vec<String> {
     if let Some(value) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         sent.extend(value.split_once(' ').map(|(_, credentials)| credentials.to_owned()));
     }
+    // Headers marked sensitive: a `credential_source.url`'s `headers`, which often hold tokens.
+    let sensitive = request.headers().values().filter(|v| v.is_sensitive());
+    sent.extend(sensitive.filter_map(|v| v.to_str().ok()).map(str::to_owned));
     let body = request.body().and_then(reqwest::Body::as_bytes).unwrap_or_default();
     if let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
         sent.extend(pairs.into_iter().map(|(_, value)| value));
@@ -238,4 +241,46 @@ fn describe(error: &reqwest::Error) -> String {
         cause = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_request_carries_is_collected_for_scrubbing() {
+        let mut secret = reqwest::header::HeaderValue::from_static("Bearer-a-long-subject-token-value");
+        secret.set_sensitive(true);
+        let request = Client::new()
+            .post("https://sts.googleapis.com/v1/token")
+            .bearer_auth("ya29.a-long-enough-bearer-token")
+            .header("x-custom-token", secret)
+            .form(&[("subject_token", "eyJhbGciOiJSUzI1NiJ9.a-subject-token"), ("grant_type", "short")])
+            .build()
+            .expect("request");
+        let sent = sent_secrets(&request);
+        for expected in [
+            "ya29.a-long-enough-bearer-token",
+            "Bearer-a-long-subject-token-value",
+            "eyJhbGciOiJSUzI1NiJ9.a-subject-token",
+        ] {
+            assert!(sent.iter().any(|s| s == expected), "{expected} missing from {sent:?}");
+        }
+        assert!(!sent.iter().any(|s| s == "short"), "short values are not secrets");
+    }
+
+    #[test]
+    fn only_loopback_link_local_and_metadata_hosts_bypass_the_proxy() {
+        for local in [
+            "http://127.0.0.1:8989/x",
+            "http://169.254.169.254/x",
+            "http://[::1]/",
+            "http://metadata.google.internal/",
+        ] {
+            assert!(local_host(&Url::parse(local).expect("url")), "{local}");
+        }
+        for remote in ["https://sts.googleapis.com/", "http://10.0.0.1/", "http://metadata.evil.example/"] {
+            assert!(!local_host(&Url::parse(remote).expect("url")), "{remote}");
+        }
+    }
 }

@@ -300,7 +300,9 @@ def sentence(f):
     if f["file_torn_samples"]:
         parts.append(f"TORN TOKEN FILE in {f['file_torn_samples']} samples")
     if f.get("upstream_attempts_during") is not None:
-        parts.append(f"{f['upstream_attempts_during']} upstream attempts during the fault (gaps {f['attempt_gaps_s']} s)")
+        n = f["upstream_attempts_during"]
+        gaps = f" (gaps {f['attempt_gaps_s']} s)" if n > 1 else ""
+        parts.append(f"{n} upstream attempt{'s' if n != 1 else ''} during the fault{gaps}")
     if f["recovered_s"] is not None:
         parts.append(f"recovered {f['recovered_s']:.0f} s after the fault cleared")
     else:

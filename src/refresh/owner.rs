@@ -103,7 +103,7 @@ impl Owner {
                 () = tokio::time::sleep_until(deadline) => return true,
                 result = self.reload.changed(), if reload_open => {
                     if result.is_ok() {
-                        tracing::info!(token = %self.name, "credential source changed; refreshing now");
+                        tracing::info!(token = %self.name, "credential source changed or an early refresh asked for; refreshing now");
                         return true;
                     }
                 }

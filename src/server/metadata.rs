@@ -317,7 +317,11 @@ async fn published(state: &MetadataState, published: &Published) -> Result<Token
     if let Some(token) = current.as_ref().filter(|_| fresh(&current)) {
         return Ok(token.clone());
     }
+    let still_valid = |t: &Token| t.remaining(SystemTime::now()) >= crate::token::MIN_LIFETIME;
     match &current {
+        // Already expired (its owner is stuck in a refresh and has not withdrawn it yet): no
+        // point asking again or holding the request.
+        Some(token) if !still_valid(token) => {}
         // Close to expiry: a refresh was asked for (at most one per NUDGE_INTERVAL); take
         // the next token it publishes, or the current one if none comes in time.
         Some(_) => {
@@ -330,7 +334,6 @@ async fn published(state: &MetadataState, published: &Published) -> Result<Token
             let _ = tokio::time::timeout(wait, tokens.wait_for(Option::is_some)).await;
         }
     }
-    let still_valid = |t: &Token| t.remaining(SystemTime::now()) >= crate::token::MIN_LIFETIME;
     let latest = tokens.borrow().clone().or(current);
     latest.filter(still_valid).ok_or_else(|| {
         (StatusCode::SERVICE_UNAVAILABLE, format!("no valid {} token; see the agent's log", published.name))

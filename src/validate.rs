@@ -136,7 +136,9 @@ pub(crate) fn without_userinfo(text: &str) -> String {
     }
 }
 
-fn local_host(host: &str) -> bool {
+/// Loopback, link-local (169.254.169.254, fe80::/10) and the metadata server's names: the
+/// hosts plain http may reach, and that proxies are never used for.
+pub(crate) fn local_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     match host.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_link_local(),
@@ -187,9 +189,11 @@ pub(crate) fn quantity(text: &str) -> Result<(), String> {
     if mantissa_ok && exponent_ok && text.len() <= 32 { Ok(()) } else { Err(bad()) }
 }
 
-fn dns_name(text: &str) -> bool {
-    text.len() <= 253
-        && text.contains('.')
+/// An RFC 1123 subdomain: lowercase labels of letters, digits and inner hyphens. Also the
+/// names of Kubernetes ConfigMaps, Secrets and Services.
+pub(crate) fn dns_subdomain(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
         && text.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -197,6 +201,11 @@ fn dns_name(text: &str) -> bool {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         })
+}
+
+/// A domain: a subdomain of at least two labels.
+fn dns_name(text: &str) -> bool {
+    text.contains('.') && dns_subdomain(text)
 }
 
 #[cfg(test)]

@@ -308,10 +308,7 @@ async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata:
         }
     }
     // A service account's email names its project: NAME@PROJECT.iam.gserviceaccount.com.
-    facts.project_id = facts.project_id.or_else(|| {
-        let (_, domain) = facts.email.split_once('@')?;
-        domain.strip_suffix(".iam.gserviceaccount.com").map(str::to_owned)
-    });
+    facts.project_id = facts.project_id.or_else(|| crate::validate::project_of_email(&facts.email));
     facts
 }
 

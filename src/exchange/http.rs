@@ -82,7 +82,12 @@ impl Http {
 
     /// The client for `url`: without proxies for loopback and link-local hosts.
     pub(crate) fn client_for(&self, url: &str) -> &Client {
-        if Url::parse(url).ok().is_some_and(|u| local_host(&u)) { &self.direct } else { &self.client }
+        if Url::parse(url).ok().is_some_and(|u| crate::validate::local_host(u.host_str().unwrap_or_default()))
+        {
+            &self.direct
+        } else {
+            &self.client
+        }
     }
 
     /// Sends the request `build` makes, retrying as Google's libraries do, and returns the
@@ -205,16 +210,6 @@ fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// Loopback, link-local (169.254.169.254, fe80::/10) and the metadata server's names.
-fn local_host(url: &Url) -> bool {
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_link_local(),
-        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unicast_link_local(),
-        Err(_) => matches!(host, "localhost" | "metadata" | "metadata.google.internal"),
-    }
-}
-
 /// `Retry-After` in seconds (the HTTP-date form is rare from Google and ignored).
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     if response.status() != StatusCode::TOO_MANY_REQUESTS && !response.status().is_server_error() {
@@ -277,10 +272,16 @@ mod tests {
             "http://[::1]/",
             "http://metadata.google.internal/",
         ] {
-            assert!(local_host(&Url::parse(local).expect("url")), "{local}");
+            assert!(
+                crate::validate::local_host(Url::parse(local).expect("url").host_str().unwrap_or_default()),
+                "{local}"
+            );
         }
         for remote in ["https://sts.googleapis.com/", "http://10.0.0.1/", "http://metadata.evil.example/"] {
-            assert!(!local_host(&Url::parse(remote).expect("url")), "{remote}");
+            assert!(
+                !crate::validate::local_host(Url::parse(remote).expect("url").host_str().unwrap_or_default()),
+                "{remote}"
+            );
         }
     }
 }

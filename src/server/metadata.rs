@@ -164,10 +164,13 @@ pub(crate) fn host_allowed(host: &str, listen: Option<IpAddr>) -> bool {
             _ => host,
         },
     };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    // Checked on every request: compared without allocating.
+    let name = name.trim_end_matches('.');
     match name.parse::<IpAddr>() {
         Ok(ip) => ip.is_loopback() || Some(ip) == listen || ip == IpAddr::from([169, 254, 169, 254]),
-        Err(_) => matches!(name.as_str(), "localhost" | "metadata" | "metadata.google.internal"),
+        Err(_) => {
+            ["localhost", "metadata", "metadata.google.internal"].iter().any(|n| n.eq_ignore_ascii_case(name))
+        }
     }
 }
 

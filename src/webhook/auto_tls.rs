@@ -17,8 +17,7 @@ use kube::{
 };
 
 use super::{
-    dns_subdomain,
-    issue::{Bundle, Renewal, unix},
+    issue::{Bundle, Renewal},
     lease::Lease,
     tls::SwappableCert,
 };
@@ -44,12 +43,12 @@ impl Settings {
         let name = |flag: &str, value: &Option<String>| {
             value
                 .clone()
-                .filter(|v| dns_subdomain(v))
+                .filter(|v| crate::validate::dns_subdomain(v))
                 .ok_or_else(|| Error::usage(flag, format!("{value:?} is not a Kubernetes object name")))
         };
         let namespace = name("--namespace", &args.namespace)?;
         let service = name("--service-name", &args.service_name)?;
-        if !dns_subdomain(&args.cluster_domain) {
+        if !crate::validate::dns_subdomain(&args.cluster_domain) {
             return Err(Error::usage(
                 "--cluster-domain",
                 format!("\"{}\" is not a DNS name", args.cluster_domain),
@@ -193,7 +192,7 @@ async fn write(
         (format!("{NOTE}tls-not-after"), bundle.tls_not_after.to_string()),
         (format!("{NOTE}tls-names"), bundle.names.join(",")),
         (format!("{NOTE}previous-ca-not-after"), previous_not_after.to_string()),
-        (format!("{NOTE}renewed-at"), unix(now).to_string()),
+        (format!("{NOTE}renewed-at"), crate::token::unix_seconds(now).to_string()),
     ]);
     let exists = found.is_some();
     let mut secret = found.unwrap_or_default();

@@ -2,8 +2,9 @@
 //! serving certificate it signs. What the Secret holds is [`Bundle`]; when to renew is
 //! [`Bundle::renewal`].
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use crate::token::unix_seconds;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
     KeyPair, KeyUsagePurpose,
@@ -54,14 +55,14 @@ impl Bundle {
     pub(crate) fn create(names: &[String], validity: Duration, now: SystemTime) -> Result<Self, String> {
         let ca_life = validity.checked_mul(CA_LIFE_FACTOR).ok_or("--tls-validity is too long")?;
         let ca_key = KeyPair::generate().map_err(|e| format!("cannot make a CA key: {e}"))?;
-        let ca_name = format!("gcp-token-agent webhook CA {}", unix(now));
+        let ca_name = format!("gcp-token-agent webhook CA {}", unix_seconds(now));
         let params = ca_params(&ca_name, now, ca_life)?;
         let ca_cert = params.self_signed(&ca_key).map_err(|e| format!("cannot make the CA: {e}"))?;
         let ca = Self {
             ca_cert: ca_cert.pem(),
             ca_key: ca_key.serialize_pem(),
             ca_name,
-            ca_not_after: unix(now).saturating_add(ca_life.as_secs()),
+            ca_not_after: unix_seconds(now).saturating_add(ca_life.as_secs()),
             tls_cert: String::new(),
             tls_key: String::new(),
             tls_not_after: 0,
@@ -80,7 +81,7 @@ impl Bundle {
     ) -> Result<Self, String> {
         let ca_key =
             KeyPair::from_pem(&self.ca_key).map_err(|e| format!("the stored CA key is unusable: {e}"))?;
-        let ca_life = Duration::from_secs(self.ca_not_after.saturating_sub(unix(now)));
+        let ca_life = Duration::from_secs(self.ca_not_after.saturating_sub(unix_seconds(now)));
         let issuer = Issuer::new(ca_params(&self.ca_name, now, ca_life)?, ca_key);
         let life = validity.min(ca_life);
         let mut params =
@@ -96,7 +97,7 @@ impl Bundle {
         Ok(Self {
             tls_cert: cert.pem(),
             tls_key: key.serialize_pem(),
-            tls_not_after: unix(now).saturating_add(life.as_secs()),
+            tls_not_after: unix_seconds(now).saturating_add(life.as_secs()),
             names: names.to_vec(),
             ..self.clone()
         })
@@ -110,7 +111,7 @@ impl Bundle {
         now: SystemTime,
     ) -> Result<Self, String> {
         let mut next = Self::create(names, validity, now)?;
-        if self.ca_not_after > unix(now) {
+        if self.ca_not_after > unix_seconds(now) {
             next.previous_ca = Some((self.ca_cert.clone(), self.ca_not_after));
         }
         Ok(next)
@@ -118,7 +119,7 @@ impl Bundle {
 
     /// What must be renewed at `now`, if anything.
     pub(crate) fn renewal(&self, names: &[String], validity: Duration, now: SystemTime) -> Option<Renewal> {
-        let now = unix(now);
+        let now = unix_seconds(now);
         let third = |life: u64| life / 3;
         let ca_life = validity.as_secs().saturating_mul(u64::from(CA_LIFE_FACTOR));
         if self.ca_not_after <= now.saturating_add(third(ca_life)) {
@@ -131,7 +132,7 @@ impl Bundle {
     /// The PEM CAs a client should trust: this CA, and the previous one while it is valid.
     pub(crate) fn ca_bundle(&self, now: SystemTime) -> String {
         match &self.previous_ca {
-            Some((pem, not_after)) if *not_after > unix(now) => format!("{}{pem}", self.ca_cert),
+            Some((pem, not_after)) if *not_after > unix_seconds(now) => format!("{}{pem}", self.ca_cert),
             _ => self.ca_cert.clone(),
         }
     }
@@ -159,19 +160,16 @@ fn set_validity(params: &mut CertificateParams, now: SystemTime, life: Duration)
             .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
             .ok_or_else(|| format!("{secs} is not a usable certificate time"))
     };
-    let start = unix(now).saturating_sub(BACKDATE.as_secs());
+    let start = unix_seconds(now).saturating_sub(BACKDATE.as_secs());
     params.not_before = at(start)?;
-    params.not_after = at(unix(now).saturating_add(life.as_secs()))?;
+    params.not_after = at(unix_seconds(now).saturating_add(life.as_secs()))?;
     Ok(())
-}
-
-/// Seconds since the epoch; a clock before 1970 reads as 0.
-pub(crate) fn unix(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);

@@ -174,7 +174,7 @@ fn agent_settings(args: &AgentArgs) -> Result<agent::AgentSettings> {
         })?;
         env.push((name.to_owned(), value.to_owned()));
     }
-    if let Some(name) = args.agent_ca_configmap.as_deref().filter(|n| !dns_subdomain(n)) {
+    if let Some(name) = args.agent_ca_configmap.as_deref().filter(|n| !validate::dns_subdomain(n)) {
         return Err(Error::usage("--agent-ca-configmap", format!("\"{name}\" is not a ConfigMap name")));
     }
     let key_ok = !args.agent_ca_key.is_empty()
@@ -198,18 +198,6 @@ fn agent_settings(args: &AgentArgs) -> Result<agent::AgentSettings> {
 fn env_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-}
-
-/// An RFC 1123 subdomain: the names of ConfigMaps, Secrets and Services.
-pub(crate) fn dns_subdomain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        })
 }
 
 /// Re-reads the certificate pair whenever either file changes (cert-manager, Secret swaps).

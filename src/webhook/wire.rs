@@ -97,8 +97,5 @@ fn with_loopback(list: &str) -> String {
 
 /// The literal value of variable `name`; `None` when unset or set through `valueFrom`.
 fn value_of<'a>(env: &'a [Value], name: &str) -> Option<&'a str> {
-    env.iter()
-        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
-        .and_then(|e| e.get("value"))
-        .and_then(Value::as_str)
+    entry(env, name).and_then(|(_, e)| e.get("value")).and_then(Value::as_str)
 }

@@ -410,14 +410,9 @@ pub struct RunArgs {
         help_heading = "Workload identity"
     )]
     pub audience: Option<String>,
-    /// Keep an ID token for AUDIENCE fresh too, written to `id_token.NAME`; repeatable or
-    /// comma-separated.
-    #[arg(
-        long = "id-token",
-        value_name = "NAME=AUDIENCE",
-        value_delimiter = ',',
-        env = "GCP_TOKEN_AGENT_ID_TOKEN"
-    )]
+    /// Keep an ID token for AUDIENCE fresh too, written to `id_token.NAME`; repeatable (in the
+    /// variable: comma-separated).
+    #[arg(long = "id-token", value_name = "NAME=AUDIENCE", env = "GCP_TOKEN_AGENT_ID_TOKEN")]
     pub id_tokens: Vec<String>,
     /// Ask for the email claims in ID tokens.
     #[arg(long, env = "GCP_TOKEN_AGENT_INCLUDE_EMAIL")]

@@ -22,10 +22,13 @@ use crate::{
 
 /// Parses the command line; for `run --config FILE`, fills what flags and env left unset
 /// from the file. Clap errors (including --help) come back as [`ParseError::Clap`].
+///
+/// A flag that takes one value may be given once: clap refuses a repeat (exit 64), so a
+/// wrapper script's `--credentials` cannot be silently replaced by a second one.
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
-    let command = Cli::command().args_override_self(true);
+    let command = Cli::command();
     let matches = command.clone().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
-    let cli = Cli::from_arg_matches(&matches).map_err(ParseError::Clap)?;
+    let cli = from_matches(&matches)?;
     let (Command::Run(run), Some(("run", sub))) = (&cli.command, matches.subcommand()) else {
         return Ok(cli);
     };
@@ -35,7 +38,21 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let mut merged = argv;
     merged.splice(position..position, extra);
     let matches = command.try_get_matches_from(&merged).map_err(ParseError::Clap)?;
-    Cli::from_arg_matches(&matches).map_err(ParseError::Clap)
+    from_matches(&matches)
+}
+
+/// The typed command line. A variable holds one string, so `GCP_TOKEN_AGENT_ID_TOKEN` lists
+/// several `NAME=AUDIENCE` pairs split at commas; a flag or YAML item is one pair, taken
+/// whole, so an audience may contain a comma.
+fn from_matches(matches: &ArgMatches) -> Result<Cli, ParseError> {
+    let mut cli = Cli::from_arg_matches(matches).map_err(ParseError::Clap)?;
+    let from_env = matches
+        .subcommand_matches("run")
+        .is_some_and(|run| run.value_source("id_tokens") == Some(ValueSource::EnvVariable));
+    if let (Command::Run(run), true) = (&mut cli.command, from_env) {
+        run.id_tokens = run.id_tokens.iter().flat_map(|v| v.split(',')).map(str::to_owned).collect();
+    }
+    Ok(cli)
 }
 
 /// Why parsing failed.

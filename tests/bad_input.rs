@@ -203,3 +203,20 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         expect_usage_error(&run(&sandbox, &args), &args.join(" "), needle);
     }
 }
+
+#[test]
+fn a_flag_given_twice_is_refused_rather_than_the_last_one_winning() {
+    let sandbox = Sandbox::new();
+    let ran = run(&sandbox, &["print-access-token", "--credentials", "a.json", "--credentials", "b.json"]);
+    expect_usage_error(&ran, "--credentials twice", "--credentials");
+}
+
+#[test]
+fn kubernetes_exec_info_that_is_not_utf8_is_refused_not_ignored() {
+    use std::os::unix::ffi::OsStrExt;
+    let mut sandbox = Sandbox::new();
+    sandbox.env("KUBERNETES_EXEC_INFO", std::ffi::OsStr::from_bytes(b"{\"apiVersion\":\"\xff\"}"));
+    let ran = run(&sandbox, &["exec-credential"]);
+    expect_usage_error(&ran, "non-UTF-8 KUBERNETES_EXEC_INFO", "KUBERNETES_EXEC_INFO");
+    assert!(ran.stderr.contains("not UTF-8"), "{}", ran.stderr);
+}

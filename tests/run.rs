@@ -106,6 +106,27 @@ fn oneshot_writes_every_file_with_the_mode_and_exits_zero() {
 }
 
 #[test]
+fn an_id_token_flag_is_one_audience_commas_and_all_while_the_variable_lists_several() {
+    let emulator = Emulator::start();
+    let mut sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let audience = "https://api.example/?a=1,b=2";
+    let flag = ["run", "--oneshot", "--credentials", &key, "--output-dir", &out, "--id-token"];
+    sandbox.run(&[&flag[..], &[&format!("q={audience}")]].concat()).ok();
+    let claims = emulator.verify_id_token(&read(&out, "id_token.q")).expect("valid ID token");
+    assert_eq!(claims["aud"], audience, "a flag's value is never split");
+    assert!(!Path::new(&out).join("id_token.b").exists());
+
+    sandbox.env("GCP_TOKEN_AGENT_ID_TOKEN", "x=https://x.example,y=https://y.example");
+    sandbox.run(&["run", "--oneshot", "--credentials", &key, "--output-dir", &out]).ok();
+    for (name, aud) in [("x", "https://x.example"), ("y", "https://y.example")] {
+        let claims = emulator.verify_id_token(&read(&out, &format!("id_token.{name}"))).expect("valid");
+        assert_eq!(claims["aud"], aud);
+    }
+}
+
+#[test]
 fn oneshot_fails_clearly_when_google_refuses() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();

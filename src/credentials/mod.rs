@@ -123,6 +123,9 @@ pub struct Env {
     pub allow_executables: bool,
 }
 
+/// Stands for a variable that is set but not UTF-8: a JSON reader refuses it with a message.
+pub(crate) const NOT_UTF8: &str = "(not UTF-8)";
+
 impl Env {
     /// Reads the variables from this process.
     pub fn from_process() -> Self {
@@ -137,7 +140,10 @@ impl Env {
             home: path("HOME"),
             gce_metadata_host: var("GCE_METADATA_HOST").or_else(|| var("GCE_METADATA_ROOT")),
             xdg_cache_home: path("XDG_CACHE_HOME"),
-            kubernetes_exec_info: var("KUBERNETES_EXEC_INFO"),
+            // Not UTF-8 becomes text the JSON parser refuses, never "absent".
+            kubernetes_exec_info: std::env::var_os("KUBERNETES_EXEC_INFO")
+                .filter(|v| !v.is_empty())
+                .map(|v| v.into_string().unwrap_or_else(|_| NOT_UTF8.to_owned())),
             allow_executables: var("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref() == Some("1"),
         }
     }

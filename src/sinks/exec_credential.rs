@@ -48,6 +48,9 @@ impl ExecInfo {
         let Some(text) = value else {
             return Ok(Self { api_version: V1.to_owned(), cluster_server: None });
         };
+        if text == crate::credentials::NOT_UTF8 {
+            return Err(Error::usage("KUBERNETES_EXEC_INFO", "is not UTF-8"));
+        }
         let input: Input = serde_json::from_str(text).map_err(|e| {
             Error::usage("KUBERNETES_EXEC_INFO", format!("is not an ExecCredential JSON object ({e})"))
         })?;

@@ -303,6 +303,17 @@ pub struct SourceArgs {
     /// [default: https://iamcredentials.googleapis.com].
     #[arg(long, value_name = "URL", env = "GCP_TOKEN_AGENT_IAM_ENDPOINT", help_heading = "Endpoints")]
     pub iam_endpoint: Option<String>,
+    /// Deadline for each call to Google, connect to last body byte (1s to 10m); a slow or
+    /// dripping answer fails at it and is retried like any other timeout.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_http_timeout,
+        env = "GCP_TOKEN_AGENT_HTTP_TIMEOUT",
+        default_value = "30s",
+        help_heading = "Endpoints"
+    )]
+    pub http_timeout: Duration,
 }
 
 impl SourceArgs {
@@ -335,6 +346,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .filter(|secs| *secs <= MAX)
         .map(Duration::from_secs)
         .ok_or_else(|| format!("\"{text}\" is too long (at most 8784h)"))
+}
+
+/// `--http-timeout`: long enough for a TLS handshake, short enough that a stuck call ends.
+fn parse_http_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(text)?;
+    if (Duration::from_secs(1)..=Duration::from_secs(600)).contains(&timeout) {
+        Ok(timeout)
+    } else {
+        Err(format!("\"{text}\" is out of range: 1s to 10m"))
+    }
 }
 
 /// The `--source` values.

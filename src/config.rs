@@ -227,6 +227,8 @@ pub struct RunConfig {
     pub(crate) oneshot: bool,
     /// Drain deadline.
     pub(crate) shutdown_grace: Duration,
+    /// `--http-timeout`: each call to Google.
+    pub(crate) http_timeout: Duration,
     /// Where to write the bound addresses.
     pub(crate) ready_file: Option<PathBuf>,
 }
@@ -302,6 +304,7 @@ impl RunConfig {
             numeric_project_id: args.numeric_project_id.clone(),
             oneshot: args.oneshot,
             shutdown_grace: args.shutdown_grace,
+            http_timeout: args.source.http_timeout,
             ready_file: args.ready_file.clone(),
         })
     }

@@ -198,6 +198,8 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         (vec!["run", "--project-id", "Bad Project!!"], "--project-id"),
         (vec!["run", "--scopes", "not a scope"], "--scopes"),
         (vec!["run", "--scopes="], "--scopes"),
+        (vec!["print-access-token", "--http-timeout", "0s"], "--http-timeout"),
+        (vec!["run", "--http-timeout", "11m"], "--http-timeout"),
     ];
     for (args, needle) in cases {
         expect_usage_error(&run(&sandbox, &args), &args.join(" "), needle);

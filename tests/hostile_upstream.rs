@@ -1,6 +1,6 @@
 //! Hostile and broken upstreams at every endpoint the agent calls (OAuth token endpoint, STS,
 //! IAM Credentials, the metadata server): absurd or missing expiries, missing, empty or
-//! malformed tokens, redirects, oversized bodies, reflected secrets. Each ends in a clear
+//! malformed tokens, redirects, oversized bodies, slow drips, reflected secrets. Each ends in a clear
 //! upstream error (exit 69), or for an over-long lifetime a token capped at 12 h; never a
 //! panic, a printed bad token or a leaked secret.
 
@@ -229,4 +229,29 @@ fn an_error_answer_that_reflects_the_request_never_echoes_a_secret() {
     assert!(!out.stderr.contains(&refresh) && !out.stderr.contains("GOCSPX-reflected"), "{}", out.stderr);
     assert!(!out.stderr.contains('\u{1b}'), "control characters reach the terminal: {:?}", out.stderr);
     assert!(out.stderr.contains("[redacted]"), "{}", out.stderr);
+}
+
+#[test]
+fn a_slow_drip_ends_at_the_http_timeout_with_a_clear_error_at_every_endpoint() {
+    // Each route takes seconds of dripping; they run side by side.
+    std::thread::scope(|scope| {
+        for route in ["token", "metadata_token", "sts", "iam_access"] {
+            scope.spawn(move || drip_is_cut_off(route));
+        }
+    });
+}
+
+fn drip_is_cut_off(route: &str) {
+    let rig = rig(route);
+    // Three attempts, each dripping a byte a second: only --http-timeout ends them.
+    for _ in 0..3 {
+        let body = br#"{"access_token": "ya29.dripped", "expires_in": 3600}"#.to_vec();
+        rig.emulator.push_fault_to(route, Fault::Drip { body, every: std::time::Duration::from_secs(1) });
+    }
+    let flags = ["print-access-token", "--no-cache", "--http-timeout", "1s"];
+    let args: Vec<&str> = flags.into_iter().chain(rig.args.iter().map(String::as_str)).collect();
+    let out = rig.sandbox.run(&args);
+    assert_refused(&out, route, "a slow drip");
+    // Without the deadline the drip would finish and print a token: "timed out" proves it fired.
+    assert!(out.stderr.contains("timed out"), "{route}: {}", out.stderr);
 }

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use std::time::Duration;
 
 use super::server::{api_error, oauth_error, text};
 use super::state::{FAULT_ROUTES, Fault, Shared};
@@ -52,6 +53,7 @@ pub async fn apply_fault(fault: Option<Fault>, route: &str) -> Faulted {
             Faulted::Proceed
         }
         Some(Fault::Reset) => Faulted::Drop,
+        Some(Fault::Drip { body, every }) => Faulted::Answer(drip(body, every)),
         Some(Fault::Status(code)) => Faulted::Answer(text(code, "emulated failure")),
         Some(Fault::ErrorCode { status, error: code }) => Faulted::Answer(error(status, &code)),
         Some(Fault::Raw { status, headers, body }) => {
@@ -69,4 +71,19 @@ pub async fn apply_fault(fault: Option<Fault>, route: &str) -> Faulted {
             Faulted::Answer(response)
         }
     }
+}
+
+/// A 200 whose body arrives one byte per `every`; the sender stops when the client hangs up.
+fn drip(body: Vec<u8>, every: Duration) -> Response {
+    let (mut sender, channel) = http_body_util::channel::Channel::<axum::body::Bytes, std::io::Error>::new(1);
+    tokio::spawn(async move {
+        for byte in body {
+            tokio::time::sleep(every).await;
+            if sender.send_data(axum::body::Bytes::from(vec![byte])).await.is_err() {
+                return;
+            }
+        }
+    });
+    let response = axum::http::Response::builder().status(200).header("content-type", "application/json");
+    response.body(axum::body::Body::new(channel)).expect("a dripping answer")
 }

@@ -79,6 +79,14 @@ pub enum Fault {
     Slow(Duration),
     /// Close the connection without sending any response bytes.
     Reset,
+    /// Answer 200 and send `body` one byte every `every`: a slow drip that only a
+    /// whole-request deadline ends.
+    Drip {
+        /// The body, dripped.
+        body: Vec<u8>,
+        /// Pause before each byte.
+        every: Duration,
+    },
     /// Answer exactly this: a hostile or broken upstream (absurd `expires_in`, redirects,
     /// oversized bodies, reflected secrets).
     Raw {

@@ -34,7 +34,7 @@ async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> R
     let server = info.cluster_server.as_deref().unwrap_or("");
     let slot = cache_slot(&source, env, &loaded, "exec", &[&scopes.join(" "), server]);
     let mint = async {
-        let http = Http::new(RetryPolicy::default())?;
+        let http = Http::new(RetryPolicy::with_timeout(source.http_timeout))?;
         exchange::access_token(&http, &loaded.source, &request).await
     };
     // A cached token must outlive the early expiry we report by a comfortable margin.

@@ -19,7 +19,7 @@ pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
     let subject = request.subject.as_deref().unwrap_or("");
     let slot = cache_slot(&args.source, env, &loaded, "access", &[&scopes, subject]);
     let mint = async {
-        let http = Http::new(RetryPolicy::default())?;
+        let http = Http::new(RetryPolicy::with_timeout(args.source.http_timeout))?;
         exchange::access_token(&http, &loaded.source, &request).await
     };
     let token = cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME, mint).await?;
@@ -39,7 +39,7 @@ pub async fn identity_token(args: &PrintIdentityArgs, env: &Env) -> Result<Strin
     let email = if request.include_email { "email" } else { "" };
     let slot = cache_slot(&args.source, env, &loaded, "id", &[&request.audience, email]);
     let mint = async {
-        let http = Http::new(RetryPolicy::default())?;
+        let http = Http::new(RetryPolicy::with_timeout(args.source.http_timeout))?;
         exchange::id_token(&http, &loaded.source, &request).await
     };
     let token = cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME, mint).await?;

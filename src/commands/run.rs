@@ -26,11 +26,11 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         exchange::check_id_token_support(&loaded.source)?;
     }
     if config.oneshot {
-        let minter = Minter::new(config.selection.clone(), env, Http::new(RetryPolicy::default())?);
+        let minter = Minter::new(config.selection.clone(), env, Http::new(RetryPolicy::with_timeout(config.http_timeout))?);
         return oneshot(&config, &minter, &metrics).await;
     }
     // The owners back off on their own; one HTTP attempt per refresh keeps the two from multiplying.
-    let http = Http::new(RetryPolicy { attempts: 1, ..RetryPolicy::default() })?;
+    let http = Http::new(RetryPolicy { attempts: 1, ..RetryPolicy::with_timeout(config.http_timeout) })?;
     let minter = Minter::new(config.selection.clone(), env.clone(), http.clone());
     let listeners = bind(&config).await?;
     let address = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());

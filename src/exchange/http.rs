@@ -16,8 +16,6 @@ pub(super) const MAX_BODY: usize = 1 << 20;
 
 /// Connect timeout: Google answers fast or not at all.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Whole-request timeout for one attempt.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often and how patiently to retry a retryable failure.
 #[derive(Debug, Clone, Copy)]
@@ -28,12 +26,26 @@ pub(crate) struct RetryPolicy {
     pub first_delay: Duration,
     /// Upper bound on a server's `Retry-After` that we honour.
     pub max_retry_after: Duration,
+    /// Whole-request deadline for one attempt (`--http-timeout`): a slow drip ends here.
+    pub request_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
     /// Python google-auth's token-endpoint policy: 3 attempts, about 1 s then 2 s.
     fn default() -> Self {
-        Self { attempts: 3, first_delay: Duration::from_secs(1), max_retry_after: Duration::from_secs(30) }
+        Self {
+            attempts: 3,
+            first_delay: Duration::from_secs(1),
+            max_retry_after: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The default policy with `--http-timeout`.
+    pub(crate) fn with_timeout(request_timeout: Duration) -> Self {
+        Self { request_timeout, ..Self::default() }
     }
 }
 
@@ -69,7 +81,7 @@ impl Http {
             Client::builder()
                 .user_agent(concat!("gcp-token-agent/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(REQUEST_TIMEOUT)
+                .timeout(retry.request_timeout)
                 .redirect(reqwest::redirect::Policy::none())
         };
         let fail = |e: reqwest::Error| Error::Internal(format!("cannot set up the HTTPS client: {e}"));

@@ -43,7 +43,7 @@ impl Output {
 /// A temp directory acting as HOME, with helpers to run the agent inside it.
 pub struct Sandbox {
     dir: TempDir,
-    envs: Vec<(String, String)>,
+    envs: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Default for Sandbox {
@@ -75,7 +75,7 @@ impl Sandbox {
 
     /// Sets an environment variable for every later run.
     pub fn env(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut Self {
-        self.envs.push((key.to_owned(), value.as_ref().to_string_lossy().into_owned()));
+        self.envs.push((key.to_owned(), value.as_ref().to_owned()));
         self
     }
 

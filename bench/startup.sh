@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Start-up cost of the cached CLI paths, side by side with the tools people use today, the
+# same service-account key and local emulator for both:
+#
+#   gcp-token-agent exec-credential     vs  gke-gcloud-auth-plugin --use_application_default_credentials
+#   gcp-token-agent print-access-token  vs  gcloud auth print-access-token (configured as bench/cli.sh does)
+#
+# bench/startup.py alternates the four commands for RUNS rounds and prints per command the
+# median wall time, max RSS (ru_maxrss from wait4, descendants included) and, when
+# `perf stat -e task-clock` works here, median task-clock (ms) and page faults from a second,
+# perf-wrapped run of each; then the ratios peer / ours. Last, what the dynamic loader has to
+# do for our binary before main: its relocation entries (readelf -d) and its stripped size.
+#
+#   bench/startup.sh [RUNS]      (default 20; gcloud takes about 0.7 s a call, twice with perf)
+source "$(dirname "$0")/common.sh"
+runs=${1:-20}
+for tool in gcloud gke-gcloud-auth-plugin; do
+  command -v "$tool" >/dev/null || { echo "needs $tool on PATH" >&2; exit 1; }
+done
+
+start_emulator --write-key "$work/key.json"
+export XDG_CACHE_HOME="$work/cache"
+export HOME="$work"
+export GOOGLE_APPLICATION_CREDENTIALS="$work/key.json"
+export KUBERNETES_EXEC_INFO='{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false}}'
+export CLOUDSDK_CONFIG="$work/gcloud"
+gcloud config set core/disable_usage_reporting true --quiet >/dev/null 2>&1
+gcloud config set component_manager/disable_update_check true --quiet >/dev/null 2>&1
+gcloud config set auth/token_host "$emulator_url/token" --quiet >/dev/null 2>&1
+gcloud auth activate-service-account --key-file "$work/key.json" --quiet >/dev/null 2>&1
+
+perf_flag=()
+if ! command -v perf >/dev/null; then
+  echo "perf is missing (apt-get install linux-perf): task-clock and page-fault columns skipped"
+elif ! perf stat -e task-clock true >/dev/null 2>&1; then
+  echo "perf stat -e task-clock does not work here (perf_event_paranoid or no perf events): columns skipped"
+else
+  perf_flag=(--perf)
+fi
+
+echo "startup: $runs alternating rounds, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+python3 "$root/bench/startup.py" "${perf_flag[@]}" "$runs" \
+  "gcp-token-agent exec-credential" "$agent exec-credential" \
+  "gke-gcloud-auth-plugin (ADC)" "gke-gcloud-auth-plugin --use_application_default_credentials" \
+  "gcp-token-agent print-access-token" "$agent print-access-token" \
+  "gcloud auth print-access-token" "gcloud auth print-access-token"
+echo "token endpoint calls during the run (all four commands, warm-up included): $(calls token)"
+
+# What the loader does before main: every relative relocation is a write into a page of the
+# binary's data (one page fault each page, at every start).
+dynamic=$(readelf -d "$agent")
+tag() { awk -v t="($1)" '$2 == t { print $3 }' <<<"$dynamic" | head -1; }
+echo
+echo "our binary ($agent):"
+for t in RELACOUNT RELASZ RELRSZ RELRENT FLAGS_1; do
+  value=$(tag "$t")
+  echo "  $t: ${value:-absent}"
+done
+if [ -n "$(tag RELASZ)" ]; then
+  echo "  RELA entries: $(($(tag RELASZ) / 24)) of 24 bytes, of which RELATIVE (RELACOUNT): $(tag RELACOUNT)"
+fi
+if [ -n "$(tag RELRSZ)" ]; then
+  echo "  RELR (packed relative relocations): $(($(tag RELRSZ) / 8)) words of 8 bytes"
+fi
+echo "  relocations by type: $(readelf -rW "$agent" | awk '$3 ~ /^R_/ { n[$3]++ } END { for (t in n) printf "%s %d; ", t, n[t] }')"
+strip -o "$work/stripped" "$agent"
+size() { stat -c %s "$1" | awk '{ printf "%d bytes (%.1f MiB)", $1, $1 / 1048576 }'; }
+echo "  size: $(size "$agent") as built; stripped: $(size "$work/stripped")"

@@ -29,6 +29,7 @@ n=${1:-100}
 lifetime=${FLEET_TOKEN_LIFETIME:-20}
 cp "$agent" "$work/gcp-token-agent" # a rebuild of target/ meanwhile must not change the binary
 agent="$work/gcp-token-agent"
+export XDG_CACHE_HOME="$work/cache" # --no-cache below; never the user's cache anyway
 
 start_emulator --write-authorized-user "$work/user.json" --lifetime "$lifetime"
 python3 "$root/bench/fault_proxy.py" "$emulator_url" --lifetime 3600 >"$work/proxy.out" &
@@ -56,7 +57,7 @@ dirs=() agent_pids=()
 for i in $(seq -w "$n"); do
   d="$work/fleet/$i"
   mkdir -p "$d/out"
-  "$agent" run --log-level warn --credentials "$work/cred/user.json" --output-dir "$d/out" \
+  "$agent" run --log-level warn --credentials "$work/cred/user.json" --output-dir "$d/out" --no-cache \
     --listen off --admin-listen off 2>"$d/agent.log" &
   pids+=($!)
   agent_pids+=($!)

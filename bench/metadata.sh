@@ -28,6 +28,7 @@ nginx_port=$(free_port)
 route=/computeMetadata/v1/instance/service-accounts/default/token
 
 start_emulator --write-key "$work/key.json"
+export XDG_CACHE_HOME="$work/cache"
 "$agent" run --log-level warn --credentials "$work/key.json" --id-token demo=https://example.com \
   --listen "127.0.0.1:$agent_port" --admin-listen "127.0.0.1:$admin_port" &
 agent_pid=$!

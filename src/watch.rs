@@ -27,18 +27,20 @@ pub(crate) struct SourceWatch {
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
-/// Watches `files` and bumps `reload` whenever one's content changes.
-pub(crate) fn spawn(
+/// Watches `files` and bumps `reload` whenever one's content changes. The returned loop
+/// does the work: the caller runs it as a supervised task (it ends only once nobody listens
+/// to `reload`).
+pub(crate) fn start(
     files: Vec<PathBuf>,
     reload: watch::Sender<u64>,
     check: CheckFn,
     metrics: Metrics,
-) -> SourceWatch {
+) -> (SourceWatch, impl Future<Output = ()> + Send + 'static) {
     let (events_tx, events) = mpsc::unbounded_channel();
     let watcher = watch_dirs(&files, events_tx);
     let fingerprints = files.iter().map(|f| (f.clone(), fingerprint(f))).collect();
-    tokio::spawn(debounce_loop(Watched { files, fingerprints, reload, check, metrics }, events));
-    SourceWatch { _watcher: watcher }
+    let work = debounce_loop(Watched { files, fingerprints, reload, check, metrics }, events);
+    (SourceWatch { _watcher: watcher }, work)
 }
 
 /// Sets up the OS watcher on each file's directory; on failure, the poll alone remains.

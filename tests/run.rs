@@ -371,6 +371,25 @@ fn sigterm_drains_and_exits_zero_leaving_the_files() {
 }
 
 #[test]
+fn a_request_still_in_flight_when_the_grace_ends_is_answered_503_not_dropped() {
+    let mut sidecar = sidecar(None, &["--shutdown-grace", "2s"]);
+    // An on-demand token for other scopes, held by a slow token endpoint past the grace.
+    sidecar.emulator.push_fault(Fault::Slow(Duration::from_secs(30)));
+    let addr = sidecar.agent.metadata.expect("listener");
+    let path = "/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/pubsub";
+    let in_flight =
+        std::thread::spawn(move || support::running::get(addr, path, &[("Metadata-Flavor", "Google")]));
+    sidecar.agent.wait_until(Duration::from_secs(10), "the slow mint in flight", || {
+        sidecar.emulator.calls("token") >= 2
+    });
+    sidecar.agent.signal("TERM");
+    let answer = in_flight.join().expect("the request thread");
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert!(answer.body.contains("shutting down"), "{}", answer.body);
+    assert_eq!(sidecar.agent.wait_exit(Duration::from_secs(15)), 0, "{}", sidecar.agent.logs());
+}
+
+#[test]
 fn a_second_sigterm_aborts_a_drain_that_is_waiting_for_a_slow_request() {
     let mut sidecar = sidecar(None, &["--shutdown-grace", "60s"]);
     // An on-demand token for other scopes, held by a slow token endpoint: in flight at SIGTERM.

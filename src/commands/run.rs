@@ -46,7 +46,11 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let check: source_watch::CheckFn =
         Arc::new(move || check_selection.load(&check_env).map(drop).map_err(|e| e.to_string()));
     let nudge = reload_tx.clone();
-    let _watch = source_watch::spawn(loaded.source.watched_files(), reload_tx, check, metrics.clone());
+    let (_watch, watching) = source_watch::start(loaded.source.watched_files(), reload_tx, check, metrics.clone());
+    tasks.spawn(async move {
+        watching.await;
+        "credential watcher"
+    });
     let identity = identity(&loaded, &config, &http).await;
     if identity.numeric_project_id.is_none() && config.listen.is_some() {
         tracing::info!(

@@ -24,7 +24,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
 
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` turns true,
-/// then lets in-flight requests finish for at most `grace`.
+/// then lets in-flight requests finish for at most `grace`; one still running just before
+/// the grace ends is answered 503 rather than cut off without an answer.
 pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -32,6 +33,10 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
+    let stop = shutdown.clone();
+    let router = router.layer(axum::middleware::from_fn(move |request, next| {
+        within_grace(stop.clone(), grace, request, next)
+    }));
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -72,6 +77,36 @@ pub(crate) async fn serve(
         tracing::warn!("shutdown grace of {grace:?} elapsed with requests still in flight");
     }
 }
+
+/// Runs the request, or answers 503 shortly before the grace that began at shutdown ends,
+/// leaving time to send the answer.
+async fn within_grace(
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let cut_off = async {
+        if stop.wait_for(|stopping| *stopping).await.is_err() {
+            // No shutdown can come any more: never cut off.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace.saturating_sub(grace / 10).saturating_sub(ANSWER_TIME)).await;
+    };
+    tokio::select! {
+        response = next.run(request) => response,
+        () = cut_off => {
+            let mut response =
+                (hyper::StatusCode::SERVICE_UNAVAILABLE, "shutting down; ask again\n").into_response();
+            response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
+
+/// What answering a request cut off at the end of the grace may take.
+const ANSWER_TIME: Duration = Duration::from_millis(100);
 
 /// One HTTP/1.1 connection, closed gracefully when `stop` turns true.
 async fn connection<I>(io: I, router: Router, mut stop: watch::Receiver<bool>)

@@ -55,7 +55,7 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
     let acceptor = match (&args.tls_cert, &args.tls_key, &args.auto_tls.tls_secret, &client) {
         (Some(cert), Some(key), _, _) => {
             let cert = tls::ReloadingCert::load(cert, key)?;
-            background.push(watch_certificates(&cert, &metrics));
+            background.push(watch_certificates(&cert, &metrics, &mut servers));
             TlsAcceptor::from(Arc::new(tls::server_config(cert)?))
         }
         (_, _, Some(_), Some(client)) => {
@@ -201,17 +201,26 @@ fn env_name(name: &str) -> bool {
 }
 
 /// Re-reads the certificate pair whenever either file changes (cert-manager, Secret swaps).
-fn watch_certificates(cert: &Arc<tls::ReloadingCert>, metrics: &Metrics) -> source_watch::SourceWatch {
+fn watch_certificates(
+    cert: &Arc<tls::ReloadingCert>,
+    metrics: &Metrics,
+    tasks: &mut server::Tasks,
+) -> source_watch::SourceWatch {
     let (reload_tx, mut reload) = watch::channel(0u64);
     let check_cert = cert.clone();
     let check: source_watch::CheckFn = Arc::new(move || check_cert.reload());
-    let watcher = source_watch::spawn(cert.files(), reload_tx, check, metrics.clone());
-    tokio::spawn(async move {
-        while reload.changed().await.is_ok() {
-            tracing::info!(
-                "TLS certificate files changed; new handshakes use the new pair once it is complete"
-            );
-        }
+    let (watcher, watching) = source_watch::start(cert.files(), reload_tx, check, metrics.clone());
+    tasks.spawn(async move {
+        // Holding a receiver keeps the loop going; it logs each completed reload.
+        let watch = async {
+            while reload.changed().await.is_ok() {
+                tracing::info!(
+                    "TLS certificate files changed; new handshakes use the new pair once it is complete"
+                );
+            }
+        };
+        tokio::join!(watching, watch);
+        "certificate watcher"
     });
     watcher
 }

@@ -10,14 +10,15 @@
 #   docker build \
 #     --build-arg RUST_IMAGE=rust:1.95-bookworm@sha256:DIGEST \
 #     --build-arg RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:DIGEST .
-# The defaults below are tags without a digest until a release pins them the same way.
+# The defaults below are pinned that way (multi-platform index digests); SECURITY.md says how
+# they were found and how to refresh them.
 # Builds without a registry can substitute local images:
 #   podman build --build-arg RUST_IMAGE=localhost/rust:bookworm \
 #                --build-arg RUNTIME_IMAGE=localhost/debian-ca:bookworm .
 # Any RUNTIME_IMAGE works if it has glibc (Debian 12 or newer) and CA certificates in
 # /etc/ssl/certs: reqwest and rustls read the system store, and start-up fails without it.
-ARG RUST_IMAGE=rust:1.95-bookworm
-ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+ARG RUST_IMAGE=rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src

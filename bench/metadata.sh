@@ -63,6 +63,7 @@ http {
   access_log off;
   server_tokens off;
   etag off;
+  max_ranges 0;
   keepalive_requests 100000000;
   client_body_temp_path $work/nginx/tmp/body;
   proxy_temp_path $work/nginx/tmp/proxy;
@@ -87,6 +88,8 @@ curl -sf -D "$work/nginx.headers" -o "$work/nginx.body" -H 'Metadata-Flavor: Goo
   { echo "nginx did not start:" >&2; cat "$work/nginx/logs/error.log" >&2; exit 1; }
 cmp -s "$work/nginx.body" "$work/nginx/www$route" || { echo "nginx does not serve the saved bytes" >&2; exit 1; }
 headers() { tr -d '\r' <"$1" | sed -n '2,$p' | grep -v '^$' | tr '\n' ';' | sed 's/;$//; s/;/; /g'; }
+noflavor() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$route"; }
+echo "without the Metadata-Flavor header: agent $(noflavor "$agent_port"), nginx $(noflavor "$nginx_port")"
 echo "body: $(wc -c <"$work/nginx.body") bytes, the same for both"
 echo "agent headers: $(headers "$work/agent.headers")"
 echo "nginx headers: $(headers "$work/nginx.headers")"

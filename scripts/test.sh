@@ -12,9 +12,9 @@ python3 scripts/check-layers.py
 # bare URLs are allowed because the flags' doc comments are also their --help text.
 RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links -A rustdoc::bare_urls" \
   cargo doc --no-deps --document-private-items --locked --quiet
-# Supply chain (deny.toml): licences, banned crates (one crypto backend), crates.io only.
-# Advisories need the RustSec database from GitHub, which CI cannot reach: SECURITY.md says how
-# to run `cargo deny check advisories` where it can.
+# Supply chain (deny.toml): licences, banned crates (one crypto backend), crates.io only;
+# then RustSec advisories from the copy vendored in supply-chain/ (CI cannot reach GitHub).
 cargo deny --locked check licenses bans sources
+bash scripts/deny-advisories.sh
 cargo test --all-targets --locked
 bash scripts/validate-k8s.sh

@@ -11,7 +11,7 @@
 #     byte-identical), the webhook configuration keeps its safety settings and listens dual
 #     stack, agent.* values reach the webhook's flags, deploy/webhook does not drift from the
 #     chart, kubectl loads deploy/kubeconfig-exec-credential.yaml and runs the plugin it names;
-#   * the Dockerfile: hadolint.
+#   * the Dockerfile: hadolint, and digest-pinned base images.
 # Every check runs even after a failure; the last line counts them, and the exit status is
 # non-zero if any failed. Tools: scripts/install-test-deps.sh. VERBOSE=1 lists passing checks.
 set -uo pipefail
@@ -494,6 +494,8 @@ refuse "kubectl loads the kubeconfig and runs gcp-token-agent as its credential 
 
 # --- the image -----------------------------------------------------------------------------
 check "hadolint Dockerfile" hadolint Dockerfile
+check "the Dockerfile's base images default to digest-pinned references" \
+  test "$(grep -cE '^ARG (RUST|RUNTIME)_IMAGE=[^ ]+:[^ ]+@sha256:[0-9a-f]{64}$' Dockerfile)" -eq 2
 
 echo "validate-k8s: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

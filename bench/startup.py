@@ -8,22 +8,28 @@ started, so none is measured) and must exit 0. After one warm-up run of every co
 round runs every command once, in turn, so all see the same machine state. Per run:
 
 * wall time, from fork to reaping the child (time.perf_counter around Popen and os.wait4);
-* max RSS: ru_maxrss of os.wait4, which on Linux covers the child and every descendant it
-  reaped (gcloud's wrapper script and its Python);
-* with --perf, a second run of the same command under `perf stat -x, -e task-clock,page-faults`
+* max RSS: %M of GNU time (/usr/bin/time -f %M), from a separate run of the command under it.
+  Without GNU time, ru_maxrss of os.wait4 on the plain run, which covers the child and every
+  descendant it reaped but is floored at this Python's own RSS: Python spawns with vfork, and
+  exec records the old (shared) address space's peak, so values below that floor are not
+  seen (the floor is printed);
+* with --perf, another run of the same command under `perf stat -x, -e task-clock,page-faults`
   (the counters follow children), for task-clock in ms and page faults. perf's own start-up is
-  not in these counters, but it is in that run's wall time and RSS, which is why those come
-  from the plain run.
+  not in these counters, but it would be in that run's wall time, which is why wall time
+  comes from the plain run.
 
 Prints per command the medians, and per pair the ratios peer / ours. Never asserts a figure.
 """
 import os
+import resource
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+GNU_TIME = "/usr/bin/time"
 
 
 def run_plain(argv):
@@ -38,6 +44,17 @@ def run_plain(argv):
     if child.returncode != 0:
         sys.exit(f"{argv[0]} failed ({child.returncode}): {stderr.decode(errors='replace')}")
     return elapsed, usage.ru_maxrss
+
+
+def run_time(argv, scratch):
+    """One run under GNU time: max RSS KiB (%M)."""
+    out = os.path.join(scratch, "time.out")
+    done = subprocess.run([GNU_TIME, "-f", "%M", "-o", out, "--"] + argv,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        sys.exit(f"time {argv[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
+    with open(out) as f:
+        return int(f.read().split()[-1])
 
 
 def run_perf(argv, scratch):
@@ -66,6 +83,7 @@ def main():
     runs = int(args[0])
     names = args[1::2]
     commands = [shlex.split(c) for c in args[2::2]]
+    use_time = os.access(GNU_TIME, os.X_OK)
     samples = {name: {"wall": [], "rss": [], "clock": [], "faults": []} for name in names}
     with tempfile.TemporaryDirectory() as scratch:
         for argv in commands:  # warm-up: page cache, first-run caches
@@ -74,6 +92,8 @@ def main():
             for name, argv in zip(names, commands):
                 wall, rss = run_plain(argv)
                 samples[name]["wall"].append(wall * 1000)
+                if use_time:
+                    rss = run_time(argv, scratch)
                 samples[name]["rss"].append(rss / 1024)
                 if use_perf:
                     clock, faults = run_perf(argv, scratch)
@@ -84,7 +104,12 @@ def main():
     header = f"{'command':<{width}} {'wall ms':>9} {'p90 ms':>9} {'max RSS MiB':>12}"
     if use_perf:
         header += f" {'task-clock ms':>14} {'page faults':>12}"
-    print(f"medians over {runs} runs each (alternating):")
+    if use_time:
+        rss_from = f"max RSS from {GNU_TIME} -f %M"
+    else:
+        floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_from = f"max RSS from wait4 (no {GNU_TIME}): floored at this Python's {floor:.1f} MiB"
+    print(f"medians over {runs} runs each (alternating); {rss_from}:")
     print(header)
     for name in names:
         m, walls = med[name], sorted(samples[name]["wall"])

@@ -46,23 +46,25 @@ python3 "$root/bench/startup.py" "${perf_flag[@]}" "$runs" \
   "gcloud auth print-access-token" "gcloud auth print-access-token"
 echo "token endpoint calls during the run (all four commands, warm-up included): $(calls token)"
 
-# What the loader does before main: every relative relocation is a write into a page of the
-# binary's data (one page fault each page, at every start).
+# What the loader does before main: each relative relocation is a write into the binary's
+# relocated data at every start (a copy-on-write page fault per page touched).
 dynamic=$(readelf -d "$agent")
-tag() { awk -v t="($1)" '$2 == t { print $3 }' <<<"$dynamic" | head -1; }
+tag() { awk -v t="($1)" '$2 == t { $1 = ""; $2 = ""; sub(/^ +/, ""); print }' <<<"$dynamic" | head -1; }
+bytes() { tag "$1" | awk '{ print $1 + 0 }'; }
 echo
 echo "our binary ($agent):"
-for t in RELACOUNT RELASZ RELRSZ RELRENT FLAGS_1; do
+for t in RELACOUNT RELASZ RELRSZ RELRENT FLAGS FLAGS_1; do
   value=$(tag "$t")
   echo "  $t: ${value:-absent}"
 done
 if [ -n "$(tag RELASZ)" ]; then
-  echo "  RELA entries: $(($(tag RELASZ) / 24)) of 24 bytes, of which RELATIVE (RELACOUNT): $(tag RELACOUNT)"
+  echo "  RELA entries: $(($(bytes RELASZ) / 24)) of 24 bytes, of which RELATIVE (RELACOUNT): $(tag RELACOUNT)"
 fi
 if [ -n "$(tag RELRSZ)" ]; then
-  echo "  RELR (packed relative relocations): $(($(tag RELRSZ) / 8)) words of 8 bytes"
+  echo "  RELR (packed relative relocations): $(($(bytes RELRSZ) / 8)) words of 8 bytes"
 fi
 echo "  relocations by type: $(readelf -rW "$agent" | awk '$3 ~ /^R_/ { n[$3]++ } END { for (t in n) printf "%s %d; ", t, n[t] }')"
 strip -o "$work/stripped" "$agent"
 size() { stat -c %s "$1" | awk '{ printf "%d bytes (%.1f MiB)", $1, $1 / 1048576 }'; }
-echo "  size: $(size "$agent") as built; stripped: $(size "$work/stripped")"
+echo "  size: $(size "$agent") as built; stripped: $(size "$work/stripped")" \
+  "($(($(stat -c %s "$agent") - $(stat -c %s "$work/stripped"))) bytes more removed by strip; Cargo.toml's release profile already strips)"

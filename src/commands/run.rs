@@ -1,7 +1,7 @@
 //! `run`: the sidecar. One owner task per token, token files, the loopback metadata API,
 //! the admin listener, source watching; SIGTERM drains.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
@@ -10,7 +10,7 @@ use crate::{
     credentials::{Env, Loaded, Source},
     error::{Error, Result},
     exchange::{self, Http, IdRequest, RetryPolicy},
-    refresh::{MintFn, Minter, OnDemand, Owner, Published},
+    refresh::{EarlyRefresh, MintFn, Minter, OnDemand, Owner, Published},
     server::{self, admin, metadata},
     sinks::files::{FileSink, Target},
     telemetry::metrics::Metrics,
@@ -26,7 +26,11 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         exchange::check_id_token_support(&loaded.source)?;
     }
     if config.oneshot {
-        let minter = Minter::new(config.selection.clone(), env, Http::new(RetryPolicy::with_timeout(config.http_timeout))?);
+        let minter = Minter::new(
+            config.selection.clone(),
+            env,
+            Http::new(RetryPolicy::with_timeout(config.http_timeout))?,
+        );
         return oneshot(&config, &minter, &metrics).await;
     }
     // The owners back off on their own; one HTTP attempt per refresh keeps the two from multiplying.
@@ -39,14 +43,16 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let (stop, shutdown) = watch::channel(false);
     let (reload_tx, reload) = watch::channel(0u64);
     let mut tasks = server::Tasks::new();
-    let tokens = spawn_owners(&config, &minter, &metrics, &reload, &shutdown, &mut tasks);
+    let (asks_tx, asks) = watch::channel(0u64);
+    let signals = Signals { metrics: &metrics, reload: &reload, asks: &asks, shutdown: &shutdown };
+    let tokens = spawn_owners(&config, &minter, &signals, &mut tasks);
     let ready_when = follow_with_files(&config, &tokens, &metrics, &mut tasks);
     let check_selection = config.selection.clone();
     let check_env = env.clone();
     let check: source_watch::CheckFn =
         Arc::new(move || check_selection.load(&check_env).map(drop).map_err(|e| e.to_string()));
-    let nudge = reload_tx.clone();
-    let (_watch, watching) = source_watch::start(loaded.source.watched_files(), reload_tx, check, metrics.clone());
+    let (_watch, watching) =
+        source_watch::start(loaded.source.watched_files(), reload_tx, check, metrics.clone());
     tasks.spawn(async move {
         watching.await;
         "credential watcher"
@@ -58,7 +64,7 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         );
     }
     let mut metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
-    metadata_state.nudge = Some(nudge);
+    metadata_state.nudge = Some(asks_tx);
     let health = server::Health::default();
     let admin_state = admin::AdminState {
         tokens: ready_when,
@@ -97,12 +103,20 @@ fn follow_with_files(
     written
 }
 
+/// What every owner listens to.
+struct Signals<'a> {
+    metrics: &'a Metrics,
+    /// Source changes.
+    reload: &'a watch::Receiver<u64>,
+    /// Early-refresh requests from the metadata API.
+    asks: &'a watch::Receiver<u64>,
+    shutdown: &'a watch::Receiver<bool>,
+}
+
 fn spawn_owners(
     config: &RunConfig,
     minter: &Minter,
-    metrics: &Metrics,
-    reload: &watch::Receiver<u64>,
-    shutdown: &watch::Receiver<bool>,
+    signals: &Signals<'_>,
     tasks: &mut server::Tasks,
 ) -> Tokens {
     let mut tokens = Vec::new();
@@ -112,7 +126,7 @@ fn spawn_owners(
         let (m, access) = (m.clone(), access.clone());
         Box::pin(async move { m.access(&access).await })
     });
-    tokens.push((spawn_owner("access".into(), mint, (metrics, reload, shutdown), tasks), Target::Access));
+    tokens.push((spawn_owner("access".into(), mint, (signals, config.min_remaining), tasks), Target::Access));
     for spec in &config.id_tokens {
         let request = IdRequest { audience: spec.audience.clone(), include_email: config.include_email };
         let m = minter.clone();
@@ -120,7 +134,8 @@ fn spawn_owners(
             let (m, request) = (m.clone(), request.clone());
             Box::pin(async move { m.id(&request).await })
         });
-        let published = spawn_owner(format!("id:{}", spec.name), mint, (metrics, reload, shutdown), tasks);
+        let published =
+            spawn_owner(format!("id:{}", spec.name), mint, (signals, config.min_remaining), tasks);
         tokens.push((published, Target::Id(spec.name.clone())));
     }
     tokens
@@ -129,7 +144,7 @@ fn spawn_owners(
 fn spawn_owner(
     name: String,
     mint: MintFn,
-    (metrics, reload, shutdown): (&Metrics, &watch::Receiver<u64>, &watch::Receiver<bool>),
+    (signals, below): (&Signals<'_>, Duration),
     tasks: &mut server::Tasks,
 ) -> Published {
     let (publish, tokens) = watch::channel(None);
@@ -137,11 +152,12 @@ fn spawn_owner(
         name: name.clone(),
         mint,
         publish,
-        reload: reload.clone(),
-        metrics: metrics.clone(),
+        reload: signals.reload.clone(),
+        early: EarlyRefresh { asks: signals.asks.clone(), below },
+        metrics: signals.metrics.clone(),
         clock: crate::refresh::owner::system_clock(),
     };
-    let run = owner.run(shutdown.clone());
+    let run = owner.run(signals.shutdown.clone());
     tasks.spawn(async move {
         run.await;
         "token owner"

@@ -6,7 +6,7 @@ pub(crate) mod owner;
 pub(crate) mod schedule;
 
 pub(crate) use minter::{Minter, OnDemand};
-pub(crate) use owner::{MintFn, Owner};
+pub(crate) use owner::{EarlyRefresh, MintFn, Owner};
 
 use tokio::sync::watch;
 

@@ -28,6 +28,16 @@ pub(crate) fn system_clock() -> Clock {
 /// Mints one token. Called afresh for every refresh, so it re-reads credential files.
 pub(crate) type MintFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Token>> + Send>> + Send + Sync>;
 
+/// When a client finds a token too close to expiry, it asks for an early refresh. An owner
+/// heeds it only for its own token with under `below` left, and never while backing off
+/// from a failure (the backoff and any `Retry-After` stand).
+pub(crate) struct EarlyRefresh {
+    /// Bumped by each request.
+    pub asks: watch::Receiver<u64>,
+    /// `--min-remaining`.
+    pub below: Duration,
+}
+
 /// The single task that fetches one token and publishes it.
 pub(crate) struct Owner {
     /// The metric label: `access` or `id:<name>`.
@@ -38,6 +48,8 @@ pub(crate) struct Owner {
     pub publish: watch::Sender<Option<Token>>,
     /// Bumped by the source watcher: a change means "re-exchange now".
     pub reload: watch::Receiver<u64>,
+    /// Early-refresh requests from the metadata API (one channel for all owners).
+    pub early: EarlyRefresh,
     pub metrics: Metrics,
     /// Where "now" comes from, for every expiry decision.
     pub(crate) clock: Clock,
@@ -49,7 +61,7 @@ impl Owner {
         let mut failures = 0u32;
         loop {
             let delay = self.refresh_once(&mut failures).await;
-            if !self.wait(delay, &mut shutdown).await {
+            if !self.wait(delay, failures > 0, &mut shutdown).await {
                 return;
             }
         }
@@ -92,18 +104,32 @@ impl Owner {
         }
     }
 
-    /// Waits `delay`, waking early for a source change; withdraws the current token if it
-    /// expires meanwhile. Returns false on shutdown.
-    async fn wait(&mut self, delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    /// Waits `delay`, waking early for a source change or a heeded early-refresh request;
+    /// withdraws the current token if it expires meanwhile. Returns false on shutdown.
+    async fn wait(
+        &mut self,
+        delay: Duration,
+        backing_off: bool,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
         let deadline = Instant::now() + delay;
         loop {
             let expiry = self.publish.borrow().as_ref().map(|t| t.remaining((self.clock)()));
             let reload_open = self.reload.has_changed().is_ok();
+            let asks_open = self.early.asks.has_changed().is_ok();
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => return true,
                 result = self.reload.changed(), if reload_open => {
                     if result.is_ok() {
-                        tracing::info!(token = %self.name, "credential source changed or an early refresh asked for; refreshing now");
+                        tracing::info!(token = %self.name, "credential source changed; refreshing now");
+                        return true;
+                    }
+                }
+                result = self.early.asks.changed(), if asks_open => {
+                    let now = (self.clock)();
+                    let near_expiry = self.publish.borrow().as_ref().is_some_and(|t| t.remaining(now) < self.early.below);
+                    if result.is_ok() && near_expiry && !backing_off {
+                        tracing::info!(token = %self.name, "an early refresh was asked for; refreshing now");
                         return true;
                     }
                 }
@@ -171,11 +197,68 @@ mod tests {
             mint,
             publish,
             reload,
+            early: never_asked(),
             metrics: Metrics::new(),
             clock: system_clock(),
         };
         tokio::spawn(owner.run(shutdown));
         (tokens, reload_tx, stop)
+    }
+
+    fn never_asked() -> EarlyRefresh {
+        EarlyRefresh { asks: watch::channel(0).1, below: Duration::from_secs(300) }
+    }
+
+    /// An owner of `lifetime` tokens from `mint`, asked for early refreshes on the returned sender.
+    fn start_asked(mint: MintFn, clock: Clock) -> (watch::Receiver<Option<Token>>, watch::Sender<u64>) {
+        let (publish, tokens) = watch::channel(None);
+        let (asks_tx, asks) = watch::channel(0);
+        let (reload_tx, reload) = watch::channel(0);
+        let (stop, shutdown) = watch::channel(false);
+        let early = EarlyRefresh { asks, below: Duration::from_secs(300) };
+        let owner =
+            Owner { name: "access".into(), mint, publish, reload, early, metrics: Metrics::new(), clock };
+        tokio::spawn(async move {
+            // The senders live as long as the owner.
+            let _keep = (reload_tx, stop);
+            owner.run(shutdown).await;
+        });
+        (tokens, asks_tx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_early_refresh_is_heeded_only_near_expiry() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let (_tokens, asks) =
+            start_asked(counting_mint(Duration::from_secs(3600), 0, calls.clone()), paused_clock());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        asks.send_modify(|n| *n += 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "an hour left: the ask is not for this token");
+
+        let calls = Arc::new(AtomicU32::new(0));
+        // 500 s tokens: refreshed at 45-55 % of the lifetime, so under 300 s left after ~250 s.
+        let (_tokens, asks) =
+            start_asked(counting_mint(Duration::from_secs(500), 0, calls.clone()), paused_clock());
+        tokio::time::sleep(Duration::from_secs(210)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        asks.send_modify(|n| *n += 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "290 s left, under --min-remaining: refreshed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_early_refresh_never_cuts_a_backoff_short() {
+        let calls = Arc::new(AtomicU32::new(0));
+        // Fails first: no token, backing off about 1 s, then 2 s...
+        let (_tokens, asks) =
+            start_asked(counting_mint(Duration::from_secs(3600), 2, calls.clone()), paused_clock());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..5 {
+            asks.send_modify(|n| *n += 1);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "asks during the backoff are ignored");
     }
 
     #[tokio::test(start_paused = true)]
@@ -256,8 +339,16 @@ mod tests {
         let (_reload_tx, reload) = watch::channel(0);
         let (_stop, shutdown) = watch::channel(false);
         tokio::spawn(
-            Owner { name: "access".into(), mint, publish, reload, metrics: Metrics::new(), clock }
-                .run(shutdown),
+            Owner {
+                name: "access".into(),
+                mint,
+                publish,
+                reload,
+                early: never_asked(),
+                metrics: Metrics::new(),
+                clock,
+            }
+            .run(shutdown),
         );
         tokio::time::sleep(Duration::from_secs(99)).await;
         assert!(tokens.borrow().is_some(), "still valid at 99 s, refreshes failing since ~50 s");

@@ -82,7 +82,8 @@ pub(crate) struct MetadataState {
     /// Kept tokens are served with at least this much left (`--min-remaining`); a token
     /// closer to expiry makes the owners refresh first.
     pub min_remaining: Duration,
-    /// Wakes the owners for an early refresh (the source watcher's channel).
+    /// Asks the owners for an early refresh; only one whose token is under `min_remaining`
+    /// and that is not backing off from a failure heeds it.
     pub nudge: Option<tokio::sync::watch::Sender<u64>>,
     /// When the agent started: requests wait for a first token only during the cold start.
     pub started: Instant,

@@ -287,6 +287,7 @@ impl MetadataApi {
             nudge: None,
             started: Instant::now(),
             last_nudge: std::sync::Mutex::new(None),
+            rendered: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
         let service = hyper_util::service::TowerToHyperService::new(metadata::router(state));

@@ -267,6 +267,7 @@ fn metadata_state(
         nudge: None,
         started: std::time::Instant::now(),
         last_nudge: std::sync::Mutex::new(None),
+        rendered: Default::default(),
     }
 }
 

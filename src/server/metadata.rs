@@ -12,6 +12,7 @@ use std::{
 
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{MatchedPath, Path, Query, Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
@@ -21,6 +22,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
+use super::rendered::render;
 use crate::{
     exchange::{AccessRequest, IdRequest},
     refresh::{Minter, OnDemand, Published},
@@ -89,6 +91,8 @@ pub(crate) struct MetadataState {
     pub started: Instant,
     /// When the owners were last nudged, so clients cannot make them mint in a loop.
     pub last_nudge: std::sync::Mutex<Option<Instant>>,
+    /// The default token answer, rendered once per token and second.
+    pub rendered: super::rendered::RenderedToken,
 }
 
 /// The metadata router.
@@ -123,7 +127,8 @@ pub(crate) fn router(state: MetadataState) -> Router {
 /// (`X-Forwarded-For`), the flavor header on every answer; plus metrics by route template.
 async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    // The template is shared (an Arc), so naming the route for metrics copies nothing.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let headers = request.headers();
     let flavored =
         headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
@@ -141,7 +146,8 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
     };
     response.headers_mut().insert("metadata-flavor", HeaderValue::from_static("Google"));
     response.headers_mut().insert(header::SERVER, HeaderValue::from_static("Metadata Server for VM"));
-    state.metrics.http_request(&route, response.status().as_u16(), started);
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state.metrics.http_request(route, response.status().as_u16(), started);
     response
 }
 
@@ -250,7 +256,11 @@ async fn token(
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    let token = if wanted.is_empty() || wanted == state.scope_set {
+    let default = wanted.is_empty() || wanted == state.scope_set;
+    if default && let Some(body) = fresh_default(&state) {
+        return json_body(body);
+    }
+    let token = if default {
         published(&state, &state.access).await
     } else {
         let key = format!("access|{}", wanted.iter().cloned().collect::<Vec<_>>().join(" "));
@@ -258,15 +268,25 @@ async fn token(
             AccessRequest { scopes: Some(wanted.into_iter().collect()), subject: state.subject.clone() };
         state.on_demand.get(&key, state.minter.access(&request)).await.map_err(refusal)
     };
+    let now = SystemTime::now();
     match token {
-        Ok(token) => Json(json!({
-            "access_token": token.value.expose(),
-            "expires_in": token.remaining(SystemTime::now()).as_secs(),
-            "token_type": "Bearer",
-        }))
-        .into_response(),
+        Ok(token) if default => json_body(state.rendered.body(&token, now)),
+        Ok(token) => json_body(render(&token, token.remaining(now).as_secs()).into()),
         Err((status, why)) => (status, format!("{why}\n")).into_response(),
     }
+}
+
+/// The hot route: the configured token, with `--min-remaining` left, answered from the
+/// rendered bytes without copying the token or building JSON.
+fn fresh_default(state: &MetadataState) -> Option<Bytes> {
+    let tokens = state.access.tokens.borrow();
+    let token = tokens.as_ref()?;
+    let now = SystemTime::now();
+    (token.remaining(now) >= state.min_remaining).then(|| state.rendered.body(token, now))
+}
+
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod metadata;
+mod rendered;
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,0 +1,74 @@
+//! The metadata API's default token answer as bytes, rendered once per token and second: the
+//! only thing that changes between requests is the `expires_in` countdown, so the hot route
+//! hands out a shared buffer instead of building JSON each time.
+
+use std::{sync::Mutex, time::SystemTime};
+
+use axum::body::Bytes;
+use serde_json::json;
+
+use crate::token::Token;
+
+/// The last answer rendered, and what it was rendered for.
+#[derive(Default)]
+pub(crate) struct RenderedToken(Mutex<Option<Rendered>>);
+
+struct Rendered {
+    /// Identifies the token: a new token always has a new expiry.
+    expires_at: SystemTime,
+    value_len: usize,
+    expires_in: u64,
+    body: Bytes,
+}
+
+impl RenderedToken {
+    /// `{"access_token","expires_in","token_type"}` for `token` at `now`, from the cache when
+    /// the same token was rendered in the same second.
+    pub(crate) fn body(&self, token: &Token, now: SystemTime) -> Bytes {
+        let expires_in = token.remaining(now).as_secs();
+        let mut cached = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let same = |r: &&Rendered| {
+            r.expires_at == token.expires_at
+                && r.value_len == token.value.expose().len()
+                && r.expires_in == expires_in
+        };
+        if let Some(rendered) = cached.as_ref().filter(same) {
+            return rendered.body.clone();
+        }
+        let body = Bytes::from(render(token, expires_in));
+        let value_len = token.value.expose().len();
+        *cached = Some(Rendered { expires_at: token.expires_at, value_len, expires_in, body: body.clone() });
+        body
+    }
+}
+
+/// The access-token answer, as Google's metadata server words it.
+pub(crate) fn render(token: &Token, expires_in: u64) -> String {
+    json!({
+        "access_token": token.value.expose(),
+        "expires_in": expires_in,
+        "token_type": "Bearer",
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use std::time::Duration;
+
+    #[test]
+    fn the_cache_renders_what_the_json_would_and_follows_the_countdown_and_new_tokens() {
+        let now = SystemTime::now();
+        let cache = RenderedToken::default();
+        let first = Token::new(Secret::new("ya29.a"), now, Duration::from_millis(100_900));
+        let body = cache.body(&first, now);
+        assert_eq!(body, render(&first, 100).as_bytes());
+        assert_eq!(body, r#"{"access_token":"ya29.a","expires_in":100,"token_type":"Bearer"}"#);
+        assert_eq!(cache.body(&first, now + Duration::from_millis(500)), body, "same second");
+        assert_eq!(cache.body(&first, now + Duration::from_secs(1)), render(&first, 99).as_bytes());
+        let second = Token::new(Secret::new("ya29.b\"\\"), now, Duration::from_secs(200));
+        assert_eq!(cache.body(&second, now), render(&second, 200).as_bytes(), "a new token, escaped");
+    }
+}

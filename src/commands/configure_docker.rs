@@ -80,7 +80,7 @@ fn install_links(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
     }
     let binary = std::env::current_exe()
         .map_err(|e| Error::Internal(format!("cannot find the running binary to link to: {e}")))?;
-    [DOCKER_HELPER, GIT_HELPER].iter().map(|name| links::install(dir, name, &binary)).collect()
+    links::install(dir, &[DOCKER_HELPER, GIT_HELPER], &binary)
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ pub(crate) fn add_helpers(
 }
 
 /// The file's text as Docker writes it: tab-indented, with a final newline.
-fn render(config: &Map<String, Value>) -> String {
+pub(crate) fn render(config: &Map<String, Value>) -> String {
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);

@@ -9,30 +9,36 @@ use std::{
 
 use crate::error::{Error, Result};
 
-/// Makes `dir/name` a symlink to `target`. An existing symlink (an older install's) is
-/// replaced atomically; any other file there is refused, never overwritten.
-pub(crate) fn install(dir: &Path, name: &str, target: &Path) -> Result<PathBuf> {
-    let link = dir.join(name);
-    match fs::symlink_metadata(&link) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            if fs::read_link(&link).is_ok_and(|current| current == target) {
-                return Ok(link);
+/// Makes `dir/NAME` a symlink to `target` for each of `names`. Existing symlinks (an older
+/// install's) are replaced atomically; any other file there is refused, never overwritten,
+/// and then none is touched.
+pub(crate) fn install(dir: &Path, names: &[&str], target: &Path) -> Result<Vec<PathBuf>> {
+    let links: Vec<PathBuf> = names.iter().map(|name| dir.join(name)).collect();
+    let mut stale = Vec::new();
+    for link in &links {
+        match fs::symlink_metadata(link) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if fs::read_link(link).map_or(true, |current| current != target) {
+                    stale.push(link);
+                }
             }
+            Ok(_) => {
+                return Err(Error::usage(
+                    "--install-links",
+                    format!(
+                        "{} exists and is not a symbolic link; remove it or pick another directory",
+                        link.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => stale.push(link),
+            Err(source) => return Err(Error::WriteFile { path: link.clone(), source }),
         }
-        Ok(_) => {
-            return Err(Error::usage(
-                "--install-links",
-                format!(
-                    "{} exists and is not a symbolic link; remove it or pick another directory",
-                    link.display()
-                ),
-            ));
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(source) => return Err(Error::WriteFile { path: link, source }),
     }
-    replace(&link, target).map_err(|source| Error::WriteFile { path: link.clone(), source })?;
-    Ok(link)
+    for link in stale {
+        replace(link, target).map_err(|source| Error::WriteFile { path: link.clone(), source })?;
+    }
+    Ok(links)
 }
 
 /// A new symlink beside `link`, renamed over it: there is never a moment without one.
@@ -63,18 +69,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let binary = dir.path().join("gcp-token-agent");
         fs::write(&binary, "#!/bin/sh\n").expect("write");
-        let link = install(dir.path(), "docker-credential-x", &binary).expect("made");
-        assert_eq!(fs::read_link(&link).expect("link"), binary);
-        std::os::unix::fs::symlink("/old/gcp-token-agent", dir.path().join("git-credential-x"))
-            .expect("stale");
-        let replaced = install(dir.path(), "git-credential-x", &binary).expect("replaced");
-        assert_eq!(fs::read_link(replaced).expect("link"), binary);
-        assert_eq!(install(dir.path(), "docker-credential-x", &binary).expect("again"), link);
+        let made = install(dir.path(), &["docker-credential-x"], &binary).expect("made");
+        assert_eq!(made, [dir.path().join("docker-credential-x")]);
+        assert_eq!(fs::read_link(&made[0]).expect("link"), binary);
+        let git = dir.path().join("git-credential-x");
+        std::os::unix::fs::symlink("/old/gcp-token-agent", &git).expect("stale");
+        install(dir.path(), &["docker-credential-x", "git-credential-x"], &binary).expect("replaced");
+        assert_eq!(fs::read_link(&git).expect("link"), binary);
+
         let file = dir.path().join("docker-credential-y");
         fs::write(&file, "someone else's helper").expect("write");
-        let refused = install(dir.path(), "docker-credential-y", &binary).expect_err("refused").to_string();
+        fs::remove_file(&git).expect("rm");
+        std::os::unix::fs::symlink("/old/gcp-token-agent", &git).expect("stale");
+        let refused = install(dir.path(), &["git-credential-x", "docker-credential-y"], &binary)
+            .expect_err("refused")
+            .to_string();
         assert!(refused.contains("--install-links") && refused.contains("not a symbolic link"), "{refused}");
         assert_eq!(fs::read_to_string(&file).expect("read"), "someone else's helper");
+        assert_eq!(fs::read_link(&git).expect("link"), Path::new("/old/gcp-token-agent"), "nothing touched");
         assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 4, "no temp links left");
     }
 

@@ -1,7 +1,7 @@
 //! `configure-docker`: point Docker's `credHelpers` at this binary, like
 //! `gcloud auth configure-docker`, and optionally install the helpers' symlinks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::{
     cli::{ConfigureDockerArgs, DOCKER_HELPER, GIT_HELPER},
@@ -71,7 +71,7 @@ fn registries(given: &[String]) -> Result<Vec<String>> {
 }
 
 /// Both helpers' symlinks in `dir`, to the running binary.
-fn install_links(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+fn install_links(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Err(Error::usage(
             "--install-links",

@@ -13,12 +13,13 @@ python_deps() {
 
 apt_deps() {
   # promtool (from prometheus) lints /metrics; wrk drives bench/metadata.sh; chromium is the
-  # real browser of the login test.
-  if command -v promtool >/dev/null && command -v wrk >/dev/null && command -v chromium >/dev/null; then return; fi
-  log "apt: prometheus wrk chromium"
+  # real browser of the login test; skopeo is the Docker credential helper's real client.
+  if command -v promtool >/dev/null && command -v wrk >/dev/null && command -v chromium >/dev/null \
+    && command -v skopeo >/dev/null; then return; fi
+  log "apt: prometheus wrk chromium skopeo"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus wrk chromium >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus wrk chromium skopeo >/dev/null
 }
 
 node_deps() {
@@ -48,7 +49,7 @@ check_preinstalled() {
   # gcloud, gke-gcloud-auth-plugin and kubectl come preinstalled on the CI machine; say so
   # clearly if they are missing rather than failing deep inside a test.
   local tool
-  for tool in gcloud gke-gcloud-auth-plugin kubectl; do
+  for tool in gcloud gke-gcloud-auth-plugin kubectl git; do
     command -v "$tool" >/dev/null || log "warning: $tool not on PATH; its interop tests will fail"
   done
 }

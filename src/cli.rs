@@ -1,6 +1,10 @@
 //! The command line: subcommands and flags. Every flag has a `GCP_TOKEN_AGENT_*` variable.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    ffi::OsString,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -41,6 +45,128 @@ pub enum Command {
     /// The mutating admission webhook: injects `run` into pods labelled
     /// gcp-token-agent.io/inject=true (review path POST /mutate, HTTPS).
     Webhook(Box<WebhookArgs>),
+    /// Docker credential helper (also run as `docker-credential-gcp-token-agent ACTION`).
+    ///
+    /// `get` reads a registry host or URL on stdin and prints
+    /// {"ServerURL","Username":"oauth2accesstoken","Secret":TOKEN}, the token being the one
+    /// print-access-token prints (same credentials and disk cache); `list` prints the
+    /// registries config.json's credHelpers send here; `store` and `erase` read stdin and do
+    /// nothing.
+    DockerCredential(DockerCredentialArgs),
+    /// git credential helper (also run as `git-credential-gcp-token-agent ACTION`).
+    ///
+    /// `get` reads git's key=value lines on stdin and prints username=oauth2accesstoken,
+    /// password=TOKEN and password_expiry_utc, the token being the one print-access-token
+    /// prints; `store` and `erase` read stdin and do nothing. It answers for every host git
+    /// asks about: scope it with `credential.https://HOST.helper`.
+    GitCredential(GitCredentialArgs),
+    /// Point Docker at the credential helper, like `gcloud auth configure-docker`.
+    ///
+    /// Adds "credHelpers": {"REGISTRY": "gcp-token-agent"} entries to $DOCKER_CONFIG/config.json
+    /// (else ~/.docker/config.json), keeping every other key, and prints the file's path.
+    /// Docker then runs `docker-credential-gcp-token-agent` from PATH: --install-links makes it.
+    ConfigureDocker(ConfigureDockerArgs),
+}
+
+/// The names Docker and git run credential helpers by: symlinks to this binary.
+pub const DOCKER_HELPER: &str = "docker-credential-gcp-token-agent";
+/// See [`DOCKER_HELPER`].
+pub const GIT_HELPER: &str = "git-credential-gcp-token-agent";
+
+/// The arguments of a binary run as [`DOCKER_HELPER`] or [`GIT_HELPER`] (by a symlink, as
+/// Docker and git name helpers), rewritten as the subcommand they stand for; others as given.
+pub(crate) fn expand_helper_name(argv: Vec<OsString>) -> Vec<OsString> {
+    let name = argv.first().and_then(|a| Path::new(a).file_name()).and_then(|n| n.to_str());
+    let subcommand = match name {
+        Some(DOCKER_HELPER) => "docker-credential",
+        Some(GIT_HELPER) => "git-credential",
+        _ => return argv,
+    };
+    let rest = argv.into_iter().skip(1);
+    [OsString::from("gcp-token-agent"), subcommand.into()].into_iter().chain(rest).collect()
+}
+
+/// Which credential the helpers' tokens come from: the flags `print-access-token` takes, so
+/// the same flags (or `GCP_TOKEN_AGENT_*` variables) give the same token and cache entry.
+#[derive(Debug, Args)]
+pub struct HelperTokenArgs {
+    /// Credential selection.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// OAuth scopes, comma-separated [default: https://www.googleapis.com/auth/cloud-platform].
+    #[arg(long, value_name = "SCOPES", value_delimiter = ',', env = "GCP_TOKEN_AGENT_SCOPES")]
+    pub scopes: Option<Vec<String>>,
+    /// Same as --workload-identity-provider.
+    #[arg(
+        long,
+        value_name = "PROVIDER",
+        env = "GCP_TOKEN_AGENT_AUDIENCE",
+        conflicts_with = "workload_identity_provider",
+        help_heading = "Workload identity"
+    )]
+    pub audience: Option<String>,
+}
+
+/// Flags of `docker-credential`.
+#[derive(Debug, Args)]
+pub struct DockerCredentialArgs {
+    /// What Docker asks.
+    #[arg(value_enum)]
+    pub action: DockerAction,
+    /// The credential.
+    #[command(flatten)]
+    pub token: HelperTokenArgs,
+}
+
+/// The operations of Docker's credential-helper protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DockerAction {
+    /// Print the credentials for the registry named on stdin.
+    Get,
+    /// Print the registries configured to use this helper.
+    List,
+    /// Ignore the credentials on stdin (tokens are minted, not stored).
+    Store,
+    /// Ignore the registry on stdin (nothing is stored).
+    Erase,
+}
+
+/// Flags of `git-credential`.
+#[derive(Debug, Args)]
+pub struct GitCredentialArgs {
+    /// What git asks.
+    #[arg(value_enum)]
+    pub action: GitAction,
+    /// The credential.
+    #[command(flatten)]
+    pub token: HelperTokenArgs,
+}
+
+/// The operations of git's credential-helper protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GitAction {
+    /// Print username and password for the request on stdin.
+    Get,
+    /// Ignore the credential on stdin (tokens are minted, not stored).
+    Store,
+    /// Ignore the credential on stdin (nothing is stored).
+    Erase,
+}
+
+/// Flags of `configure-docker`.
+#[derive(Debug, Args)]
+pub struct ConfigureDockerArgs {
+    /// Registry hosts, HOST or HOST:PORT, space- or comma-separated (a leading https:// and a
+    /// trailing / are dropped; any other scheme or a path is refused) [default: gcr.io,
+    /// us.gcr.io, eu.gcr.io, asia.gcr.io, us-docker.pkg.dev, europe-docker.pkg.dev,
+    /// asia-docker.pkg.dev].
+    #[arg(value_name = "REGISTRY", value_delimiter = ',')]
+    pub registries: Vec<String>,
+    /// Also create the symlinks docker-credential-gcp-token-agent and
+    /// git-credential-gcp-token-agent to this binary in DIR (an existing directory, best one on
+    /// PATH); older symlinks there are replaced, any other file is left alone and reported.
+    #[arg(long, value_name = "DIR", env = "GCP_TOKEN_AGENT_INSTALL_LINKS")]
+    pub install_links: Option<PathBuf>,
 }
 
 /// Flags of `login`.

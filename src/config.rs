@@ -25,7 +25,10 @@ use crate::{
 ///
 /// A flag that takes one value may be given once: clap refuses a repeat (exit 64), so a
 /// wrapper script's `--credentials` cannot be silently replaced by a second one.
+///
+/// Run by a helper's name (`docker-credential-gcp-token-agent get`), it is that subcommand.
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
+    let argv = crate::cli::expand_helper_name(argv);
     let command = Cli::command();
     let matches = command.clone().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
     let cli = from_matches(&matches)?;
@@ -433,6 +436,25 @@ mod tests {
             panic!("should fail")
         };
         assert!(e.to_string().contains("budget"), "refused by our budget: {e}");
+    }
+
+    #[test]
+    fn run_by_a_helper_name_the_binary_is_that_subcommand() {
+        let docker =
+            parse(argv(&["/usr/local/bin/docker-credential-gcp-token-agent", "get"])).expect("parses");
+        assert!(
+            matches!(docker.command, Command::DockerCredential(ref a) if a.action == crate::cli::DockerAction::Get)
+        );
+        let git = parse(argv(&["git-credential-gcp-token-agent", "--credentials", "k.json", "erase"]))
+            .expect("parses");
+        let Command::GitCredential(git) = git.command else { panic!("git-credential") };
+        assert_eq!(git.action, crate::cli::GitAction::Erase);
+        assert_eq!(git.token.source.credentials.as_deref(), Some(Path::new("k.json")));
+        let Err(ParseError::Clap(e)) = parse(argv(&["git-credential-gcp-token-agent", "list"])) else {
+            panic!("list is not a git action")
+        };
+        assert!(e.use_stderr(), "an unknown action is bad usage (exit 64)");
+        assert!(parse(argv(&["docker-credential-other", "get"])).is_err(), "other names are not rewritten");
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::{
     exchange::{CLOUD_PLATFORM, google_error, oauth, subject},
     secret::Secret,
     server::metadata,
-    sinks::{exec_credential::ExecInfo, files::parse_mode},
+    sinks::{docker_config, docker_credential, exec_credential::ExecInfo, files::parse_mode, git_credential},
     token::{self, Token},
     validate,
 };
@@ -328,6 +328,34 @@ pub fn flag_values(data: &[u8]) {
     let _ = external_account::impersonation_from_url(&origin(), &text, list, None);
 }
 
+/// What the credential helpers read: git's `key=value` request, Docker's registry line, a
+/// `configure-docker` registry name and a Docker config.json merged with our entries. Docker's
+/// answer stays JSON echoing the registry, a checked registry name checks again unchanged, and
+/// the merge keeps every other key and writes JSON that reads back as what was merged.
+pub fn credential_helpers(data: &[u8]) {
+    let _ = git_credential::read_request(data);
+    let token = Token::new(Secret::new("ya29.fuzz"), SystemTime::now(), Duration::from_secs(3600));
+    if let Ok(url) = docker_credential::server_url(data) {
+        let answer = docker_credential::render_get(&url, &token);
+        let json = serde_json::from_str::<Value>(&answer).unwrap_or_default();
+        assert!(json.get("ServerURL") == Some(&Value::from(url)), "not JSON echoing the registry: {answer}");
+    }
+    let text = String::from_utf8_lossy(data);
+    if let Ok(host) = validate::registry_host(&text) {
+        assert!(validate::registry_host(&host).as_ref() == Ok(&host), "{text:?} checked as {host:?}");
+    }
+    let Ok(mut merged) = docker_config::parse(&text) else { return };
+    let before = merged.clone();
+    if docker_config::add_helpers(&mut merged, &["gcr.io".to_owned()]).is_err() {
+        return;
+    }
+    for (key, value) in before.iter().filter(|(key, _)| *key != "credHelpers") {
+        assert!(merged.get(key) == Some(value), "key {key:?} changed");
+    }
+    let written = docker_config::render(&merged);
+    assert!(docker_config::parse(&written).as_ref() == Ok(&merged), "written file reads back differently");
+}
+
 /// A file holding fuzzed bytes, for parsers that take a path; removed when dropped.
 struct Scratch(PathBuf);
 
@@ -506,6 +534,7 @@ mod tests {
         metadata_host: MUTATIONS,
         metadata_request: MUTATIONS,
         flag_values: MUTATIONS,
+        credential_helpers: MUTATIONS,
     );
 
     /// Without this the metadata target could silently test nothing: the harness must answer.

@@ -47,13 +47,17 @@ pub(crate) fn read_text(path: &Path) -> io::Result<String> {
 }
 
 fn read_capped(file: File) -> io::Result<Vec<u8>> {
+    read_to_end_capped(file, MAX_FILE)
+}
+
+/// All of `reader` (a pipe such as stdin), refused once it passes `cap` bytes rather than
+/// read into unbounded memory.
+pub(crate) fn read_to_end_capped(reader: impl Read, cap: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    file.take(MAX_FILE.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("is larger than {} KiB", MAX_FILE / 1024),
-        ));
+    reader.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        let size = if cap >= 1024 { format!("{} KiB", cap / 1024) } else { format!("{cap} bytes") };
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("is larger than {size}")));
     }
     Ok(bytes)
 }

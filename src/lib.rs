@@ -19,9 +19,11 @@
 //!   Credentials, the metadata server as an upstream. Credentials in, [`token::Token`]s out.
 //! * [`refresh`]: when to refresh (pure), the owner task per token, on-demand minting.
 //! * [`watch`]: credential-file watching (directory watch, symlink swaps, periodic re-check).
-//! * [`sinks`]: atomic file writes, token files, the CLI's disk cache, ExecCredential output.
+//! * [`sinks`]: atomic file writes, token files, the CLI's disk cache, ExecCredential output,
+//!   the credential-helper protocols, Docker's config.json.
 //! * [`server`]: the loopback metadata API and the admin listener (health, readiness, metrics).
-//! * [`commands`]: each face: `print-*`, `exec-credential`, `run`, `login`.
+//! * [`commands`]: each face: `print-*`, `exec-credential`, the Docker and git credential
+//!   helpers, `configure-docker`, `run`, `login`.
 //! * [`webhook`](mod@webhook): the admission webhook (pure mutation, thin HTTPS adaptor, reloading TLS).
 //! * [`telemetry`]: logging setup and the Prometheus registry.
 //! * [`error`]: errors named by the step that failed, and their exit codes.
@@ -57,7 +59,9 @@ pub(crate) mod webhook;
 
 // What the binary (`main.rs`) needs; everything else is `pub(crate)`.
 pub use commands::{
+    configure_docker::configure_docker,
     exec::exec_credential,
+    helper::{docker_credential, git_credential},
     login::login,
     print::{access_token as print_access_token, identity_token as print_identity_token},
     run::run,

@@ -52,6 +52,9 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
             Command::ExecCredential(args) => gcp_token_agent::exec_credential(args, &env).await,
             Command::Login(args) => gcp_token_agent::login(args, &env).await,
             Command::Webhook(args) => gcp_token_agent::webhook(args).await.map(|()| String::new()),
+            Command::DockerCredential(args) => gcp_token_agent::docker_credential(args, &env).await,
+            Command::GitCredential(args) => gcp_token_agent::git_credential(args, &env).await,
+            Command::ConfigureDocker(args) => gcp_token_agent::configure_docker(args, &env),
         }
     })
 }

@@ -203,6 +203,46 @@ pub(crate) fn dns_subdomain(text: &str) -> bool {
         })
 }
 
+/// A container registry as Docker's `credHelpers` keys it: `HOST` or `HOST:PORT`, the host a
+/// lowercase DNS name or an IP address (IPv6 in brackets). A leading `https://` and a trailing
+/// `/`, as pasted from a browser, are dropped; another scheme, a path or `user@` is refused,
+/// because Docker looks helpers up by host alone.
+pub(crate) fn registry_host(text: &str) -> Result<String, String> {
+    let shown = without_userinfo(text);
+    let bare = text.trim();
+    let bare = bare.strip_prefix("https://").unwrap_or(bare);
+    let bare = bare.strip_suffix('/').unwrap_or(bare);
+    let example = "e.g. us-docker.pkg.dev or registry.example.com:5000";
+    if bare.contains("://") {
+        return Err(format!("\"{shown}\" has a scheme other than https://; give the host, {example}"));
+    }
+    if bare.contains(['/', '@', '?', '#']) {
+        return Err(format!(
+            "\"{shown}\" is not a bare host: Docker picks credential helpers by host[:port], {example}"
+        ));
+    }
+    let (host, port) = match bare.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && (!host.contains(':') || host.ends_with(']')) => {
+            (host, Some(port))
+        }
+        _ => (bare, None),
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0) && !p.starts_with('0'));
+    let ipv6 = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let host_ok = match ipv6 {
+        Some(ip) => ip.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host.parse::<std::net::Ipv4Addr>().is_ok() || dns_subdomain(host),
+    };
+    if host_ok && port_ok {
+        Ok(bare.to_owned())
+    } else {
+        Err(format!(
+            "\"{shown}\" is not a registry host[:port] (a lowercase DNS name or an IP address, IPv6 in \
+             brackets), {example}"
+        ))
+    }
+}
+
 /// A domain: a subdomain of at least two labels.
 fn dns_name(text: &str) -> bool {
     text.contains('.') && dns_subdomain(text)
@@ -211,6 +251,40 @@ fn dns_name(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_hosts_are_hosts_with_an_optional_port() {
+        for good in
+            ["gcr.io", "us-docker.pkg.dev", "localhost:5000", "127.0.0.1:5000", "[::1]:5000", "[fd00::1]"]
+        {
+            assert_eq!(registry_host(good).as_deref(), Ok(good), "{good}");
+        }
+        assert_eq!(registry_host("https://gcr.io/").as_deref(), Ok("gcr.io"));
+        assert_eq!(registry_host(" https://eu.gcr.io ").as_deref(), Ok("eu.gcr.io"));
+        for bad in [
+            "",
+            "http://gcr.io",
+            "oci://gcr.io",
+            "gcr.io/project/image",
+            "https://gcr.io/v2/",
+            "GCR.io",
+            "user:secret@gcr.io",
+            "gcr.io:0",
+            "gcr.io:99999",
+            "gcr.io:",
+            "gcr.io:05000",
+            "::1",
+            "[::1",
+            "[nope]:80",
+            "-bad.io",
+            "a..b",
+            "gcr io",
+        ] {
+            assert!(registry_host(bad).is_err(), "{bad} must be refused");
+        }
+        let refused = registry_host("https://user:secret@gcr.io").expect_err("userinfo");
+        assert!(!refused.contains("secret"), "{refused}");
+    }
 
     #[test]
     fn scopes_are_urls_oidc_names_or_short_names() {

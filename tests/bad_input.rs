@@ -128,6 +128,27 @@ fn files_that_are_not_small_regular_files_are_refused_for_every_flag() {
 }
 
 #[test]
+fn a_docker_config_that_is_not_a_small_regular_file_is_refused_naming_it() {
+    let mut sandbox = Sandbox::new();
+    let docker = sandbox.path("docker");
+    std::fs::create_dir_all(&docker).expect("mkdir");
+    sandbox.env("DOCKER_CONFIG", &docker);
+    let config = docker.join("config.json");
+    for (what, path) in unreadable_paths(&sandbox) {
+        let _ = std::fs::remove_file(&config);
+        std::os::unix::fs::symlink(&path, &config).expect("symlink");
+        for args in [["configure-docker", "gcr.io"], ["docker-credential", "list"]] {
+            let case = format!("{} with config.json {what}", args[0]);
+            expect_usage_error(
+                &run(&sandbox, &args),
+                &case,
+                "config.json (from DOCKER_CONFIG): cannot read it",
+            );
+        }
+    }
+}
+
+#[test]
 fn malformed_or_credential_bearing_urls_fail_at_once_naming_the_flag_or_field() {
     let sandbox = Sandbox::new();
     let emulator = Emulator::start();

@@ -4,29 +4,41 @@ use serde_json::json;
 
 use super::{MIN_CACHED_LIFETIME, cache_slot, cached_or_mint, load_source};
 use crate::{
-    cli::{OutputFormat, PrintAccessArgs, PrintIdentityArgs},
+    cli::{OutputFormat, PrintAccessArgs, PrintIdentityArgs, SourceArgs},
     credentials::Env,
     error::{Error, Result},
     exchange::{self, AccessRequest, Http, IdRequest, RetryPolicy},
+    token::Token,
 };
 
 /// Returns what `print-access-token` prints.
 pub async fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
     let source = args.source.with_provider_alias(args.audience.as_ref());
-    let loaded = load_source(&source, env)?;
     let request = AccessRequest { scopes: args.scopes.clone(), subject: args.subject.clone() };
-    let scopes = request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default();
-    let subject = request.subject.as_deref().unwrap_or("");
-    let slot = cache_slot(&args.source, env, &loaded, "access", &[&scopes, subject]);
-    let mint = async {
-        let http = Http::new(RetryPolicy::with_timeout(args.source.http_timeout))?;
-        exchange::access_token(&http, &loaded.source, &request).await
-    };
-    let token = cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME, mint).await?;
+    let token = cached_access_token(&source, &request, env).await?;
     Ok(match args.format {
         OutputFormat::Bare => format!("{}\n", token.value.expose()),
         OutputFormat::Json => format!("{}\n", crate::token::TokenJson::render(&token)),
     })
+}
+
+/// The access token `print-access-token` prints for `source` and `request`: from the disk
+/// cache, or minted and cached. The credential helpers call this too, so they share the
+/// cache entry of the same flags.
+pub(crate) async fn cached_access_token(
+    source: &SourceArgs,
+    request: &AccessRequest,
+    env: &Env,
+) -> Result<Token> {
+    let loaded = load_source(source, env)?;
+    let scopes = request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default();
+    let subject = request.subject.as_deref().unwrap_or("");
+    let slot = cache_slot(source, env, &loaded, "access", &[&scopes, subject]);
+    let mint = async {
+        let http = Http::new(RetryPolicy::with_timeout(source.http_timeout))?;
+        exchange::access_token(&http, &loaded.source, request).await
+    };
+    cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME, mint).await
 }
 
 /// Returns what `print-identity-token` prints.

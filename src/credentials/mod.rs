@@ -121,6 +121,10 @@ pub struct Env {
     pub kubernetes_exec_info: Option<String>,
     /// `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1`: executable credential sources may run.
     pub allow_executables: bool,
+    /// `DOCKER_CONFIG`: the directory of Docker's config.json (configure-docker, docker-credential).
+    pub docker_config: Option<PathBuf>,
+    /// `PATH`, where Docker and git look for credential helpers (configure-docker checks it).
+    pub path: Option<std::ffi::OsString>,
 }
 
 /// Stands for a variable that is set but not UTF-8: a JSON reader refuses it with a message.
@@ -145,6 +149,8 @@ impl Env {
                 .filter(|v| !v.is_empty())
                 .map(|v| v.into_string().unwrap_or_else(|_| NOT_UTF8.to_owned())),
             allow_executables: var("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref() == Some("1"),
+            docker_config: path("DOCKER_CONFIG"),
+            path: std::env::var_os("PATH"),
         }
     }
 

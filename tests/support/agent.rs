@@ -24,6 +24,26 @@ pub struct Output {
 }
 
 impl Output {
+    /// Runs `command` with `input` on its stdin and waits.
+    pub fn of(command: &mut Command, input: &[u8]) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // The program may stop reading early (an overlong line): a broken pipe is its answer.
+        let _ = std::io::Write::write_all(&mut stdin, input);
+        drop(stdin);
+        let output = child.wait_with_output().expect("wait");
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(&self) -> &str {
@@ -82,7 +102,13 @@ impl Sandbox {
     /// A command for the agent with a clean environment: HOME and XDG_CACHE_HOME in the
     /// sandbox, PATH kept, and whatever [`Sandbox::env`] added.
     pub fn command(&self) -> Command {
-        let mut command = Command::new(BIN);
+        self.command_for(BIN)
+    }
+
+    /// Like [`Sandbox::command`], for `program`: the agent by another name (a helper's
+    /// symlink), or a client that runs it.
+    pub fn command_for(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new(program);
         command
             .env_clear()
             .env("HOME", self.root())
@@ -101,6 +127,11 @@ impl Sandbox {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
+    }
+
+    /// Runs the agent with `args`, `input` on its stdin, and waits.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        Output::of(self.command().args(args), input)
     }
 
     /// Writes `contents` to `name` in the sandbox and returns its path as a string.

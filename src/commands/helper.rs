@@ -1,0 +1,68 @@
+//! `docker-credential` and `git-credential`: the token `print-access-token` prints, answered
+//! in Docker's and git's credential-helper protocols. Tokens are minted, never stored, so
+//! `store` and `erase` only read what they are sent.
+
+use std::io::{self, Read};
+
+use super::print::cached_access_token;
+use crate::{
+    cli::{DockerAction, DockerCredentialArgs, GitAction, GitCredentialArgs, HelperTokenArgs},
+    credentials::Env,
+    error::{Error, Result},
+    exchange::AccessRequest,
+    sinks::{
+        docker_config::DockerConfig,
+        docker_credential::{self, MAX_SERVER_URL},
+        git_credential,
+    },
+    token::Token,
+};
+
+/// Returns what `docker-credential ACTION` prints.
+pub async fn docker_credential(args: &DockerCredentialArgs, env: &Env) -> Result<String> {
+    match args.action {
+        DockerAction::Get => {
+            let stdin = crate::input::read_to_end_capped(io::stdin().lock(), MAX_SERVER_URL)
+                .map_err(|e| stdin_error("docker-credential get", &e.to_string()))?;
+            let server_url = docker_credential::server_url(&stdin)
+                .map_err(|why| stdin_error("docker-credential get", &why))?;
+            let token = access_token(&args.token, env).await?;
+            Ok(docker_credential::render_get(&server_url, &token))
+        }
+        DockerAction::List => {
+            Ok(docker_credential::render_list(&DockerConfig::locate(env)?.our_registries()?))
+        }
+        DockerAction::Store | DockerAction::Erase => Ok(discard_stdin()),
+    }
+}
+
+/// Returns what `git-credential ACTION` prints.
+pub async fn git_credential(args: &GitCredentialArgs, env: &Env) -> Result<String> {
+    match args.action {
+        GitAction::Get => {
+            let request = git_credential::read_request(io::stdin().lock())
+                .map_err(|why| stdin_error("git-credential get", &why))?;
+            tracing::debug!(protocol = ?request.protocol, host = ?request.host, "git asks for a credential");
+            let token = access_token(&args.token, env).await?;
+            Ok(git_credential::render(&token))
+        }
+        GitAction::Store | GitAction::Erase => Ok(discard_stdin()),
+    }
+}
+
+/// The token `print-access-token` with the same flags prints, from the same cache entry.
+async fn access_token(args: &HelperTokenArgs, env: &Env) -> Result<Token> {
+    let source = args.source.with_provider_alias(args.audience.as_ref());
+    let request = AccessRequest { scopes: args.scopes.clone(), subject: None };
+    cached_access_token(&source, &request, env).await
+}
+
+/// Reads what the caller sends (so it never sees a closed pipe) and drops it; prints nothing.
+fn discard_stdin() -> String {
+    let _ = io::copy(&mut io::stdin().lock().take(crate::input::MAX_FILE), &mut io::sink());
+    String::new()
+}
+
+fn stdin_error(action: &str, why: &str) -> Error {
+    Error::usage(format!("{action}: stdin"), why)
+}

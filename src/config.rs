@@ -29,13 +29,15 @@ use crate::{
 /// Run by a helper's name (`docker-credential-gcp-token-agent get`), it is that subcommand.
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let argv = crate::cli::expand_helper_name(argv);
-    let command = Cli::command();
-    let matches = command.clone().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
+    // Parsing consumes the command; building it is most of a cached CLI call's start-up
+    // (every subcommand's flags and help), so it is built again only for `run --config`.
+    let matches = Cli::command().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
     let cli = from_matches(&matches)?;
     let (Command::Run(run), Some(("run", sub))) = (&cli.command, matches.subcommand()) else {
         return Ok(cli);
     };
     let Some(path) = &run.config else { return Ok(cli) };
+    let command = Cli::command();
     let extra = file_args(path, &command, &matches, sub).map_err(ParseError::Config)?;
     let position = argv.iter().position(|a| a == "run").map_or(argv.len(), |i| i + 1);
     let mut merged = argv;

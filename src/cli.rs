@@ -20,8 +20,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The faces of the binary.
+/// The faces of the binary. Each subcommand's flags are defined only when it runs (`defer`):
+/// a cached `exec-credential` does not build `run`'s and `webhook`'s flags and help.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// The sidecar: keep tokens fresh, write them to --output-dir, serve them on loopback in
     /// the GCE metadata-server format, expose health and metrics. --oneshot: write and exit.
@@ -86,8 +88,9 @@ pub(crate) fn expand_helper_name(argv: Vec<OsString>) -> Vec<OsString> {
     [OsString::from("gcp-token-agent"), subcommand.into()].into_iter().chain(rest).collect()
 }
 
-/// Which credential the helpers' tokens come from: the flags `print-access-token` takes, so
-/// the same flags (or `GCP_TOKEN_AGENT_*` variables) give the same token and cache entry.
+// Which credential the helpers' tokens come from: the flags `print-access-token` takes, so
+// the same flags (or `GCP_TOKEN_AGENT_*` variables) give the same token and cache entry.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct HelperTokenArgs {
     /// Credential selection.
@@ -107,7 +110,8 @@ pub struct HelperTokenArgs {
     pub audience: Option<String>,
 }
 
-/// Flags of `docker-credential`.
+// Flags of `docker-credential`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct DockerCredentialArgs {
     /// What Docker asks.
@@ -131,7 +135,8 @@ pub enum DockerAction {
     Erase,
 }
 
-/// Flags of `git-credential`.
+// Flags of `git-credential`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct GitCredentialArgs {
     /// What git asks.
@@ -153,7 +158,8 @@ pub enum GitAction {
     Erase,
 }
 
-/// Flags of `configure-docker`.
+// Flags of `configure-docker`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct ConfigureDockerArgs {
     /// Registry hosts, HOST or HOST:PORT, space- or comma-separated (a leading https:// and a
@@ -169,7 +175,8 @@ pub struct ConfigureDockerArgs {
     pub install_links: Option<PathBuf>,
 }
 
-/// Flags of `login`.
+// Flags of `login`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// The OAuth client JSON downloaded from the Google Cloud console ("installed" or "web").
@@ -195,7 +202,8 @@ pub struct LoginArgs {
     pub quota_project: Option<String>,
 }
 
-/// Flags of `webhook`.
+// Flags of `webhook`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
     /// The HTTPS address the API server calls (`[::]` serves IPv4 and IPv6).
@@ -251,7 +259,8 @@ pub struct WebhookArgs {
     pub auto_tls: AutoTlsArgs,
 }
 
-/// How the webhook sets up the injected agent container.
+// How the webhook sets up the injected agent container.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Injected agent")]
 pub struct AgentArgs {
@@ -293,7 +302,8 @@ pub struct AgentArgs {
     pub agent_ca_key: String,
 }
 
-/// Automatic TLS: the webhook keeps its own CA and serving certificate in a Secret.
+// Automatic TLS: the webhook keeps its own CA and serving certificate in a Secret.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Automatic TLS")]
 pub struct AutoTlsArgs {
@@ -337,7 +347,8 @@ pub enum SidecarMode {
     Classic,
 }
 
-/// Logging, for every subcommand. Logs go to stderr.
+// Logging, for every subcommand. Logs go to stderr.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Log level or filter (error, warn, info, debug, trace, or a tracing filter)
@@ -358,7 +369,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which credential to use. Without any of these: Application Default Credentials.
+// Which credential to use. Without any of these: Application Default Credentials.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// A credentials JSON file: service_account, authorized_user, external_account or
@@ -493,7 +505,8 @@ pub enum SourceKind {
     Metadata,
 }
 
-/// Flags of `print-access-token`.
+// Flags of `print-access-token`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct PrintAccessArgs {
     /// Credential selection.
@@ -519,7 +532,8 @@ pub struct PrintAccessArgs {
     pub audience: Option<String>,
 }
 
-/// Flags of `print-identity-token`.
+// Flags of `print-identity-token`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct PrintIdentityArgs {
     /// Credential selection.
@@ -536,7 +550,8 @@ pub struct PrintIdentityArgs {
     pub format: OutputFormat,
 }
 
-/// Flags of `run`.
+// Flags of `run`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Credential selection (--no-cache does not apply to run).
@@ -604,7 +619,8 @@ pub struct RunArgs {
     pub shutdown_grace: Duration,
 }
 
-/// Flags of `exec-credential`.
+// Flags of `exec-credential`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct ExecCredentialArgs {
     /// Credential selection.

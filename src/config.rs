@@ -94,7 +94,9 @@ fn file_args(
                 ),
             )
         })?;
-    let run_command = root.find_subcommand("run").cloned().unwrap_or_default();
+    // Subcommands are deferred (defined when built): build `run` to see its flags.
+    let mut run_command = root.find_subcommand("run").cloned().unwrap_or_default();
+    run_command.build();
     let mut args = Vec::new();
     let mut problems = Vec::new();
     for (raw_key, value) in map {

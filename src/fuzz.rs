@@ -230,6 +230,7 @@ fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
 /// once, without the network).
 struct MetadataApi {
     runtime: tokio::runtime::Runtime,
+    site: crate::server::Site,
     service: hyper_util::service::TowerToHyperService<Router>,
     listen: Option<IpAddr>,
     /// Kept: with its sender gone a channel still holds its token, but nothing would own it.
@@ -290,14 +291,21 @@ impl MetadataApi {
             rendered: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-        let service = hyper_util::service::TowerToHyperService::new(metadata::router(state));
-        Some(Self { runtime, service, listen, _senders: senders })
+        let site = metadata::site(state);
+        let service = hyper_util::service::TowerToHyperService::new(site.router.clone());
+        Some(Self { runtime, site, service, listen, _senders: senders })
     }
 
-    /// Runs one request through the router (hyper-util's adaptor calls it as hyper would).
+    /// Runs one request as the server would: the hot path first, then the router (through
+    /// hyper-util's adaptor, as hyper calls it).
     fn send(&self, request: Request<Body>) -> Option<axum::http::Response<Body>> {
         use hyper::service::Service;
-        self.runtime.block_on(self.service.call(request)).ok()
+        let hot =
+            self.site.hot.as_ref().and_then(|hot| hot(request.method(), request.uri(), request.headers()));
+        match hot {
+            Some(response) => Some(response),
+            None => self.runtime.block_on(self.service.call(request)).ok(),
+        }
     }
 }
 
@@ -546,5 +554,48 @@ mod tests {
         assert_eq!(super::metadata_answer(bare.as_bytes()), Some(super::StatusCode::FORBIDDEN));
         let other = "/computeMetadata/v1/instance/service-accounts/default/token?scopes=x\nMetadata-Flavor: Google\nHost: metadata";
         assert_eq!(super::metadata_answer(other.as_bytes()), Some(super::StatusCode::SERVICE_UNAVAILABLE));
+    }
+
+    #[test]
+    fn the_hot_path_answers_exactly_what_the_router_does() {
+        use super::{Body, MetadataApi, Request};
+        use hyper::service::Service;
+        let api = MetadataApi::shared().expect("metadata API");
+        let request = || {
+            Request::get("/computeMetadata/v1/instance/service-accounts/default/token")
+                .header("host", "169.254.169.254")
+                .header("metadata-flavor", "Google")
+                .body(Body::empty())
+                .expect("request")
+        };
+        let first = request();
+        let hot = api.site.hot.as_ref().expect("a hot path");
+        let fast = hot(first.method(), first.uri(), first.headers()).expect("answered without routing");
+        let routed = api.runtime.block_on(api.service.call(request())).expect("routed");
+        assert_eq!(fast.status(), routed.status());
+        assert_eq!(fast.headers(), routed.headers(), "the same headers, in the same order");
+        let body = |response: axum::http::Response<Body>| {
+            let bytes =
+                api.runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).expect("body");
+            let mut json: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+            // The countdown may tick between the two answers.
+            json["expires_in"].take();
+            json
+        };
+        assert_eq!(body(fast), body(routed));
+        for refused in [("host", "evil.example"), ("metadata-flavor", "nope")] {
+            let mut other = request();
+            other.headers_mut().insert(refused.0, refused.1.parse().expect("value"));
+            assert!(
+                hot(other.method(), other.uri(), other.headers()).is_none(),
+                "{refused:?} goes to the router"
+            );
+        }
+        let with_query = Request::get("/computeMetadata/v1/instance/service-accounts/default/token?scopes=x")
+            .header("host", "localhost")
+            .header("metadata-flavor", "Google")
+            .body(Body::empty())
+            .expect("request");
+        assert!(hot(with_query.method(), with_query.uri(), with_query.headers()).is_none());
     }
 }

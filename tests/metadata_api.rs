@@ -104,6 +104,26 @@ fn the_token_route_serves_the_published_token_and_mints_other_scopes_on_demand()
     let same = agent
         .metadata_get(&format!("{SA}/{EMAIL}/token?scopes=https://www.googleapis.com/auth/cloud-platform"));
     assert_eq!(serde_json::from_str::<Value>(&same.body).expect("json")["access_token"], file.as_str());
+    // `default` with no query takes the hot path, the email with a query the router: on the
+    // wire the two answers carry the same headers, in the same order.
+    let names = |a: &support::running::HttpAnswer| -> Vec<String> {
+        a.headers.iter().map(|(n, _)| n.clone()).filter(|n| n != "date").collect()
+    };
+    assert_eq!(names(&answer), names(&same));
+    assert_eq!(
+        answer.headers,
+        same.headers
+            .iter()
+            .map(|(n, v)| {
+                let v = if n == "date" {
+                    answer.header("date").unwrap_or_default().to_owned()
+                } else {
+                    v.clone()
+                };
+                (n.clone(), v)
+            })
+            .collect::<Vec<_>>()
+    );
     assert_eq!(emulator.calls("token"), 1);
     let other = "/token?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fpubsub%2Chttps%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform";
     let minted: Value =

@@ -229,7 +229,7 @@ fn start_servers(
     tasks: &mut server::Tasks,
 ) {
     if let Some(listener) = listeners.metadata {
-        let serve = server::serve(listener, None, metadata::router(metadata_state), shutdown.clone(), grace);
+        let serve = server::serve(listener, None, metadata::site(metadata_state), shutdown.clone(), grace);
         tasks.spawn(async move {
             serve.await;
             "metadata API"

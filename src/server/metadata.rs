@@ -14,7 +14,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{MatchedPath, Path, Query, Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -22,11 +22,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::rendered::render;
+use super::{HotPath, Site, rendered::render};
 use crate::{
     exchange::{AccessRequest, IdRequest},
     refresh::{Minter, OnDemand, Published},
-    telemetry::metrics::Metrics,
+    telemetry::metrics::{Metrics, RouteMetrics},
     token::Token,
 };
 
@@ -95,9 +95,48 @@ pub(crate) struct MetadataState {
     pub rendered: super::rendered::RenderedToken,
 }
 
-/// The metadata router.
-pub(crate) fn router(state: MetadataState) -> Router {
+/// The default account's token path: answered by [`hot_token`] without routing.
+const HOT_TOKEN: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+/// Its route template, the metric label the router gives it.
+const TOKEN_ROUTE: &str = "/computeMetadata/v1/instance/service-accounts/{account}/token";
+
+/// The metadata API: the router, and a hot path for the request SDKs repeat most.
+pub(crate) fn site(state: MetadataState) -> Site {
     let state = Arc::new(state);
+    let metrics = state.metrics.http_route(TOKEN_ROUTE, 200);
+    let hot_state = state.clone();
+    let hot: HotPath =
+        Arc::new(move |method, uri, headers| hot_token(&hot_state, &metrics, method, uri, headers));
+    Site { router: routes(state), hot: Some(hot) }
+}
+
+/// `GET` of the default token with no query, a good `Host` and `Metadata-Flavor`, and a
+/// fresh token: the same answer the router would give (headers included), from the
+/// rendered bytes. Anything else (a refusal, a wait, another route) goes to the router.
+fn hot_token(
+    state: &MetadataState,
+    metrics: &RouteMetrics,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let started = Instant::now();
+    if method != Method::GET || uri.path() != HOT_TOKEN || uri.query().is_some() {
+        return None;
+    }
+    if forbidden(headers, state.listen).is_some() {
+        return None;
+    }
+    let (body, length) = fresh_default(state)?;
+    let mut response = json_body(body);
+    mark(&mut response);
+    // Last, where the router puts it: the same header order on the wire.
+    response.headers_mut().insert(header::CONTENT_LENGTH, length);
+    metrics.observe(started);
+    Some(response)
+}
+
+fn routes(state: Arc<MetadataState>) -> Router {
     let account = format!("{V1}/instance/service-accounts/{{account}}");
     Router::new()
         .route("/", get(|| async { "computeMetadata/\n" }))
@@ -129,26 +168,38 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
     let started = Instant::now();
     // The template is shared (an Arc), so naming the route for metrics copies nothing.
     let matched = request.extensions().get::<MatchedPath>().cloned();
-    let headers = request.headers();
-    let flavored =
-        headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
-    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
-    let mut response = if !host.is_some_and(|h| host_allowed(h, state.listen)) {
-        // A page on a name that re-resolves to 127.0.0.1 (DNS rebinding) is same-origin with
-        // this API, so Metadata-Flavor alone would not stop it; its Host header does.
-        (StatusCode::FORBIDDEN, "requests without a metadata or loopback Host are refused\n").into_response()
-    } else if headers.contains_key("x-forwarded-for") {
-        (StatusCode::FORBIDDEN, "requests with X-Forwarded-For are refused\n").into_response()
-    } else if !flavored {
-        (StatusCode::FORBIDDEN, "Missing required header \"Metadata-Flavor\": \"Google\"\n").into_response()
-    } else {
-        next.run(request).await
+    let mut response = match forbidden(request.headers(), state.listen) {
+        Some(why) => (StatusCode::FORBIDDEN, why).into_response(),
+        None => next.run(request).await,
     };
-    response.headers_mut().insert("metadata-flavor", HeaderValue::from_static("Google"));
-    response.headers_mut().insert(header::SERVER, HeaderValue::from_static("Metadata Server for VM"));
+    mark(&mut response);
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     state.metrics.http_request(route, response.status().as_u16(), started);
     response
+}
+
+/// Why a request is refused (403), if it is.
+fn forbidden(headers: &HeaderMap, listen: Option<IpAddr>) -> Option<&'static str> {
+    let flavored =
+        headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if !host.is_some_and(|h| host_allowed(h, listen)) {
+        // A page on a name that re-resolves to 127.0.0.1 (DNS rebinding) is same-origin with
+        // this API, so Metadata-Flavor alone would not stop it; its Host header does.
+        Some("requests without a metadata or loopback Host are refused\n")
+    } else if headers.contains_key("x-forwarded-for") {
+        Some("requests with X-Forwarded-For are refused\n")
+    } else if !flavored {
+        Some("Missing required header \"Metadata-Flavor\": \"Google\"\n")
+    } else {
+        None
+    }
+}
+
+/// The headers a metadata server puts on every answer.
+fn mark(response: &mut Response) {
+    response.headers_mut().insert("metadata-flavor", HeaderValue::from_static("Google"));
+    response.headers_mut().insert(header::SERVER, HeaderValue::from_static("Metadata Server for VM"));
 }
 
 /// Loopback addresses, the listen address, and the names and address clients use for a
@@ -257,7 +308,7 @@ async fn token(
         .map(String::from)
         .collect();
     let default = wanted.is_empty() || wanted == state.scope_set;
-    if default && let Some(body) = fresh_default(&state) {
+    if default && let Some((body, _)) = fresh_default(&state) {
         return json_body(body);
     }
     let token = if default {
@@ -270,7 +321,7 @@ async fn token(
     };
     let now = SystemTime::now();
     match token {
-        Ok(token) if default => json_body(state.rendered.body(&token, now)),
+        Ok(token) if default => json_body(state.rendered.body(&token, now).0),
         Ok(token) => json_body(render(&token, token.remaining(now).as_secs()).into()),
         Err((status, why)) => (status, format!("{why}\n")).into_response(),
     }
@@ -278,7 +329,7 @@ async fn token(
 
 /// The hot route: the configured token, with `--min-remaining` left, answered from the
 /// rendered bytes without copying the token or building JSON.
-fn fresh_default(state: &MetadataState) -> Option<Bytes> {
+fn fresh_default(state: &MetadataState) -> Option<(Bytes, HeaderValue)> {
     let tokens = state.access.tokens.borrow();
     let token = tokens.as_ref()?;
     let now = SystemTime::now();

@@ -7,7 +7,14 @@ mod rendered;
 
 use std::{sync::Arc, time::Duration};
 
-use axum::Router;
+use std::{convert::Infallible, future::Future};
+
+use axum::{
+    Router,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use hyper::{body::Incoming, service::Service};
 use hyper_util::{rt::TokioIo, rt::TokioTimer, service::TowerToHyperService};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -24,20 +31,35 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many connections at once; more wait in the kernel's backlog.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
 
-/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` turns true,
+/// What a listener serves: the routes, and optionally a hot path that answers the most
+/// frequent request without routing (the metadata token route).
+#[derive(Clone)]
+pub(crate) struct Site {
+    pub(crate) router: Router,
+    pub(crate) hot: Option<HotPath>,
+}
+
+/// Answers a request at once when it can, from its method, URI and headers; `None` hands it
+/// to the router.
+pub(crate) type HotPath = Arc<dyn Fn(&Method, &Uri, &HeaderMap) -> Option<Response> + Send + Sync>;
+
+impl From<Router> for Site {
+    fn from(router: Router) -> Self {
+        Self { router, hot: None }
+    }
+}
+
+/// Serves `site` on `listener` (over TLS when `tls` is given) until `shutdown` turns true,
 /// then lets in-flight requests finish for at most `grace`; one still running just before
 /// the grace ends is answered 503 rather than cut off without an answer.
 pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    router: Router,
+    site: impl Into<Site>,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
-    let stop = shutdown.clone();
-    let router = router.layer(axum::middleware::from_fn(move |request, next| {
-        within_grace(stop.clone(), grace, request, next)
-    }));
+    let site = site.into();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -56,14 +78,14 @@ pub(crate) async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let (router, tls, stop) = (router.clone(), tls.clone(), shutdown.clone());
+        let (site, tls, stop) = (site.clone(), tls.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => connection(stream, router, stop).await,
+                None => connection(stream, site, stop, grace).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection(stream, router, stop).await,
+                        Ok(Ok(stream)) => connection(stream, site, stop, grace).await,
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -79,15 +101,13 @@ pub(crate) async fn serve(
     }
 }
 
-/// Runs the request, or answers 503 shortly before the grace that began at shutdown ends,
+/// Runs `routed`, or answers 503 shortly before the grace that began at shutdown ends,
 /// leaving time to send the answer.
 async fn within_grace(
     mut stop: watch::Receiver<bool>,
     grace: Duration,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
+    routed: impl Future<Output = Result<Response, Infallible>>,
+) -> Result<Response, Infallible> {
     let cut_off = async {
         if stop.wait_for(|stopping| *stopping).await.is_err() {
             // No shutdown can come any more: never cut off.
@@ -96,12 +116,11 @@ async fn within_grace(
         tokio::time::sleep(grace.saturating_sub(grace / 10).saturating_sub(ANSWER_TIME)).await;
     };
     tokio::select! {
-        response = next.run(request) => response,
+        response = routed => response,
         () = cut_off => {
-            let mut response =
-                (hyper::StatusCode::SERVICE_UNAVAILABLE, "shutting down; ask again\n").into_response();
-            response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
-            response
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, "shutting down; ask again\n").into_response();
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok(response)
         }
     }
 }
@@ -109,16 +128,40 @@ async fn within_grace(
 /// What answering a request cut off at the end of the grace may take.
 const ANSWER_TIME: Duration = Duration::from_millis(100);
 
+/// A request answered by the hot path, or on its way through the router.
+enum Answer<F> {
+    Ready(Response),
+    Routed(F),
+}
+
 /// One HTTP/1.1 connection, closed gracefully when `stop` turns true.
-async fn connection<I>(io: I, router: Router, mut stop: watch::Receiver<bool>)
+async fn connection<I>(io: I, site: Site, stop: watch::Receiver<bool>, grace: Duration)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Site { router, hot } = site;
+    let routed = TowerToHyperService::new(router);
+    let requests = stop.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let head = |hot: &HotPath| hot(request.method(), request.uri(), request.headers());
+        let answer = match hot.as_ref().and_then(head) {
+            Some(response) => Answer::Ready(response),
+            None => Answer::Routed(routed.call(request)),
+        };
+        let stop = requests.clone();
+        async move {
+            match answer {
+                Answer::Ready(response) => Ok(response),
+                Answer::Routed(routed) => within_grace(stop, grace, routed).await,
+            }
+        }
+    });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
+        .serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
+    let mut stop = stop;
     tokio::select! {
         _ = connection.as_mut() => {}
         () = async { let _ = stop.wait_for(|s| *s).await; } => {

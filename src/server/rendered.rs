@@ -4,7 +4,7 @@
 
 use std::{sync::Mutex, time::SystemTime};
 
-use axum::body::Bytes;
+use axum::{body::Bytes, http::HeaderValue};
 use serde_json::json;
 
 use crate::token::Token;
@@ -19,12 +19,14 @@ struct Rendered {
     value_len: usize,
     expires_in: u64,
     body: Bytes,
+    /// Its `Content-Length`, formatted once too.
+    length: HeaderValue,
 }
 
 impl RenderedToken {
-    /// `{"access_token","expires_in","token_type"}` for `token` at `now`, from the cache when
-    /// the same token was rendered in the same second.
-    pub(crate) fn body(&self, token: &Token, now: SystemTime) -> Bytes {
+    /// `{"access_token","expires_in","token_type"}` for `token` at `now` and its length, from
+    /// the cache when the same token was rendered in the same second.
+    pub(crate) fn body(&self, token: &Token, now: SystemTime) -> (Bytes, HeaderValue) {
         let expires_in = token.remaining(now).as_secs();
         let mut cached = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let same = |r: &&Rendered| {
@@ -33,12 +35,15 @@ impl RenderedToken {
                 && r.expires_in == expires_in
         };
         if let Some(rendered) = cached.as_ref().filter(same) {
-            return rendered.body.clone();
+            return (rendered.body.clone(), rendered.length.clone());
         }
         let body = Bytes::from(render(token, expires_in));
+        let length = HeaderValue::from(body.len());
         let value_len = token.value.expose().len();
-        *cached = Some(Rendered { expires_at: token.expires_at, value_len, expires_in, body: body.clone() });
-        body
+        let rendered = Rendered { expires_at: token.expires_at, value_len, expires_in, body, length };
+        let answer = (rendered.body.clone(), rendered.length.clone());
+        *cached = Some(rendered);
+        answer
     }
 }
 
@@ -63,12 +68,13 @@ mod tests {
         let now = SystemTime::now();
         let cache = RenderedToken::default();
         let first = Token::new(Secret::new("ya29.a"), now, Duration::from_millis(100_900));
-        let body = cache.body(&first, now);
+        let (body, length) = cache.body(&first, now);
+        assert_eq!(length, body.len().to_string().as_str());
         assert_eq!(body, render(&first, 100).as_bytes());
         assert_eq!(body, r#"{"access_token":"ya29.a","expires_in":100,"token_type":"Bearer"}"#);
-        assert_eq!(cache.body(&first, now + Duration::from_millis(500)), body, "same second");
-        assert_eq!(cache.body(&first, now + Duration::from_secs(1)), render(&first, 99).as_bytes());
+        assert_eq!(cache.body(&first, now + Duration::from_millis(500)).0, body, "same second");
+        assert_eq!(cache.body(&first, now + Duration::from_secs(1)).0, render(&first, 99).as_bytes());
         let second = Token::new(Secret::new("ya29.b\"\\"), now, Duration::from_secs(200));
-        assert_eq!(cache.body(&second, now), render(&second, 200).as_bytes(), "a new token, escaped");
+        assert_eq!(cache.body(&second, now).0, render(&second, 200).as_bytes(), "a new token, escaped");
     }
 }

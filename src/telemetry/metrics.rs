@@ -204,6 +204,16 @@ impl Metrics {
             .observe(started.elapsed().as_secs_f64());
     }
 
+    /// The request metrics of one route and status, resolved once: the metadata API's hot
+    /// path counts without formatting or hashing labels.
+    pub(crate) fn http_route(&self, route: &str, code: u16) -> RouteMetrics {
+        let code = code.to_string();
+        RouteMetrics {
+            count: self.http_requests_total.with_label_values(&[route, &code]),
+            duration: self.http_request_duration_seconds.with_label_values(&[route, &code]),
+        }
+    }
+
     /// The webhook answered a review: mutated, unchanged, skipped, denied, invalid or error.
     pub(crate) fn admission(&self, result: &str) {
         self.admissions_total.with_label_values(&[result]).inc();
@@ -225,6 +235,20 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// One route and status's request counter and latency histogram.
+pub(crate) struct RouteMetrics {
+    count: prometheus::IntCounter,
+    duration: prometheus::Histogram,
+}
+
+impl RouteMetrics {
+    /// A request that began at `started` was answered.
+    pub(crate) fn observe(&self, started: Instant) {
+        self.count.inc();
+        self.duration.observe(started.elapsed().as_secs_f64());
     }
 }
 

@@ -3,6 +3,14 @@
 # against the bundled local Google emulator (the same one the tests use).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# The first build compiles about 300 crates: several minutes on two cores. Cargo shows its
+# progress; later runs take seconds.
+if [ ! -x target/release/gcp-token-agent ] || [ ! -x target/release/examples/google_emulator ]; then
+  echo "Building gcp-token-agent and the local Google emulator (release). The first build takes a few"
+  echo "minutes on a 2-core machine; cargo's progress follows."
+fi
+cargo build --release --locked --bin gcp-token-agent --example google_emulator
 source bench/common.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -41,4 +49,20 @@ echo "\$ curl http://127.0.0.1:18990/readyz"
 curl -s http://127.0.0.1:18990/readyz
 echo "\$ curl -s http://127.0.0.1:18990/metrics | grep refresh_total"
 curl -s http://127.0.0.1:18990/metrics | grep '^gcp_token_agent_refresh_total'
+step "Docker credential helper: configure-docker, then what Docker asks and gets"
+export DOCKER_CONFIG="$work/docker" GOOGLE_APPLICATION_CREDENTIALS="$work/key.json"
+mkdir -p "$work/bin"
+"$agent" configure-docker --install-links "$work/bin" us-docker.pkg.dev
+cat "$DOCKER_CONFIG/config.json"; echo
+echo "\$ echo us-docker.pkg.dev | docker-credential-gcp-token-agent get"
+echo us-docker.pkg.dev | PATH="$work/bin:$PATH" docker-credential-gcp-token-agent get; echo
+
+step "git credential helper: what git credential fill returns for a Secure Source Manager host"
+host=example-123.us-central1.sourcemanager.dev
+printf '[credential "https://%s"]\n\thelper = gcp-token-agent\n' "$host" >"$work/gitconfig"
+echo "\$ printf 'protocol=https\\nhost=$host\\n\\n' | git credential fill"
+printf 'protocol=https\nhost=%s\n\n' "$host" \
+  | PATH="$work/bin:$PATH" GIT_CONFIG_GLOBAL="$work/gitconfig" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 git credential fill
+echo "(both answered from the same cache as print-access-token: token endpoint calls so far: $(calls token))"
+
 step "done: unmodified Google SDKs work with GCE_METADATA_HOST=GCE_METADATA_IP=GCE_METADATA_ROOT=127.0.0.1:18989"

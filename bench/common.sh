@@ -6,8 +6,21 @@ cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin gcp-token
 agent="$root/target/release/gcp-token-agent"
 work=$(mktemp -d)
 pids=()
+# alive PID...: true while any of them still runs.
+alive() {
+  local pid
+  for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
+# Nothing outlives the script: SIGTERM, up to 2 s to exit, a second SIGTERM (the agent aborts
+# its drain on it instead of waiting out --shutdown-grace), up to 3 s more, then SIGKILL.
 cleanup() {
+  local pid _
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 20); do alive "${pids[@]}" || break; sleep 0.1; done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 30); do alive "${pids[@]}" || break; sleep 0.1; done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -3,6 +3,7 @@
 
 usage: fleet.py --dirs D1,D2,... --pids P1,P2,... --emulator URL --proxy URL --lifetime L
                 [--settle S] [--steady S] [--outage S] [--recover-max S] [--interval S]
+                [--started UNIX_TIME]
 
 Each agent writes DIR/token.json; a refresh is seen as a change of that file's mtime (stat
 every --interval, 0.1 s: the mtime itself is exact, the poll only has to be faster than the
@@ -18,8 +19,8 @@ Prints: upstream token calls per agent per token life in the steady window; the 
 intervals of all agents there (seconds and % of the token life: the agent refreshes at a
 jittered 45-55 %); how far apart the agents' k-th refreshes are, round by round since their
 common start (jitter should widen it); mints per second in the steady window (peak against
-mean); attempts during the outage; after recovery the peak mints per second (best 1 s
-window of the 0.1 s samples, and the best single 0.1 s sample scaled to a second), when each
+mean); attempts during the outage; after recovery the peak mints (the most in any 1 s
+window of the 0.1 s samples, and the most between two samples), when each
 agent got its fresh token, and the agents' memory. Never asserts a figure; exits 1 only if
 an agent died or never got a token.
 """
@@ -105,20 +106,18 @@ class Fleet:
         return best if best is not None else (self.calls[0][column] if self.calls else 0)
 
     def peak_rates(self, t0, t1, column=1):
-        """(most calls in any 1 s window, best single tick scaled to 1 s) within [t0, t1]."""
+        """(most calls in any 1 s window, most calls between two ticks and that gap) in [t0, t1]."""
         window = [s for s in self.calls if t0 - self.args.interval <= s[0] <= t1]
-        best_1s = best_tick = 0.0
+        best_1s, best_tick, tick_gap = 0, 0, self.args.interval
         for i, (t, v, *_) in enumerate(window):
-            if i:
-                dt = t - window[i - 1][0]
-                if dt > 0:
-                    best_tick = max(best_tick, (v - window[i - 1][column]) / dt)
+            if i and v - window[i - 1][column] > best_tick:
+                best_tick, tick_gap = v - window[i - 1][column], t - window[i - 1][0]
             j = i
             while j + 1 < len(window) and window[j + 1][0] - t <= 1.0:
                 j += 1
             if window[j][0] - t >= 0.9:
                 best_1s = max(best_1s, window[j][column] - v)
-        return best_1s, best_tick
+        return best_1s, best_tick, tick_gap
 
     def mem(self):
         """(median VmRSS KiB, median RssAnon KiB, total RssAnon KiB, agents alive)."""
@@ -155,6 +154,7 @@ def main():
     parser.add_argument("--outage", type=float)
     parser.add_argument("--recover-max", type=float, default=120)
     parser.add_argument("--interval", type=float, default=0.1)
+    parser.add_argument("--started", type=float, help="when the first agent was launched (Unix time)")
     args = parser.parse_args()
     life = args.lifetime
     settle = args.settle if args.settle is not None else life
@@ -165,14 +165,15 @@ def main():
 
     t_begin = time.time()
     all_have = lambda: all(fleet.events)
-    t_ready = fleet.run_for(60, until=all_have)
+    fleet.run_for(60, until=all_have)
     if not all_have():
         missing = sum(1 for e in fleet.events if not e)
         print(f"{missing} of {n} agents wrote no token within 60 s", file=sys.stderr)
         return 1
     first = [e[0] for e in fleet.events]
-    print(f"all {n} agents had a token {t_ready - t_begin:.1f} s after the poll began "
-          f"(first tokens written over {max(first) - min(first):.2f} s)")
+    launched = args.started or t_begin
+    print(f"all {n} agents had a token {max(first) - launched:.1f} s after the first was launched "
+          f"(first tokens written {min(first) - launched:.2f} to {max(first) - launched:.2f} s after it)")
 
     fleet.run_for(settle)
     t_s0 = time.time()
@@ -234,14 +235,14 @@ def main():
     waits = [g - t_rec for g in got if g is not None]
     fleet.run_for(life)
     t_end = time.time()
-    best_1s, best_tick = fleet.peak_rates(t_rec, t_end)
+    best_1s, best_tick, tick_gap = fleet.peak_rates(t_rec, t_end)
     steady_rate = calls / (t_s1 - t_s0)
     print(f"\nrecovery (upstream answering again), watched for {t_end - t_rec:.0f} s:")
-    print(f"  agents with a fresh token: {len(waits)} of {n}"
-          + (f", the last {t_all - t_rec:.1f} s after recovery" if len(waits) == n else " (NOT ALL)"))
+    print(f"  agents with a fresh token: {len(waits)} of {n}" + ("" if len(waits) == n else
+          f" (NOT ALL, after waiting {t_all - t_rec:.0f} s)"))
     print(f"  time to each agent's fresh token: {spread(waits)} s")
-    print(f"  peak mints: {best_1s:.0f} in the busiest 1 s window, {best_tick:.0f}/s in the busiest "
-          f"{args.interval:.1f} s sample; steady state was {steady_rate:.1f}/s; a synchronized fleet "
+    print(f"  peak mints: {best_1s} in the busiest 1 s window, {best_tick} between two samples "
+          f"{tick_gap:.2f} s apart; steady state was {steady_rate:.1f}/s; a synchronized fleet "
           f"would send {n} at once")
     calls_rec = fleet.counter_at(t_end) - fleet.counter_at(t_rec)
     print(f"  upstream token calls since recovery: {calls_rec} ({calls_rec / n:.1f} per agent)")

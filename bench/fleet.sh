@@ -52,8 +52,9 @@ os.write(fd, json.dumps(doc).encode())
 os.close(fd)
 EOF
 
-echo "fleet: $n agents, ${lifetime} s tokens, one emulator, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "fleet: $n agents, ${lifetime} s tokens, one emulator, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 dirs=() agent_pids=()
+started=$(date +%s.%N)
 for i in $(seq -w "$n"); do
   d="$work/fleet/$i"
   mkdir -p "$d/out"
@@ -65,7 +66,7 @@ for i in $(seq -w "$n"); do
 done
 
 code=0
-python3 "$root/bench/fleet.py" --lifetime "$lifetime" --emulator "$emulator_url" --proxy "$proxy_url" \
+python3 "$root/bench/fleet.py" --started "$started" --lifetime "$lifetime" --emulator "$emulator_url" --proxy "$proxy_url" \
   --dirs "$(IFS=,; echo "${dirs[*]}")" --pids "$(IFS=,; echo "${agent_pids[*]}")" || code=$?
 dead=0
 for k in "${!agent_pids[@]}"; do

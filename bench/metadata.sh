@@ -30,15 +30,16 @@ route=/computeMetadata/v1/instance/service-accounts/default/token
 start_emulator --write-key "$work/key.json"
 export XDG_CACHE_HOME="$work/cache"
 "$agent" run --log-level warn --credentials "$work/key.json" --id-token demo=https://example.com \
-  --listen "127.0.0.1:$agent_port" --admin-listen "127.0.0.1:$admin_port" &
+  --listen "127.0.0.1:$agent_port" --admin-listen "127.0.0.1:$admin_port" 2>"$work/agent.log" &
 agent_pid=$!
 pids+=("$agent_pid")
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.05; done
-curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null || { echo "the agent did not become ready" >&2; exit 1; }
+curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null || { echo "the agent did not become ready:" >&2; cat "$work/agent.log" >&2; exit 1; }
 
 status_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$agent_pid/status"; }
 mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
 sleep 1 # let the first refresh's allocations settle
+echo "metadata: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "agent RSS idle, one access token and one ID token held: VmRSS $(mib "$(status_kb VmRSS)"), RssAnon $(mib "$(status_kb RssAnon)")"
 
 # The same answer bytes for nginx: the agent's token route body, fetched once.

@@ -6,12 +6,12 @@
 #   gcp-token-agent print-access-token  vs  gcloud auth print-access-token (configured as bench/cli.sh does)
 #
 # bench/startup.py alternates the four commands for RUNS rounds and prints per command the
-# median wall time, max RSS (ru_maxrss from wait4, descendants included) and, when
-# `perf stat -e task-clock` works here, median task-clock (ms) and page faults from a second,
-# perf-wrapped run of each; then the ratios peer / ours. Last, what the dynamic loader has to
+# median wall time (plain run), max RSS (a run under /usr/bin/time -f %M; without GNU time,
+# wait4's ru_maxrss, floored at Python's own RSS) and, when `perf stat -e task-clock` works
+# here, median task-clock (ms) and page faults (a perf-wrapped run); then the ratios peer / ours. Last, what the dynamic loader has to
 # do for our binary before main: its relocation entries (readelf -d) and its stripped size.
 #
-#   bench/startup.sh [RUNS]      (default 20; gcloud takes about 0.7 s a call, twice with perf)
+#   bench/startup.sh [RUNS]      (default 20; gcloud takes about 0.7 s a call, three calls a round)
 source "$(dirname "$0")/common.sh"
 runs=${1:-20}
 for tool in gcloud gke-gcloud-auth-plugin; do
@@ -38,7 +38,7 @@ else
   perf_flag=(--perf)
 fi
 
-echo "startup: $runs alternating rounds, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "startup: $runs alternating rounds, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 python3 "$root/bench/startup.py" "${perf_flag[@]}" "$runs" \
   "gcp-token-agent exec-credential" "$agent exec-credential" \
   "gke-gcloud-auth-plugin (ADC)" "gke-gcloud-auth-plugin --use_application_default_credentials" \

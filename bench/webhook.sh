@@ -5,7 +5,7 @@
 # ServiceAccount team-a/api annotated with a Google service account). The review is the
 # tests' tests/fixtures/admission/pod.json: a Pod labelled gcp-token-agent.io/inject=true,
 # service account team-a/api, an id-tokens annotation; every answer must be allowed with a
-# JSONPatch. Two runs:
+# JSONPatch whose agent arguments name the account's Google service account. Two runs:
 #
 #   1. a steady RATE reviews/s (default 100) for SECONDS (default 20) from bench/webhook_load.py
 #      (Python, 4 keep-alive TLS connections, open loop, every answer decoded and checked):
@@ -24,6 +24,8 @@ rate=${1:-100}
 seconds=${2:-20}
 command -v openssl >/dev/null || { echo "needs openssl" >&2; exit 1; }
 review="$root/tests/fixtures/admission/pod.json"
+# The KSA's annotation, read through the fake API server, must reach the injected agent's args.
+gsa_arg=--service-account=api@my-project.iam.gserviceaccount.com
 provider=//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
@@ -71,13 +73,13 @@ url="https://$listen/mutate"
 
 status_kb() { awk -v k="$1:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/$webhook_pid/status"; }
 rss() { echo "VmRSS $(status_kb VmRSS), RssAnon $(status_kb RssAnon)"; }
-echo "webhook: $url, $(nproc) cores shared with the clients, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "webhook: $url, $(nproc) cores shared with the clients, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "webhook RSS idle: $(rss)"
 
 echo
 code=0
 python3 "$root/bench/webhook_load.py" --url "$url" --ca "$work/tls.crt" --review "$review" \
-  --rate "$rate" --seconds "$seconds" --connections 4 --label "run 1, " | tee "$work/steady.out" || code=$?
+  --rate "$rate" --seconds "$seconds" --connections 4 --label "run 1, " --expect="$gsa_arg" | tee "$work/steady.out" || code=$?
 p99=$(sed -n 's/.* p99 \([0-9.]*\) ms.*/\1/p' "$work/steady.out" | head -1)
 echo "  goal for reference: p99 < 10 ms at ${rate} reviews/s; measured p99 ${p99:-?} ms"
 echo "webhook RSS after run 1: $(rss)"
@@ -96,7 +98,7 @@ if command -v wrk >/dev/null; then
 else
   echo "(wrk not found: run 2 with the Python client, which bounds the figure itself)"
   python3 "$root/bench/webhook_load.py" --url "$url" --ca "$work/tls.crt" --review "$review" \
-    --rate 0 --seconds 10 --connections 8 --label "run 2, " || code=$?
+    --rate 0 --seconds 10 --connections 8 --label "run 2, " --expect="$gsa_arg" || code=$?
 fi
 echo "webhook RSS after run 2: $(rss)"
 

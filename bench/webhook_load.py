@@ -2,7 +2,7 @@
 """AdmissionReview load for bench/webhook.sh: a fixed rate (or as fast as it goes), each answer checked.
 
 usage: webhook_load.py --url https://127.0.0.1:PORT/mutate --ca CERT.pem --review REVIEW.json
-                       [--rate 100] [--seconds 20] [--connections 4] [--label TEXT]
+                       [--rate 100] [--seconds 20] [--connections 4] [--label TEXT] [--expect TEXT]
 
 --connections keep-alive HTTPS connections (http.client over TLS, verified against --ca) are
 opened before the clock starts. With --rate R > 0 the i-th review is sent at start + i/R
@@ -14,7 +14,7 @@ the send is reported too, so a client that fell behind is visible.
 
 An answer counts as good when it is HTTP 200, an admission.k8s.io/v1 AdmissionReview whose
 response has the request's uid, `allowed: true`, `patchType: JSONPatch` and a base64 `patch`
-that decodes to a non-empty JSON array. Failures are counted by reason and the first few are
+that decodes to a non-empty JSON array (containing --expect's text, if given). Failures are counted by reason and the first few are
 printed. Never asserts a latency.
 """
 import argparse
@@ -29,8 +29,8 @@ import time
 from urllib.parse import urlparse
 
 
-def check(status, body, uid):
-    """None if the answer is a good mutation, else the reason."""
+def check(status, body, uid, expect):
+    """None if the answer is a good mutation (whose patch contains `expect`), else the reason."""
     if status != 200:
         return f"HTTP {status}: {body[:120]!r}"
     try:
@@ -52,6 +52,8 @@ def check(status, body, uid):
         return "patch is not base64 JSON"
     if not isinstance(patch, list) or not patch:
         return "patch is not a non-empty list"
+    if expect and expect not in json.dumps(patch):
+        return f"patch lacks {expect}"
     return None
 
 
@@ -68,6 +70,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--label", default="")
+    parser.add_argument("--expect", help="text the decoded patch must contain")
     args = parser.parse_args()
 
     url = urlparse(args.url)
@@ -118,7 +121,7 @@ def main():
                 conn.close()
                 conn = connect()
             done = time.perf_counter()
-            why = check(status, answer, uid)
+            why = check(status, answer, uid, args.expect)
             with lock:
                 latencies.append(done - sent)
                 lags.append(sent - scheduled)

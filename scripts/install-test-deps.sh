@@ -13,13 +13,14 @@ python_deps() {
 
 apt_deps() {
   # promtool (from prometheus) lints /metrics; wrk drives bench/metadata.sh; chromium is the
-  # real browser of the login test; skopeo is the Docker credential helper's real client.
+  # real browser of the login test; skopeo is the Docker credential helper's real client;
+  # groff renders the generated man pages.
   if command -v promtool >/dev/null && command -v wrk >/dev/null && command -v chromium >/dev/null \
-    && command -v skopeo >/dev/null; then return; fi
-  log "apt: prometheus wrk chromium skopeo"
+    && command -v skopeo >/dev/null && command -v groff >/dev/null; then return; fi
+  log "apt: prometheus wrk chromium skopeo groff-base"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus wrk chromium skopeo >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus wrk chromium skopeo groff-base >/dev/null
 }
 
 node_deps() {

@@ -68,6 +68,33 @@ pub enum Command {
     /// (else ~/.docker/config.json), keeping every other key, and prints the file's path.
     /// Docker then runs `docker-credential-gcp-token-agent` from PATH: --install-links makes it.
     ConfigureDocker(ConfigureDockerArgs),
+    /// Print a shell completion script, generated from this command line.
+    ///
+    /// bash: `gcp-token-agent completions bash > /etc/bash_completion.d/gcp-token-agent`;
+    /// zsh: into a directory on $fpath as `_gcp-token-agent`; fish:
+    /// `~/.config/fish/completions/gcp-token-agent.fish`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), generated from this command line; with --out-dir, write it
+    /// and one page per subcommand there: `gcp-token-agent man --out-dir /usr/local/share/man/man1`.
+    Man(ManArgs),
+}
+
+// Flags of `man`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write gcp-token-agent.1 and gcp-token-agent-SUBCOMMAND.1 into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+// Flags of `completions`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// The names Docker and git run credential helpers by: symlinks to this binary.

@@ -60,6 +60,7 @@ pub(crate) mod webhook;
 // What the binary (`main.rs`) needs; everything else is `pub(crate)`.
 pub use commands::{
     configure_docker::configure_docker,
+    docs::{completions, man_pages},
     exec::exec_credential,
     helper::{docker_credential, git_credential},
     login::login,

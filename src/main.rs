@@ -55,6 +55,8 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
             Command::DockerCredential(args) => gcp_token_agent::docker_credential(args, &env).await,
             Command::GitCredential(args) => gcp_token_agent::git_credential(args, &env).await,
             Command::ConfigureDocker(args) => gcp_token_agent::configure_docker(args, &env),
+            Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
+            Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),
         }
     })
 }

@@ -28,18 +28,25 @@ pub(crate) struct SourceWatch {
 }
 
 /// Watches `files` and bumps `reload` whenever one's content changes. The returned loop
-/// does the work: the caller runs it as a supervised task (it ends only once nobody listens
-/// to `reload`).
+/// does the work: the caller runs it as a supervised task; it ends at shutdown (or once
+/// nobody listens to `reload`).
 pub(crate) fn start(
     files: Vec<PathBuf>,
     reload: watch::Sender<u64>,
     check: CheckFn,
     metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
 ) -> (SourceWatch, impl Future<Output = ()> + Send + 'static) {
     let (events_tx, events) = mpsc::unbounded_channel();
     let watcher = watch_dirs(&files, events_tx);
     let fingerprints = files.iter().map(|f| (f.clone(), fingerprint(f))).collect();
-    let work = debounce_loop(Watched { files, fingerprints, reload, check, metrics }, events);
+    let watched = Watched { files, fingerprints, reload, check, metrics };
+    let work = async move {
+        tokio::select! {
+            () = debounce_loop(watched, events) => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => {}
+        }
+    };
     (SourceWatch { _watcher: watcher }, work)
 }
 

@@ -4,6 +4,7 @@
 //! cache slot and credential loading.
 
 pub(crate) mod configure_docker;
+pub(crate) mod docs;
 pub(crate) mod exec;
 pub(crate) mod helper;
 pub(crate) mod login;

@@ -51,8 +51,13 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     let check_env = env.clone();
     let check: source_watch::CheckFn =
         Arc::new(move || check_selection.load(&check_env).map(drop).map_err(|e| e.to_string()));
-    let (_watch, watching) =
-        source_watch::start(loaded.source.watched_files(), reload_tx, check, metrics.clone());
+    let (_watch, watching) = source_watch::start(
+        loaded.source.watched_files(),
+        reload_tx,
+        check,
+        metrics.clone(),
+        shutdown.clone(),
+    );
     tasks.spawn(async move {
         watching.await;
         "credential watcher"

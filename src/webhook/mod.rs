@@ -55,7 +55,7 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
     let acceptor = match (&args.tls_cert, &args.tls_key, &args.auto_tls.tls_secret, &client) {
         (Some(cert), Some(key), _, _) => {
             let cert = tls::ReloadingCert::load(cert, key)?;
-            background.push(watch_certificates(&cert, &metrics, &mut servers));
+            background.push(watch_certificates(&cert, &metrics, &shutdown, &mut servers));
             TlsAcceptor::from(Arc::new(tls::server_config(cert)?))
         }
         (_, _, Some(_), Some(client)) => {
@@ -204,14 +204,17 @@ fn env_name(name: &str) -> bool {
 fn watch_certificates(
     cert: &Arc<tls::ReloadingCert>,
     metrics: &Metrics,
+    shutdown: &watch::Receiver<bool>,
     tasks: &mut server::Tasks,
 ) -> source_watch::SourceWatch {
     let (reload_tx, mut reload) = watch::channel(0u64);
     let check_cert = cert.clone();
     let check: source_watch::CheckFn = Arc::new(move || check_cert.reload());
-    let (watcher, watching) = source_watch::start(cert.files(), reload_tx, check, metrics.clone());
+    let (watcher, watching) =
+        source_watch::start(cert.files(), reload_tx, check, metrics.clone(), shutdown.clone());
     tasks.spawn(async move {
-        // Holding a receiver keeps the loop going; it logs each completed reload.
+        // Logs each completed reload; the watcher's end (at shutdown) drops the sender and
+        // ends this loop too.
         let watch = async {
             while reload.changed().await.is_ok() {
                 tracing::info!(

@@ -277,7 +277,8 @@ def tls_mode(chart, values_file):
 
 def agent_args(rendered, chart, values_file):
     """Each agent.* value reaches its flag of `gcp-token-agent webhook`."""
-    agent = merged_values(chart, values_file)["agent"]
+    values = merged_values(chart, values_file)
+    agent, cluster = values["agent"], values.get("cluster") or {}
     args = one(by_kind(rendered), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     res = agent.get("resources") or {}
     unset = lambda v: "" if v is None else str(v)
@@ -295,6 +296,9 @@ def agent_args(rendered, chart, values_file):
         "--agent-env": ["%s=%s" % (e["name"], e["value"]) for e in agent.get("extraEnv") or []],
         "--agent-ca-configmap": [agent["caBundle"]["configMap"]] if agent["caBundle"].get("configMap") else [],
         "--agent-ca-key": [agent["caBundle"]["key"]] if agent["caBundle"].get("configMap") else [],
+        "--cluster-name": [cluster["name"]] if cluster.get("name") else [],
+        "--cluster-location": [cluster["location"]] if cluster.get("location") else [],
+        "--zone": [cluster["zone"]] if cluster.get("zone") else [],
     }
     problems = ["%s is %r, want %r" % (name, flag(args, name), value)
                 for name, value in want.items() if flag(args, name) != value]
@@ -446,6 +450,10 @@ refuse "PodDisruptionBudget: maxUnavailable 0 is refused" "maxUnavailable.*allow
   helm template "$RELEASE" "$CHART" --set podDisruptionBudget.maxUnavailable=0
 refuse "NetworkPolicy without apiServerPeers is refused" "apiServerPeers must list" \
   helm template "$RELEASE" "$CHART" --set networkPolicy.enabled=true
+refuse "schema refuses a cluster.zone that is not a zone" "zone" \
+  helm template "$RELEASE" "$CHART" --set cluster.zone=us-central1
+refuse "schema refuses a cluster.name with a slash" "name" \
+  helm template "$RELEASE" "$CHART" --set cluster.name=a/b
 refuse "agent ports must differ" "agent.ports.*must differ" \
   helm template "$RELEASE" "$CHART" --set agent.ports.admin=8989
 check "schema accepts agent.workloadIdentityProvider=metadata and sidecarMode=auto" \

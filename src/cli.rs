@@ -327,6 +327,18 @@ pub struct AgentArgs {
     /// The ConfigMap key holding the PEM bundle.
     #[arg(long, value_name = "KEY", env = "GCP_TOKEN_AGENT_AGENT_CA_KEY", default_value = "ca.crt")]
     pub agent_ca_key: String,
+    /// The cluster-name attribute injected agents report (run --cluster-name), as on GKE.
+    #[arg(long, value_name = "NAME", env = "GCP_TOKEN_AGENT_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// The cluster-location attribute injected agents report (run --cluster-location): the
+    /// cluster's region or zone.
+    #[arg(long, value_name = "LOCATION", env = "GCP_TOKEN_AGENT_CLUSTER_LOCATION")]
+    pub cluster_location: Option<String>,
+    /// The zone injected agents report (run --zone) for pods that do not annotate one; for
+    /// clusters whose nodes are all in one zone (Kubernetes does not expose a node's zone to
+    /// its pods).
+    #[arg(long, value_name = "ZONE", env = "GCP_TOKEN_AGENT_ZONE")]
+    pub zone: Option<String>,
 }
 
 // Automatic TLS: the webhook keeps its own CA and serving certificate in a Secret.
@@ -628,9 +640,74 @@ pub struct RunArgs {
     /// The project the metadata API reports [default: the credential's project_id].
     #[arg(long, value_name = "ID", env = "GCP_TOKEN_AGENT_PROJECT_ID")]
     pub project_id: Option<String>,
-    /// The numeric project the metadata API reports.
+    /// The numeric project the metadata API reports [default: the workload identity
+    /// provider's project number, else looked up once at start from Resource Manager with the
+    /// agent's token (needs resourcemanager.projects.get); gcloud needs it to detect the agent].
     #[arg(long, value_name = "NUMBER", env = "GCP_TOKEN_AGENT_NUMERIC_PROJECT_ID")]
     pub numeric_project_id: Option<String>,
+    /// Cloud Resource Manager base URL for that lookup, e.g. a Private Service Connect
+    /// endpoint [default: https://cloudresourcemanager.UNIVERSE_DOMAIN].
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "GCP_TOKEN_AGENT_RESOURCE_MANAGER_ENDPOINT",
+        help_heading = "Endpoints"
+    )]
+    pub resource_manager_endpoint: Option<String>,
+    /// The zone the metadata API reports (instance/zone), e.g. us-central1-a.
+    #[arg(long, value_name = "ZONE", env = "GCP_TOKEN_AGENT_ZONE", help_heading = "Instance metadata")]
+    pub zone: Option<String>,
+    /// The region the metadata API reports (instance/region) [default: the zone's, us-central1
+    /// for us-central1-a].
+    #[arg(long, value_name = "REGION", env = "GCP_TOKEN_AGENT_REGION", help_heading = "Instance metadata")]
+    pub region: Option<String>,
+    /// The instance name the metadata API reports (instance/name), e.g. the pod's name.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "GCP_TOKEN_AGENT_INSTANCE_NAME",
+        help_heading = "Instance metadata"
+    )]
+    pub instance_name: Option<String>,
+    /// The numeric instance id the metadata API reports (instance/id).
+    #[arg(
+        long,
+        value_name = "NUMBER",
+        env = "GCP_TOKEN_AGENT_INSTANCE_ID",
+        help_heading = "Instance metadata"
+    )]
+    pub instance_id: Option<String>,
+    /// The host name the metadata API reports (instance/hostname) [default: this machine's].
+    #[arg(long, value_name = "HOST", env = "GCP_TOKEN_AGENT_HOSTNAME", help_heading = "Instance metadata")]
+    pub hostname: Option<String>,
+    /// The cluster-name instance attribute, as GKE reports it.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "GCP_TOKEN_AGENT_CLUSTER_NAME",
+        help_heading = "Instance metadata"
+    )]
+    pub cluster_name: Option<String>,
+    /// The cluster-location instance attribute (the cluster's region or zone), as GKE reports it.
+    #[arg(
+        long,
+        value_name = "LOCATION",
+        env = "GCP_TOKEN_AGENT_CLUSTER_LOCATION",
+        help_heading = "Instance metadata"
+    )]
+    pub cluster_location: Option<String>,
+    /// The cluster-uid instance attribute, as GKE reports it.
+    #[arg(long, value_name = "UID", env = "GCP_TOKEN_AGENT_CLUSTER_UID", help_heading = "Instance metadata")]
+    pub cluster_uid: Option<String>,
+    /// An instance attribute (instance/attributes/KEY); repeatable, one pair each (in the
+    /// variable: comma-separated). Keys: letters, digits, '-' and '_'.
+    #[arg(
+        long = "attribute",
+        value_name = "KEY=VALUE",
+        env = "GCP_TOKEN_AGENT_ATTRIBUTE",
+        help_heading = "Instance metadata"
+    )]
+    pub attributes: Vec<String>,
     /// Obtain every token, write the files, exit 0 (init containers, Jobs, CronJobs).
     #[arg(long, env = "GCP_TOKEN_AGENT_ONESHOT")]
     pub oneshot: bool,

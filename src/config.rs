@@ -46,16 +46,25 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     from_matches(&matches)
 }
 
-/// The typed command line. A variable holds one string, so `GCP_TOKEN_AGENT_ID_TOKEN` lists
-/// several `NAME=AUDIENCE` pairs split at commas; a flag or YAML item is one pair, taken
-/// whole, so an audience may contain a comma.
+/// The typed command line. A variable holds one string, so `GCP_TOKEN_AGENT_ID_TOKEN` and
+/// `GCP_TOKEN_AGENT_ATTRIBUTE` list several pairs split at commas; a flag or YAML item is one
+/// pair, taken whole, so an audience or attribute value may contain a comma.
 fn from_matches(matches: &ArgMatches) -> Result<Cli, ParseError> {
     let mut cli = Cli::from_arg_matches(matches).map_err(ParseError::Clap)?;
-    let from_env = matches
-        .subcommand_matches("run")
-        .is_some_and(|run| run.value_source("id_tokens") == Some(ValueSource::EnvVariable));
-    if let (Command::Run(run), true) = (&mut cli.command, from_env) {
-        run.id_tokens = run.id_tokens.iter().flat_map(|v| v.split(',')).map(str::to_owned).collect();
+    let from_env = |id: &str| {
+        matches
+            .subcommand_matches("run")
+            .is_some_and(|run| run.value_source(id) == Some(ValueSource::EnvVariable))
+    };
+    let split = |values: &[String]| values.iter().flat_map(|v| v.split(',')).map(str::to_owned).collect();
+    let (id_tokens, attributes) = (from_env("id_tokens"), from_env("attributes"));
+    if let Command::Run(run) = &mut cli.command {
+        if id_tokens {
+            run.id_tokens = split(&run.id_tokens);
+        }
+        if attributes {
+            run.attributes = split(&run.attributes);
+        }
     }
     Ok(cli)
 }
@@ -205,6 +214,23 @@ pub(crate) struct IdTokenSpec {
     pub(crate) audience: String,
 }
 
+/// The instance facts `run`'s metadata API reports, validated; unset ones answer 404.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct InstanceFacts {
+    /// `instance/zone`'s last segment.
+    pub(crate) zone: Option<String>,
+    /// `instance/region`'s last segment: `--region`, else the zone's.
+    pub(crate) region: Option<String>,
+    /// `instance/name`.
+    pub(crate) name: Option<String>,
+    /// `instance/id`.
+    pub(crate) id: Option<u64>,
+    /// `instance/hostname`, when given (`run` falls back to the machine's).
+    pub(crate) hostname: Option<String>,
+    /// `instance/attributes/`: the cluster attributes, then `--attribute`s, keys unique.
+    pub(crate) attributes: Vec<(String, String)>,
+}
+
 /// `run`'s validated configuration.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -230,6 +256,10 @@ pub struct RunConfig {
     pub(crate) project_id: Option<String>,
     /// Reported numeric project id, when set.
     pub(crate) numeric_project_id: Option<String>,
+    /// `--resource-manager-endpoint`: where the numeric project id is looked up.
+    pub(crate) resource_manager_endpoint: Option<String>,
+    /// What the metadata API reports about the instance.
+    pub(crate) instance: InstanceFacts,
     /// Write and exit.
     pub(crate) oneshot: bool,
     /// Drain deadline.
@@ -282,6 +312,10 @@ impl RunConfig {
         if let Some(number) = args.numeric_project_id.as_deref().filter(|n| !digits(n)) {
             note("--numeric-project-id", format!("\"{number}\" is not a project number"));
         }
+        if let Some(Err(why)) = args.resource_manager_endpoint.as_deref().map(validate::endpoint_url) {
+            note("--resource-manager-endpoint", why);
+        }
+        let instance = instance_facts(args, &mut note);
         let emails = [
             ("--service-account", args.source.service_account.as_deref()),
             ("--impersonate-service-account", args.source.impersonate_service_account.as_deref()),
@@ -309,6 +343,8 @@ impl RunConfig {
             min_remaining: args.min_remaining,
             project_id: args.project_id.clone(),
             numeric_project_id: args.numeric_project_id.clone(),
+            resource_manager_endpoint: args.resource_manager_endpoint.clone(),
+            instance,
             oneshot: args.oneshot,
             shutdown_grace: args.shutdown_grace,
             http_timeout: args.source.http_timeout,
@@ -333,6 +369,45 @@ pub(crate) fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, Stri
         out.push(IdTokenSpec { name: name.to_owned(), audience: audience.to_owned() });
     }
     Ok(out)
+}
+
+/// The instance flags, each checked; `note` collects what is wrong, naming the flag.
+fn instance_facts(args: &RunArgs, note: &mut impl FnMut(&str, String)) -> InstanceFacts {
+    let mut checked = |flag: &str, value: &Option<String>, check: fn(&str) -> Result<(), String>| {
+        let value = value.as_deref()?;
+        check(value).map(|()| value.to_owned()).map_err(|why| note(flag, why)).ok()
+    };
+    let zone = checked("--zone", &args.zone, validate::zone);
+    let region = checked("--region", &args.region, validate::region);
+    let name = checked("--instance-name", &args.instance_name, validate::metadata_name);
+    let id = checked("--instance-id", &args.instance_id, |id| validate::instance_id(id).map(drop));
+    let hostname = checked("--hostname", &args.hostname, validate::hostname);
+    let cluster = [
+        ("cluster-name", checked("--cluster-name", &args.cluster_name, validate::metadata_name)),
+        ("cluster-location", checked("--cluster-location", &args.cluster_location, validate::metadata_name)),
+        ("cluster-uid", checked("--cluster-uid", &args.cluster_uid, validate::metadata_name)),
+    ];
+    let derived = zone.as_deref().and_then(validate::region_of_zone).map(str::to_owned);
+    if let (Some(zone), Some(region), Some(derived)) = (&zone, &region, &derived)
+        && region != derived
+    {
+        note("--region", format!("\"{region}\" is not the region of --zone \"{zone}\" ({derived})"));
+    }
+    let mut attributes: Vec<(String, String)> =
+        cluster.into_iter().filter_map(|(key, value)| Some((key.to_owned(), value?))).collect();
+    for pair in &args.attributes {
+        match validate::attribute(pair) {
+            Ok((key, _)) if attributes.iter().any(|(k, _)| *k == key) => {
+                let flag =
+                    if key.starts_with("cluster-") { format!(" (or by --{key})") } else { String::new() };
+                note("--attribute", format!("key \"{key}\" is given twice{flag}"));
+            }
+            Ok(attribute) => attributes.push(attribute),
+            Err(why) => note("--attribute", why),
+        }
+    }
+    let id = id.and_then(|id| validate::instance_id(&id).ok());
+    InstanceFacts { region: region.or(derived), zone, name, id, hostname, attributes }
 }
 
 fn digits(text: &str) -> bool {
@@ -403,6 +478,78 @@ mod tests {
         assert_eq!(run.file_mode, "0600");
         assert!(run.oneshot);
         assert_eq!(run.id_tokens, ["a=x", "b=y"]);
+    }
+
+    fn run_config(args: &[&str]) -> Result<RunConfig, Error> {
+        let cli = parse(argv(&[&["gcp-token-agent", "run"], args].concat())).expect("parses");
+        let Command::Run(run) = cli.command else { panic!("run") };
+        RunConfig::from_args(&run)
+    }
+
+    #[test]
+    fn instance_flags_become_the_facts_the_metadata_api_reports() {
+        let config = run_config(&[
+            "--zone=us-central1-a",
+            "--instance-name=web-7d9f-abcde",
+            "--instance-id=4519681524354166001",
+            "--hostname=web-7d9f-abcde",
+            "--cluster-name=prod",
+            "--cluster-location=us-central1",
+            "--attribute=team=payments",
+            "--attribute=note=a,b=c",
+        ])
+        .expect("valid");
+        let facts = config.instance;
+        assert_eq!(facts.zone.as_deref(), Some("us-central1-a"));
+        assert_eq!(facts.region.as_deref(), Some("us-central1"), "derived from the zone");
+        assert_eq!(facts.id, Some(4_519_681_524_354_166_001));
+        let keys: Vec<&str> = facts.attributes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["cluster-name", "cluster-location", "team", "note"]);
+        assert_eq!(facts.attributes[3].1, "a,b=c", "a flag's value is taken whole");
+        let region_only = run_config(&["--region=europe-west4"]).expect("valid").instance;
+        assert_eq!((region_only.zone, region_only.region.as_deref()), (None, Some("europe-west4")));
+        assert_eq!(run_config(&[]).expect("valid").instance, InstanceFacts::default());
+    }
+
+    #[test]
+    fn bad_instance_flags_are_all_reported_naming_each() {
+        let text = run_config(&[
+            "--zone=us-central1-a",
+            "--region=europe-west4",
+            "--instance-id=12ab",
+            "--instance-name=a/b",
+            "--hostname=not a host",
+            "--cluster-name=prod",
+            "--attribute=cluster-name=other",
+            "--attribute=no-value",
+            "--attribute=bad key=x",
+            "--resource-manager-endpoint=http://crm.example.com",
+        ])
+        .expect_err("invalid")
+        .to_string();
+        for flag in [
+            "--region: \"europe-west4\" is not the region of --zone",
+            "--instance-id",
+            "--instance-name",
+            "--hostname",
+            "--attribute: key \"cluster-name\" is given twice (or by --cluster-name)",
+            "--attribute: \"no-value\" is not KEY=VALUE",
+            "--attribute: key \"bad key\"",
+            "--resource-manager-endpoint",
+        ] {
+            assert!(text.contains(flag), "{flag} missing in {text}");
+        }
+        assert!(text.contains("8 problem(s)"), "every one reported at once: {text}");
+    }
+
+    #[test]
+    fn attributes_come_from_the_config_file_one_pair_per_item() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.yaml");
+        std::fs::write(&file, "attribute: [a=1, \"b=x,y\"]\nzone: us-east1-b\n").expect("write");
+        let config = run_config(&["--config", file.to_str().expect("utf8")]).expect("valid");
+        assert_eq!(config.instance.attributes, [("a".into(), "1".into()), ("b".into(), "x,y".into())]);
+        assert_eq!(config.instance.region.as_deref(), Some("us-east1"));
     }
 
     #[test]

@@ -255,6 +255,8 @@ pub enum Endpoint {
     SubjectTokenUrl,
     /// A running agent's `token.json` (`exec-credential --from-file`).
     AgentTokenFile,
+    /// Cloud Resource Manager (`run`'s numeric project id lookup).
+    ResourceManager,
 }
 
 impl Endpoint {
@@ -266,6 +268,7 @@ impl Endpoint {
             Self::IamCredentials => "impersonation",
             Self::Metadata => "metadata",
             Self::SubjectTokenUrl | Self::AgentTokenFile => "source",
+            Self::ResourceManager => "resource_manager",
         }
     }
 }
@@ -279,6 +282,7 @@ impl fmt::Display for Endpoint {
             Self::Metadata => "metadata server",
             Self::SubjectTokenUrl => "subject token URL",
             Self::AgentTokenFile => "agent token file",
+            Self::ResourceManager => "Resource Manager",
         })
     }
 }
@@ -454,6 +458,13 @@ mod tests {
                 69,
                 "source",
                 "bad_response",
+                false,
+            ),
+            (
+                upstream(Endpoint::ResourceManager, refused(403, Some("PERMISSION_DENIED"))),
+                69,
+                "resource_manager",
+                "PERMISSION_DENIED",
                 false,
             ),
             (

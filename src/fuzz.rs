@@ -279,8 +279,16 @@ impl MetadataApi {
             identity: metadata::Identity {
                 email: "fuzz@my-project.iam.gserviceaccount.com".to_owned(),
                 project_id: Some("my-project".to_owned()),
-                numeric_project_id: None,
+                numeric_project_id: metadata::project_number(None),
                 universe_domain: credentials::service_account::DEFAULT_UNIVERSE.to_owned(),
+            },
+            instance: crate::server::instance::Instance {
+                zone: Some("us-central1-a".to_owned()),
+                region: Some("us-central1".to_owned()),
+                name: Some("fuzz-vm".to_owned()),
+                id: Some(4_519_681_524_354_166_001),
+                hostname: Some("fuzz-vm.internal".to_owned()),
+                attributes: [("cluster-name".to_owned(), "fuzz".to_owned())].into(),
             },
             metrics,
             listen,
@@ -330,6 +338,14 @@ pub fn flag_values(data: &[u8]) {
     let _ = validate::endpoint_url(&text);
     validate::without_userinfo(&text);
     let _ = validate::quantity(&text);
+    if validate::zone(&text).is_ok() {
+        let region = validate::region_of_zone(&text).unwrap_or_default();
+        assert!(validate::region(region).is_ok(), "zone {text:?} has no valid region");
+    }
+    let _ = validate::metadata_name(&text);
+    let _ = validate::instance_id(&text);
+    let _ = validate::hostname(&text);
+    let _ = validate::attribute(&text);
     let _ = config::parse_id_tokens(&list);
     let _ = external_account::check_audience(&text);
     let _ = external_account::check_email(&text);

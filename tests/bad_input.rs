@@ -177,6 +177,13 @@ fn malformed_or_credential_bearing_urls_fail_at_once_naming_the_flag_or_field() 
             expect_usage_error(&ran, &format!("{flag} {url}"), flag);
             assert!(!ran.stderr.contains("hunter2"), "{flag} {url}: {}", ran.stderr);
         }
+        let ran = run(&sandbox, &["run", "--resource-manager-endpoint", url]);
+        expect_usage_error(
+            &ran,
+            &format!("--resource-manager-endpoint {url}"),
+            "--resource-manager-endpoint",
+        );
+        assert!(!ran.stderr.contains("hunter2"), "--resource-manager-endpoint {url}: {}", ran.stderr);
     }
     let key = emulator.add_service_account("app@emulator-project.iam.gserviceaccount.com");
     for token_uri in
@@ -221,6 +228,41 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         (vec!["run", "--scopes="], "--scopes"),
         (vec!["print-access-token", "--http-timeout", "0s"], "--http-timeout"),
         (vec!["run", "--http-timeout", "11m"], "--http-timeout"),
+        (vec!["run", "--zone", "us-east-1a"], "--zone"),
+        (vec!["run", "--zone", "us-central1-a", "--region", "europe-west4"], "--region"),
+        (vec!["run", "--instance-id", "18446744073709551616"], "--instance-id"),
+        (vec!["run", "--instance-name", "a/b"], "--instance-name"),
+        (vec!["run", "--cluster-name", "two words"], "--cluster-name"),
+        (vec!["run", "--attribute", "no-value"], "--attribute"),
+        (vec!["run", "--attribute", "k=\u{1b}[31m"], "--attribute"),
+        (
+            vec![
+                "webhook",
+                "--agent-image",
+                "x",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--zone",
+                "us-central1",
+            ],
+            "--zone",
+        ),
+        (
+            vec![
+                "webhook",
+                "--agent-image",
+                "x",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--cluster-name",
+                "a/b",
+            ],
+            "--cluster-name",
+        ),
     ];
     for (args, needle) in cases {
         expect_usage_error(&run(&sandbox, &args), &args.join(" "), needle);

@@ -16,6 +16,8 @@ mod jwt_grant;
 mod metadata;
 #[path = "emulator/refresh_and_faults.rs"]
 mod refresh_and_faults;
+#[path = "emulator/resource_manager.rs"]
+mod resource_manager;
 #[path = "emulator/sts.rs"]
 mod sts;
 

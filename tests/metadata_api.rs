@@ -3,12 +3,12 @@
 
 mod support;
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
 use serde_json::Value;
 use support::{
     agent::Sandbox,
-    emulator::Emulator,
+    emulator::{Emulator, Fault},
     running::{RunningAgent, get},
 };
 
@@ -238,4 +238,123 @@ fn only_metadata_and_loopback_hosts_get_tokens_so_dns_rebinding_cannot() {
         assert_eq!(status, 403, "{host:?}: {raw}");
         assert!(!raw.contains("access_token"), "{host:?}: no token in {raw}");
     }
+}
+
+const NUMERIC: &str = "/computeMetadata/v1/project/numeric-project-id";
+
+#[test]
+fn the_numeric_project_id_is_looked_up_once_at_start_with_the_agents_token() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(
+        &emulator,
+        &sandbox,
+        &["--resource-manager-endpoint", emulator.url(), "--zone", "us-central1-a"],
+    );
+    agent.wait_ready();
+    agent.wait_until(Duration::from_secs(20), "the numeric project id", || {
+        agent.metadata_get(NUMERIC).status == 200
+    });
+    assert_eq!(agent.metadata_get(NUMERIC).body, "123456789012", "emulator-project's number");
+    let zone = agent.metadata_get("/computeMetadata/v1/instance/zone");
+    assert_eq!(zone.body, "projects/123456789012/zones/us-central1-a");
+    assert_eq!(zone.header("content-type"), Some("application/text"));
+    let lookups = emulator.requests_to("resource_manager");
+    assert_eq!(lookups.len(), 1, "looked up once: {lookups:?}");
+    assert_eq!(lookups[0].path_and_query, "/v1/projects/emulator-project");
+    assert_eq!(lookups[0].status, 200, "the emulator accepted the agent's own token");
+    assert!(!agent.logs().contains("WARN"), "{}", agent.logs());
+}
+
+#[test]
+fn a_refused_lookup_is_one_warning_and_the_route_stays_404() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(
+        &emulator,
+        &sandbox,
+        &["--resource-manager-endpoint", emulator.url(), "--project-id", "not-my-project"],
+    );
+    agent.wait_ready();
+    agent
+        .wait_until(Duration::from_secs(20), "the warning", || agent.logs().contains("--numeric-project-id"));
+    let logs = agent.logs();
+    let warning = logs.lines().find(|l| l.contains("--numeric-project-id")).expect("the warning line");
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("HTTP 403 PERMISSION_DENIED"), "says why: {warning}");
+    assert!(warning.contains("resourcemanager.projects.get"), "says what to grant: {warning}");
+    let token = std::fs::read_to_string(sandbox.path("out").join("token")).expect("token");
+    assert!(!logs.contains(&token), "never the token in the log");
+    assert_eq!(agent.metadata_get(NUMERIC).status, 404);
+    assert_eq!(agent.metadata_get("/computeMetadata/v1/project/project-id").body, "not-my-project");
+    assert_eq!(emulator.calls("resource_manager"), 1, "a refusal is not retried");
+    assert_eq!(logs.matches("--numeric-project-id").count(), 1, "one warning: {logs}");
+}
+
+#[test]
+fn a_transient_lookup_failure_is_retried_once_and_no_more() {
+    for (faults, answered) in [(1, true), (2, false)] {
+        let emulator = Emulator::start();
+        for _ in 0..faults {
+            emulator.push_fault_to("resource_manager", Fault::Status(503));
+        }
+        let sandbox = Sandbox::new();
+        let agent = agent_with(&emulator, &sandbox, &["--resource-manager-endpoint", emulator.url()]);
+        agent.wait_ready();
+        if answered {
+            agent.wait_until(Duration::from_secs(20), "the retried lookup", || {
+                agent.metadata_get(NUMERIC).status == 200
+            });
+        } else {
+            agent.wait_until(Duration::from_secs(20), "the warning", || {
+                agent.logs().contains("--numeric-project-id")
+            });
+            assert!(agent.logs().contains("HTTP 503"), "{}", agent.logs());
+            assert_eq!(agent.metadata_get(NUMERIC).status, 404);
+        }
+        assert_eq!(emulator.calls("resource_manager"), 2, "{faults} fault(s): one retry at most");
+    }
+}
+
+#[test]
+fn instance_flags_are_served_like_a_gke_node_s_metadata() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(
+        &emulator,
+        &sandbox,
+        &[
+            "--numeric-project-id=4242",
+            "--zone=europe-west4-b",
+            "--instance-name=web-7d9f-abcde",
+            "--instance-id=4519681524354166001",
+            "--hostname=web-7d9f-abcde",
+            "--cluster-name=prod",
+            "--cluster-location=europe-west4",
+            "--cluster-uid=0123abcd",
+            "--attribute=team=payments",
+        ],
+    );
+    agent.wait_ready();
+    let v1 = "/computeMetadata/v1/instance";
+    for (path, body) in [
+        ("zone", "projects/4242/zones/europe-west4-b"),
+        ("region", "projects/4242/regions/europe-west4"),
+        ("name", "web-7d9f-abcde"),
+        ("id", "4519681524354166001"),
+        ("hostname", "web-7d9f-abcde"),
+        ("attributes/", "cluster-location\ncluster-name\ncluster-uid\nteam\n"),
+        ("attributes/cluster-uid", "0123abcd"),
+        ("/", "attributes/\nhostname\nid\nname\nregion\nservice-accounts/\nzone\n"),
+    ] {
+        let answer = agent.metadata_get(&format!("{v1}/{path}").replace("//", "/"));
+        assert_eq!((answer.status, answer.body.as_str()), (200, body), "{path}");
+        assert_eq!(answer.header("metadata-flavor"), Some("Google"));
+    }
+    assert_eq!(agent.metadata_get(&format!("{v1}/attributes/nope")).status, 404);
+    let all: Value =
+        serde_json::from_str(&agent.metadata_get(&format!("{v1}/?recursive=true")).body).expect("json");
+    assert_eq!(all["id"].as_u64(), Some(4_519_681_524_354_166_001));
+    assert_eq!(all["attributes"]["team"], "payments");
+    assert_eq!(all["serviceAccounts"]["default"]["email"], EMAIL);
 }

@@ -141,6 +141,32 @@ fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() 
     assert!(metrics.contains(r#"gcp_token_agent_admissions_total{result="mutated"} 1"#), "{metrics}");
 }
 
+#[test]
+fn the_injected_agent_reports_the_cluster_zone_and_pod_name_as_instance_metadata() {
+    let api = ApiServer::start();
+    let mut sandbox = Sandbox::new();
+    sandbox.env("GCP_TOKEN_AGENT_CLUSTER_LOCATION", "us-central1");
+    let (webhook, pem) =
+        start_webhook(sandbox, Some(&api), &["--cluster-name", "prod-1", "--zone", "us-central1-b"]);
+    let (rt, http) = (runtime(), client(&pem));
+    let review = fixture("pod.json");
+    let (status, answer) = post(&rt, &http, &webhook, review.to_string());
+    assert_eq!((status, &answer["response"]["allowed"]), (200, &Value::Bool(true)), "{answer}");
+    let pod = patched_pod(&review, &answer);
+    let agent = &pod["spec"]["initContainers"][0];
+    let args: Vec<String> = serde_json::from_value(agent["args"].clone()).expect("args");
+    for flag in ["--cluster-name=prod-1", "--cluster-location=us-central1", "--zone=us-central1-b"] {
+        assert!(args.contains(&flag.to_owned()), "{flag} in {args:?}");
+    }
+    let env = agent["env"].as_array().expect("env");
+    let name = env.iter().find(|e| e["name"] == "GCP_TOKEN_AGENT_INSTANCE_NAME").expect("instance name");
+    assert_eq!(
+        name["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name",
+        "the pod's name, once it has one"
+    );
+    validate_pod(&pod);
+}
+
 /// The patched pod passes the official schemas, strictly, for the oldest and newest
 /// Kubernetes versions the chart claims.
 fn validate_pod(pod: &Value) {

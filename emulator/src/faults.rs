@@ -38,7 +38,7 @@ pub fn take_fault(shared: &Shared, route: &'static str) -> Option<Fault> {
 pub async fn apply_fault(fault: Option<Fault>, route: &str) -> Faulted {
     // IAM Credentials is a Google API, not an OAuth endpoint: its errors
     // come in the `{"error": {"code", "message", "status"}}` envelope.
-    let api = route.starts_with("iam_");
+    let api = route.starts_with("iam_") || route == "resource_manager";
     let error = |status: u16, code: &str| {
         if api {
             api_error(status, code, "emulated failure")

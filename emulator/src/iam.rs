@@ -17,7 +17,8 @@ use super::state::Shared;
 
 type Outcome<T> = Result<T, ApiError>;
 
-const UNAUTHENTICATED: &str = "Request had invalid authentication credentials. Expected OAuth 2 access \
+/// Google's answer to a missing, unknown or expired bearer token.
+pub const UNAUTHENTICATED: &str = "Request had invalid authentication credentials. Expected OAuth 2 access \
     token, login cookie or other valid authentication credential.";
 /// Scopes that let a token call IAM Credentials at all.
 const IAM_CALLER_SCOPES: [&str; 2] =
@@ -60,7 +61,7 @@ pub fn respond(shared: &Shared, route: &str, parts: &Parts, body: &[u8]) -> Resp
 }
 
 fn handle(shared: &Shared, route: &str, parts: &Parts, body: &[u8]) -> Outcome<Value> {
-    let caller = authenticate(shared, parts)?;
+    let caller = authenticate(shared, parts, &IAM_CALLER_SCOPES)?;
     let target = target_email(parts.uri.path())?;
     let access = route == "iam_access";
     let allowed: &[&str] = if access {
@@ -83,15 +84,15 @@ fn handle(shared: &Shared, route: &str, parts: &Parts, body: &[u8]) -> Outcome<V
 }
 
 /// The principal behind the bearer token, which must be a live access
-/// token this emulator issued with a scope that reaches IAM.
-fn authenticate(shared: &Shared, parts: &Parts) -> Outcome<String> {
+/// token this emulator issued with one of `scopes` (those that reach the API).
+pub fn authenticate(shared: &Shared, parts: &Parts, scopes: &[&str]) -> Outcome<String> {
     let unauthenticated = || ApiError::new(401, "UNAUTHENTICATED", UNAUTHENTICATED);
     let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let token = bearer.and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(unauthenticated)?;
     let state = shared.lock();
     let issued = state.issued.get(token.trim()).filter(|i| i.audience.is_none());
     let issued = issued.filter(|i| i.expires_at > SystemTime::now()).ok_or_else(unauthenticated)?;
-    if !issued.scopes.iter().any(|s| IAM_CALLER_SCOPES.contains(&s.as_str())) {
+    if !issued.scopes.iter().any(|s| scopes.contains(&s.as_str())) {
         return Err(ApiError::new(
             403,
             "PERMISSION_DENIED",

@@ -19,6 +19,7 @@ mod killable;
 mod metadata;
 mod oidc;
 mod registry;
+mod resource_manager;
 mod server;
 mod state;
 mod sts;
@@ -39,8 +40,8 @@ pub use keys::{ID_TOKEN_KID, KeyFile, write_private_json};
 pub use oidc::{OidcIssuer, sts_principal};
 #[allow(unused_imports)]
 pub use state::{
-    COUNTED_ROUTES, DEFAULT_METADATA_EMAIL, DEFAULT_USER_SCOPES, DEFAULT_VM_SCOPES, FAULT_ROUTES, Fault,
-    GOOGLE_TOKEN_URI, Issued, PROJECT_ID, Recorded,
+    COUNTED_ROUTES, DEFAULT_METADATA_EMAIL, DEFAULT_PROJECT_NUMBER, DEFAULT_USER_SCOPES, DEFAULT_VM_SCOPES,
+    FAULT_ROUTES, Fault, GOOGLE_TOKEN_URI, Issued, PROJECT_ID, Recorded,
 };
 
 use state::{ServiceAccount, Shared, UserGrant};
@@ -169,6 +170,12 @@ impl Emulator {
         state.metadata.email = email.to_string();
         state.metadata.project_id = project_id.to_string();
         state.metadata.numeric_project_id = numeric_project_id;
+    }
+
+    /// Registers a project with Resource Manager (`GET /v1/projects/{id}` answers its
+    /// number); [`PROJECT_ID`] is registered from the start as [`DEFAULT_PROJECT_NUMBER`].
+    pub fn add_project(&self, project_id: &str, number: u64) {
+        self.shared.lock().projects.insert(project_id.to_string(), number);
     }
 
     /// Sets the scopes attached to the metadata server's VM account.

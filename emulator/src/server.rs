@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use super::faults::{Faulted, apply_fault, take_fault};
 use super::killable::{Kill, KillableListener};
 use super::state::{Recorded, Shared};
-use super::{authorize, form, iam, metadata, sts, token};
+use super::{authorize, form, iam, metadata, resource_manager, sts, token};
 
 /// Serves the emulator on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -30,7 +30,7 @@ pub fn classify(path: &str) -> &'static str {
     } else if path == "/v1/token" {
         "sts"
     } else if let Some(rest) = path.strip_prefix("/v1/projects/") {
-        iam::classify(rest)
+        if resource_manager::is_project(rest) { "resource_manager" } else { iam::classify(rest) }
     } else if path == "/o/oauth2/auth" {
         "authorize"
     } else if path == "/o/oauth2/approve" {
@@ -101,6 +101,7 @@ fn route_request(
         ("sts", Some(form)) if parts.method == "POST" => sts::respond(shared, &parts.headers, form),
         ("token" | "sts", _) => oauth_error(405, "invalid_request", "Method not allowed: use POST."),
         ("iam_access" | "iam_id", _) => iam::respond(shared, route, parts, body),
+        ("resource_manager", _) => resource_manager::respond(shared, parts),
         ("authorize", _) => authorize::authorize(shared, parts),
         ("approve", _) => authorize::approve(shared, parts, body),
         ("control", _) => Json(shared.lock().calls.clone()).into_response(),

@@ -20,6 +20,9 @@ pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 /// Project id written into generated key files and the metadata server.
 pub const PROJECT_ID: &str = "emulator-project";
 
+/// The number of [`PROJECT_ID`], in Resource Manager and the metadata server.
+pub const DEFAULT_PROJECT_NUMBER: u64 = 123_456_789_012;
+
 /// Service account the metadata server impersonates until reconfigured.
 pub const DEFAULT_METADATA_EMAIL: &str = "emulator-vm@emulator-project.iam.gserviceaccount.com";
 
@@ -36,8 +39,9 @@ pub const DEFAULT_USER_SCOPES: [&str; 4] = [
 ];
 
 /// Route names used by [`super::Emulator::calls`] and `/emulator/calls`;
-/// "authorize" and "approve" are the browser-facing consent pages.
-pub const COUNTED_ROUTES: [&str; 9] = [
+/// "authorize" and "approve" are the browser-facing consent pages,
+/// "resource_manager" is Cloud Resource Manager's `projects.get`.
+pub const COUNTED_ROUTES: [&str; 10] = [
     "token",
     "metadata_token",
     "metadata_identity",
@@ -47,13 +51,14 @@ pub const COUNTED_ROUTES: [&str; 9] = [
     "iam_id",
     "authorize",
     "approve",
+    "resource_manager",
 ];
 
 /// Routes that take scripted faults, each with its own queue
 /// ([`super::Emulator::push_fault_to`]); the first three also drain the
 /// shared queue of [`super::Emulator::push_fault`].
-pub const FAULT_ROUTES: [&str; 6] =
-    ["token", "metadata_token", "metadata_identity", "sts", "iam_access", "iam_id"];
+pub const FAULT_ROUTES: [&str; 7] =
+    ["token", "metadata_token", "metadata_identity", "sts", "iam_access", "iam_id", "resource_manager"];
 
 /// One scripted failure, consumed FIFO by the next request to a route of
 /// [`FAULT_ROUTES`]. IAM routes render error codes in Google's API envelope
@@ -214,6 +219,8 @@ pub struct State {
     pub requests: Vec<Recorded>,
     /// token string -> who it was issued to.
     pub issued: HashMap<String, Issued>,
+    /// Cloud Resource Manager: project id -> project number.
+    pub projects: HashMap<String, u64>,
 }
 
 impl State {
@@ -231,7 +238,7 @@ impl State {
                 email: DEFAULT_METADATA_EMAIL.to_string(),
                 client_id: random_digits(21),
                 project_id: PROJECT_ID.to_string(),
-                numeric_project_id: 123_456_789_012,
+                numeric_project_id: DEFAULT_PROJECT_NUMBER,
                 scopes: DEFAULT_VM_SCOPES.iter().map(|s| s.to_string()).collect(),
             },
             faults: VecDeque::new(),
@@ -241,6 +248,7 @@ impl State {
             calls: COUNTED_ROUTES.iter().map(|r| (*r, 0)).collect(),
             requests: Vec::new(),
             issued: HashMap::new(),
+            projects: HashMap::from([(PROJECT_ID.to_string(), DEFAULT_PROJECT_NUMBER)]),
         }
     }
 

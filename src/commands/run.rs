@@ -11,7 +11,7 @@ use crate::{
     error::{Error, Result},
     exchange::{self, Http, IdRequest, RetryPolicy},
     refresh::{EarlyRefresh, MintFn, Minter, OnDemand, Owner, Published},
-    server::{self, admin, metadata},
+    server::{self, admin, instance::Instance, metadata},
     sinks::files::{FileSink, Target},
     telemetry::metrics::Metrics,
     watch as source_watch,
@@ -63,10 +63,8 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         "credential watcher"
     });
     let identity = identity(&loaded, &config, &http).await;
-    if identity.numeric_project_id.is_none() && config.listen.is_some() {
-        tracing::info!(
-            "no numeric project id known: gcloud (GCE_METADATA_ROOT) needs --numeric-project-id to detect this agent"
-        );
+    if identity.numeric_project_id.get().is_none() && config.listen.is_some() {
+        look_up_project_number(&config, &identity, &access_of(&tokens), &http);
     }
     let mut metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
     metadata_state.nudge = Some(asks_tx);
@@ -266,6 +264,7 @@ fn metadata_state(
         minter,
         on_demand: OnDemand::new(metrics.clone()),
         identity,
+        instance: instance(config),
         metrics: metrics.clone(),
         listen: config.listen.map(|a| a.ip()),
         min_remaining: config.min_remaining,
@@ -304,7 +303,7 @@ fn kept_id_tokens(config: &RunConfig, tokens: &Tokens) -> Vec<metadata::KeptIdTo
 
 /// What the metadata API says about who we are.
 async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata::Identity {
-    let mut facts = metadata::Identity {
+    let mut facts = Facts {
         email: "default".to_owned(),
         project_id: config.project_id.clone(),
         numeric_project_id: config.numeric_project_id.clone(),
@@ -335,7 +334,93 @@ async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata:
     }
     // A service account's email names its project: NAME@PROJECT.iam.gserviceaccount.com.
     facts.project_id = facts.project_id.or_else(|| crate::validate::project_of_email(&facts.email));
-    facts
+    metadata::Identity {
+        email: facts.email,
+        project_id: facts.project_id,
+        numeric_project_id: metadata::project_number(facts.numeric_project_id),
+        universe_domain: facts.universe_domain,
+    }
+}
+
+/// [`metadata::Identity`] while it is being worked out.
+struct Facts {
+    email: String,
+    project_id: Option<String>,
+    numeric_project_id: Option<String>,
+    universe_domain: String,
+}
+
+/// gcloud takes a metadata server for one only when `project/numeric-project-id` answers, so
+/// when neither a flag nor the credential gave the number, it is looked up once, in the
+/// background (readiness and tokens never wait for it), with the agent's own access token:
+/// Resource Manager's `projects.get`. A failure is one warning saying what to do; a transient
+/// one is retried once, never in a loop.
+fn look_up_project_number(
+    config: &RunConfig,
+    identity: &metadata::Identity,
+    access: &Published,
+    http: &Http,
+) {
+    let Some(project) = identity.project_id.clone() else {
+        tracing::info!(
+            "no project id or numeric project id known: gcloud (GCE_METADATA_ROOT) needs \
+             --numeric-project-id to detect this agent"
+        );
+        return;
+    };
+    let endpoint = config
+        .resource_manager_endpoint
+        .clone()
+        .unwrap_or_else(|| exchange::resource_manager::default_endpoint(&identity.universe_domain));
+    let (cell, mut tokens, http) = (identity.numeric_project_id.clone(), access.tokens.clone(), http.clone());
+    tokio::spawn(async move {
+        // The first token the owner publishes; the Ref must not live across an await.
+        let bearer = match tokens.wait_for(Option::is_some).await {
+            Ok(token) => token.as_ref().map(|t| t.value.clone()),
+            Err(_) => None,
+        };
+        let Some(bearer) = bearer else { return };
+        tracing::debug!(%project, "looking up the numeric project id");
+        match exchange::resource_manager::project_number(&http, &endpoint, &project, &bearer).await {
+            Ok(number) => {
+                tracing::info!(%project, %number, "numeric project id from Resource Manager");
+                let _ = cell.set(number);
+            }
+            Err(e) => tracing::warn!(
+                "cannot look up the numeric id of project {project}: {e}. So \
+                 project/numeric-project-id answers 404, and gcloud (GCE_METADATA_ROOT) does not take \
+                 this agent for a metadata server: pass --numeric-project-id NUMBER, or grant the \
+                 agent's account resourcemanager.projects.get on {project} (e.g. roles/browser)"
+            ),
+        }
+    });
+}
+
+/// The instance facts the metadata API reports: the flags, the host name defaulting to this
+/// machine's.
+fn instance(config: &RunConfig) -> Instance {
+    let facts = &config.instance;
+    Instance {
+        zone: facts.zone.clone(),
+        region: facts.region.clone(),
+        name: facts.name.clone(),
+        id: facts.id,
+        hostname: facts.hostname.clone().or_else(os_hostname),
+        attributes: facts.attributes.iter().cloned().collect(),
+    }
+}
+
+/// This machine's host name (a pod's name in Kubernetes), when it is a valid one.
+fn os_hostname() -> Option<String> {
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_str().ok()?;
+    match crate::validate::hostname(name) {
+        Ok(()) => Some(name.to_owned()),
+        Err(why) => {
+            tracing::debug!("instance/hostname is not answered: this machine's {why}; set --hostname");
+            None
+        }
+    }
 }
 
 /// `//iam.googleapis.com/projects/NUMBER/locations/...` -> NUMBER.

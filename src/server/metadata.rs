@@ -6,7 +6,7 @@
 use std::{
     collections::BTreeSet,
     net::IpAddr,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -20,9 +20,13 @@ use axum::{
     routing::get,
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{HotPath, Site, rendered::render};
+use super::{
+    HotPath, Site,
+    instance::{self, Instance, text},
+    rendered::render,
+};
 use crate::{
     exchange::{AccessRequest, IdRequest},
     refresh::{Minter, OnDemand, Published},
@@ -45,10 +49,20 @@ pub(crate) struct Identity {
     pub email: String,
     /// `project/project-id`, if known.
     pub project_id: Option<String>,
-    /// `project/numeric-project-id`, if known.
-    pub numeric_project_id: Option<String>,
+    /// `project/numeric-project-id`, once known: at start (a flag, the credential) or later,
+    /// set once by the lookup `run` starts in the background.
+    pub numeric_project_id: Arc<OnceLock<String>>,
     /// `universe/universe-domain`.
     pub universe_domain: String,
+}
+
+/// A numeric project id cell, set now when the number is known.
+pub(crate) fn project_number(known: Option<String>) -> Arc<OnceLock<String>> {
+    let cell = OnceLock::new();
+    if let Some(number) = known {
+        let _ = cell.set(number);
+    }
+    Arc::new(cell)
 }
 
 /// An ID token the agent keeps fresh, served when its audience and format are asked for.
@@ -78,6 +92,8 @@ pub(crate) struct MetadataState {
     pub on_demand: OnDemand,
     /// Identity facts.
     pub identity: Identity,
+    /// Zone, name, attributes and the like.
+    pub instance: Instance,
     pub metrics: Metrics,
     /// The address the API listens on, accepted as a `Host`.
     pub listen: Option<IpAddr>,
@@ -139,12 +155,20 @@ fn hot_token(
 fn routes(state: Arc<MetadataState>) -> Router {
     let account = format!("{V1}/instance/service-accounts/{{account}}");
     Router::new()
-        .route("/", get(|| async { "computeMetadata/\n" }))
-        .route(V1, get(|| async { "instance/\nproject/\nuniverse/\n" }))
-        .route(&format!("{V1}/"), get(|| async { "instance/\nproject/\nuniverse/\n" }))
+        .route("/", get(|| async { text("computeMetadata/\n") }))
+        .route(V1, get(|| async { text("instance/\nproject/\nuniverse/\n") }))
+        .route(&format!("{V1}/"), get(|| async { text("instance/\nproject/\nuniverse/\n") }))
         // Node's detection asks for `instance` without a slash and takes a 404 as "not on GCE".
-        .route(&format!("{V1}/instance"), get(|| async { "service-accounts/\n" }))
-        .route(&format!("{V1}/instance/"), get(|| async { "service-accounts/\n" }))
+        .route(&format!("{V1}/instance"), get(instance::directory))
+        .route(&format!("{V1}/instance/"), get(instance::directory))
+        .route(&format!("{V1}/instance/zone"), get(instance::zone_route))
+        .route(&format!("{V1}/instance/region"), get(instance::region_route))
+        .route(&format!("{V1}/instance/name"), get(instance::name))
+        .route(&format!("{V1}/instance/id"), get(instance::id))
+        .route(&format!("{V1}/instance/hostname"), get(instance::hostname))
+        .route(&format!("{V1}/instance/attributes"), get(instance::attributes))
+        .route(&format!("{V1}/instance/attributes/"), get(instance::attributes))
+        .route(&format!("{V1}/instance/attributes/{{key}}"), get(instance::attribute))
         .route(&format!("{V1}/instance/service-accounts"), get(accounts))
         .route(&format!("{V1}/instance/service-accounts/"), get(accounts))
         .route(&account, get(account_dir))
@@ -232,13 +256,27 @@ pub(crate) fn host_allowed(host: &str, listen: Option<IpAddr>) -> bool {
     }
 }
 
+/// `?recursive=true` on a directory.
 #[derive(Deserialize)]
-struct DirQuery {
-    recursive: Option<String>,
+pub(super) struct DirQuery {
+    pub(super) recursive: Option<String>,
 }
 
-async fn accounts(State(state): State<Arc<MetadataState>>) -> String {
-    format!("default/\n{}/\n", state.identity.email)
+async fn accounts(State(state): State<Arc<MetadataState>>, Query(query): Query<DirQuery>) -> Response {
+    if query.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true")) {
+        return Json(accounts_json(&state)).into_response();
+    }
+    text(format!("default/\n{}/\n", state.identity.email))
+}
+
+/// One account as `service-accounts/ACCOUNT/?recursive=true` describes it.
+fn account_json(state: &MetadataState) -> Value {
+    json!({ "aliases": ["default"], "email": state.identity.email, "scopes": state.scopes })
+}
+
+/// `service-accounts/?recursive=true`: the account under its alias and its email, as GCE.
+pub(super) fn accounts_json(state: &MetadataState) -> Value {
+    json!({ "default": account_json(state), state.identity.email.as_str(): account_json(state) })
 }
 
 async fn account_dir(
@@ -250,31 +288,30 @@ async fn account_dir(
         return undefined(&account);
     }
     if query.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true")) {
-        let body = json!({ "aliases": ["default"], "email": state.identity.email, "scopes": state.scopes });
-        return Json(body).into_response();
+        return Json(account_json(&state)).into_response();
     }
-    "aliases\nemail\nidentity\nscopes\ntoken\n".into_response()
+    text("aliases\nemail\nidentity\nscopes\ntoken\n")
 }
 
 async fn email(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
     if !known(&state, &account) {
         return undefined(&account);
     }
-    state.identity.email.clone().into_response()
+    text(state.identity.email.clone())
 }
 
 async fn scopes(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
     if !known(&state, &account) {
         return undefined(&account);
     }
-    format!("{}\n", state.scopes.join("\n")).into_response()
+    text(format!("{}\n", state.scopes.join("\n")))
 }
 
 async fn aliases(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
     if !known(&state, &account) {
         return undefined(&account);
     }
-    "default\n".into_response()
+    text("default\n")
 }
 
 /// `default` and the account's email name the one account the agent serves.
@@ -441,16 +478,16 @@ async fn project_id(State(state): State<Arc<MetadataState>>) -> Response {
 }
 
 async fn numeric_project_id(State(state): State<Arc<MetadataState>>) -> Response {
-    optional(state.identity.numeric_project_id.as_deref())
+    optional(state.identity.numeric_project_id.get().map(String::as_str))
 }
 
-async fn universe(State(state): State<Arc<MetadataState>>) -> String {
-    state.identity.universe_domain.clone()
+async fn universe(State(state): State<Arc<MetadataState>>) -> Response {
+    text(state.identity.universe_domain.clone())
 }
 
 fn optional(value: Option<&str>) -> Response {
     match value {
-        Some(v) => v.to_owned().into_response(),
+        Some(v) => text(v),
         None => {
             (StatusCode::NOT_FOUND, "not defined; set --project-id / --numeric-project-id\n").into_response()
         }

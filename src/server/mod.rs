@@ -2,6 +2,7 @@
 //! listener (tests bind port 0), cap connections, time out slow headers, and drain on shutdown.
 
 pub(crate) mod admin;
+pub(crate) mod instance;
 pub(crate) mod metadata;
 mod rendered;
 

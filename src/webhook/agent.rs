@@ -25,6 +25,12 @@ pub(crate) struct AgentSettings {
     pub(crate) ca_configmap: Option<String>,
     /// Its key holding the PEM bundle.
     pub(crate) ca_key: String,
+    /// `run --cluster-name`.
+    pub(crate) cluster_name: Option<String>,
+    /// `run --cluster-location`.
+    pub(crate) cluster_location: Option<String>,
+    /// `run --zone` for pods that annotate none.
+    pub(crate) zone: Option<String>,
 }
 
 impl Default for AgentSettings {
@@ -35,6 +41,9 @@ impl Default for AgentSettings {
             env: Vec::new(),
             ca_configmap: None,
             ca_key: "ca.crt".to_owned(),
+            cluster_name: None,
+            cluster_location: None,
+            zone: None,
         }
     }
 }
@@ -101,13 +110,32 @@ pub(crate) fn args(plan: &Plan<'_>) -> Vec<String> {
     if let Some(project) = &plan.project_id {
         args.push(format!("--project-id={project}"));
     }
+    let agent = &plan.ctx.agent;
+    if let Some(zone) = plan.settings.zone.as_ref().or(agent.zone.as_ref()) {
+        args.push(format!("--zone={zone}"));
+    }
+    if let Some(name) = &agent.cluster_name {
+        args.push(format!("--cluster-name={name}"));
+    }
+    if let Some(location) = &agent.cluster_location {
+        args.push(format!("--cluster-location={location}"));
+    }
     args
 }
 
+/// `instance/name` is the pod's name, known only once the pod exists (a Deployment's pods are
+/// named by the API server after admission), so it comes from the downward API.
+const INSTANCE_NAME_ENV: &str = "GCP_TOKEN_AGENT_INSTANCE_NAME";
+
 fn env(agent: &AgentSettings) -> Vec<Value> {
-    let mut env: Vec<Value> =
-        agent.env.iter().map(|(name, value)| json!({"name": name, "value": value})).collect();
     let set = |name: &str| agent.env.iter().any(|(n, _)| n == name);
+    let mut env = Vec::new();
+    if !set(INSTANCE_NAME_ENV) {
+        env.push(
+            json!({"name": INSTANCE_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        );
+    }
+    env.extend(agent.env.iter().map(|(name, value)| json!({"name": name, "value": value})));
     if agent.ca_configmap.is_some() && !set("SSL_CERT_FILE") {
         env.push(json!({"name": "SSL_CERT_FILE", "value": format!("{CA_MOUNT}/{}", agent.ca_key)}));
     }

@@ -19,7 +19,7 @@ pub(crate) const METADATA_PROVIDER: &str = "metadata";
 pub(crate) const DEFAULT_OUTPUT_PATH: &str = "/var/run/gcp-token-agent";
 
 /// Every annotation the webhook reads; any other `gcp-token-agent.io/` key is a typo.
-const KNOWN: [&str; 14] = [
+const KNOWN: [&str; 15] = [
     "service-account",
     "workload-identity-provider",
     "scopes",
@@ -34,6 +34,7 @@ const KNOWN: [&str; 14] = [
     "memory-limit",
     "port",
     "admin-port",
+    "zone",
 ];
 
 /// What a pod asked for, validated.
@@ -53,6 +54,8 @@ pub(crate) struct PodSettings {
     pub(crate) resources: [Option<String>; 4],
     pub(crate) port: Option<u16>,
     pub(crate) admin_port: Option<u16>,
+    /// The zone the agent reports (`run --zone`).
+    pub(crate) zone: Option<String>,
 }
 
 /// The resource annotations, in [`PodSettings::resources`] order.
@@ -108,6 +111,7 @@ impl Reader<'_> {
                 .map(|key| self.check(key, |v| validate::quantity(v).map(|()| v.to_owned()))),
             port: self.check("port", port),
             admin_port: self.check("admin-port", port),
+            zone: self.check("zone", |v| validate::zone(v).map(|()| v.to_owned())),
         }
     }
 
@@ -161,8 +165,10 @@ mod tests {
             ("scopes", "cloud-platform,https://www.googleapis.com/auth/pubsub"),
             ("memory-limit", "128Mi"),
             ("port", "9898"),
+            ("zone", "europe-west4-b"),
         ])))
         .expect("valid");
+        assert_eq!(settings.zone.as_deref(), Some("europe-west4-b"));
         assert_eq!(settings.skip_containers, ["istio-proxy", "logger"]);
         assert_eq!(settings.token_expiration, Some(7200));
         assert_eq!(
@@ -190,6 +196,7 @@ mod tests {
             ("project-id", "Bad Project!!"),
             ("cpu-limit", "lots"),
             ("port", "70000"),
+            ("zone", "us-east-1a"),
             ("servce-account", "typo@my-project.iam.gserviceaccount.com"),
         ];
         let err = parse(Some(&annotations(&bad))).expect_err("invalid");

@@ -185,12 +185,21 @@ fn agent_settings(args: &AgentArgs) -> Result<agent::AgentSettings> {
             format!("\"{}\" is not a ConfigMap key", args.agent_ca_key),
         ));
     }
+    let checked = |flag: &str, value: &Option<String>, check: fn(&str) -> Result<(), String>| {
+        value.as_deref().map(check).transpose().map_err(|why| Error::usage(flag, why))
+    };
+    checked("--cluster-name", &args.cluster_name, validate::metadata_name)?;
+    checked("--cluster-location", &args.cluster_location, validate::metadata_name)?;
+    checked("--zone", &args.zone, validate::zone)?;
     Ok(agent::AgentSettings {
         resources,
         run_as_user,
         env,
         ca_configmap: args.agent_ca_configmap.clone(),
         ca_key: args.agent_ca_key.clone(),
+        cluster_name: args.cluster_name.clone(),
+        cluster_location: args.cluster_location.clone(),
+        zone: args.zone.clone(),
     })
 }
 
@@ -291,7 +300,13 @@ fn fuzz_contexts() -> [InjectContext; 2] {
         native_sidecar: false,
         project_id: Some("my-project".to_owned()),
         ksa_service_account: None,
-        agent: agent::AgentSettings { ca_configmap: Some("corp-ca".to_owned()), ..Default::default() },
+        agent: agent::AgentSettings {
+            ca_configmap: Some("corp-ca".to_owned()),
+            cluster_name: Some("fuzz-cluster".to_owned()),
+            cluster_location: Some("us-central1".to_owned()),
+            zone: Some("us-central1-a".to_owned()),
+            ..Default::default()
+        },
         ..federated.clone()
     };
     [federated, classic]

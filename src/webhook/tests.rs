@@ -266,10 +266,14 @@ fn operator_settings_and_pod_annotations_shape_the_agent() {
         env: vec![("HTTPS_PROXY".into(), "http://proxy:3128".into())],
         ca_configmap: Some("corp-ca".into()),
         ca_key: "bundle.pem".into(),
+        cluster_name: Some("prod-1".into()),
+        cluster_location: Some("europe-west4".into()),
+        zone: Some("europe-west4-a".into()),
     };
     let mut pod = fixture("pod.json");
     pod["metadata"]["annotations"]["gcp-token-agent.io/memory-limit"] = json!("96Mi");
     pod["metadata"]["annotations"]["gcp-token-agent.io/port"] = json!("9898");
+    pod["metadata"]["annotations"]["gcp-token-agent.io/zone"] = json!("europe-west4-b");
     let pod = patched(&pod, &ctx);
     let agent = by_name(&pod, AGENT_CONTAINER);
     assert_eq!(
@@ -289,6 +293,36 @@ fn operator_settings_and_pod_annotations_shape_the_agent() {
     );
     assert!(args(&pod).contains(&"--listen=127.0.0.1:9898".to_owned()));
     assert_eq!(env(by_name(&pod, "api"), "GCE_METADATA_HOST").as_deref(), Some("127.0.0.1:9898"));
+    let annotated = args(&pod);
+    for flag in ["--cluster-name=prod-1", "--cluster-location=europe-west4", "--zone=europe-west4-b"] {
+        assert!(
+            annotated.contains(&flag.to_owned()),
+            "the pod's zone annotation wins: {flag} in {annotated:?}"
+        );
+    }
+    let unannotated = args(&patched(&fixture("pod.json"), &ctx));
+    assert!(unannotated.contains(&"--zone=europe-west4-a".to_owned()), "{unannotated:?}");
+}
+
+#[test]
+fn the_agent_reports_the_pods_name_as_its_instance_name() {
+    let pod = patched(&fixture("pod.json"), &context(true));
+    let agent = by_name(&pod, AGENT_CONTAINER);
+    let instance_name = agent["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "GCP_TOKEN_AGENT_INSTANCE_NAME")
+        .expect("the instance name variable");
+    assert_eq!(instance_name["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
+    assert!(!args(&pod).iter().any(|a| a.starts_with("--zone") || a.starts_with("--cluster-")));
+    let mut ctx = context(true);
+    ctx.agent.env = vec![("GCP_TOKEN_AGENT_INSTANCE_NAME".into(), "fixed".into())];
+    let pod = patched(&fixture("pod.json"), &ctx);
+    assert_eq!(
+        env(by_name(&pod, AGENT_CONTAINER), "GCP_TOKEN_AGENT_INSTANCE_NAME").as_deref(),
+        Some("fixed")
+    );
 }
 
 #[test]
@@ -342,7 +376,12 @@ fn every_generated_run_command_line_is_accepted_by_run() {
     let mut with_scopes = fixture("pod.json");
     with_scopes["metadata"]["annotations"]["gcp-token-agent.io/scopes"] = json!("cloud-platform,openid");
     with_scopes["metadata"]["annotations"]["gcp-token-agent.io/project-id"] = json!("other-project");
+    let mut cluster = context(true);
+    cluster.agent.cluster_name = Some("prod-1".to_owned());
+    cluster.agent.cluster_location = Some("us-central1".to_owned());
+    cluster.agent.zone = Some("us-central1-f".to_owned());
     let cases = [
+        (fixture("pod.json"), cluster),
         (fixture("pod.json"), context(true)),
         (fixture("pod-real-world.json"), context(false)),
         (fixture("pod-with-native-sidecar.json"), metadata),

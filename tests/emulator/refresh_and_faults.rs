@@ -151,7 +151,7 @@ async fn the_calls_endpoint_reports_every_counter() {
     let counters: Value = response.json().await.expect("JSON counters");
     let expected = json!({
         "token": 1, "metadata_token": 0, "metadata_identity": 0, "metadata_other": 1,
-        "sts": 0, "iam_access": 0, "iam_id": 0, "authorize": 0, "approve": 0,
+        "sts": 0, "iam_access": 0, "iam_id": 0, "authorize": 0, "approve": 0, "resource_manager": 0,
     });
     assert_eq!(counters, expected);
 }

@@ -58,9 +58,9 @@ impl Gcloud {
         self.config.path()
     }
 
-    /// Runs gcloud and returns stdout; panics with stderr on failure.
-    pub fn ok(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
-        let output = clean_command("gcloud")
+    /// Runs gcloud and returns what it did, success or not.
+    pub fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+        clean_command("gcloud")
             .args(args)
             .arg("--quiet")
             .env("CLOUDSDK_CONFIG", self.config.path())
@@ -69,7 +69,12 @@ impl Gcloud {
             .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
             .stdin(Stdio::null())
             .output()
-            .expect("gcloud runs (preinstalled on the CI machine)");
+            .expect("gcloud runs (preinstalled on the CI machine)")
+    }
+
+    /// Runs gcloud and returns stdout; panics with stderr on failure.
+    pub fn ok(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
+        let output = self.run(args, envs);
         assert!(
             output.status.success(),
             "gcloud {args:?} failed:\n{}",

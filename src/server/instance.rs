@@ -234,7 +234,7 @@ mod tests {
             last_nudge: std::sync::Mutex::new(None),
             rendered: Default::default(),
         };
-        metadata::router(state)
+        metadata::site(state).router
     }
 
     fn configured() -> Instance {

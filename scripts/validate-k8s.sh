@@ -427,6 +427,8 @@ done
 check "chart README.md lists every value with its default" python3 "$py" value-docs "$CHART"
 refuse "schema refuses an unknown top-level value" "additional property" \
   helm template "$RELEASE" "$CHART" --set replicas=2
+refuse "extraArgs may not repeat a flag the chart sets (the webhook refuses repeats)" "extraArgs: --log-level is set by the chart" \
+  helm template "$RELEASE" "$CHART" --set 'extraArgs[0]=--log-level=debug'
 refuse "schema refuses an unknown failurePolicy" "failurePolicy" \
   helm template "$RELEASE" "$CHART" --set webhook.failurePolicy=Sometimes
 refuse "schema refuses a malformed workload identity provider" "workloadIdentityProvider" \

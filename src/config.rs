@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use clap::{ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
+use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
 
 use crate::{
     cli::{Cli, Command, RunArgs, SourceArgs, SourceKind},
@@ -108,11 +108,27 @@ fn file_args(
     run_command.build();
     let mut args = Vec::new();
     let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (raw_key, value) in map {
         let key = raw_key.replace('_', "-");
+        if !seen.insert(key.clone()) {
+            // `file_mode` and `file-mode` are one key: clap would refuse the second as a
+            // repeated flag, naming a flag the user never typed.
+            problems.push(format!("key \"{raw_key}\" is given twice (as `-` and `_`)"));
+            continue;
+        }
         let found =
             run_command.get_arguments().map(|a| (a, run)).chain(root.get_arguments().map(|a| (a, matches)));
-        let Some((arg, scope)) = found.into_iter().find(|(a, _)| a.get_long() == Some(key.as_str())) else {
+        // --help and --version are actions, not settings.
+        let setting = |a: &&clap::Arg| {
+            !matches!(
+                a.get_action(),
+                ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+            )
+        };
+        let Some((arg, scope)) =
+            found.into_iter().find(|(a, _)| a.get_long() == Some(key.as_str()) && setting(a))
+        else {
             problems.push(format!("unknown key \"{raw_key}\""));
             continue;
         };
@@ -140,6 +156,9 @@ fn file_args(
                 [v] if v == "false" => {}
                 _ => problems.push(format!("key \"{raw_key}\" must be true or false")),
             },
+            Ok(list) if list.len() > 1 && !matches!(arg.get_action(), ArgAction::Append) => {
+                problems.push(format!("key \"{raw_key}\" takes one value, not a list"));
+            }
             Ok(list) => args.extend(list.into_iter().map(|v| OsString::from(format!("--{key}={v}")))),
             Err(why) => problems.push(format!("key \"{raw_key}\" {why}")),
         }
@@ -563,6 +582,28 @@ mod tests {
             panic!("should fail")
         };
         assert!(e.to_string().contains("quoted octal string"), "{e}");
+    }
+
+    #[test]
+    fn yaml_keys_that_are_actions_repeats_or_lists_for_one_value_are_config_problems() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.yaml");
+        let text = "help: true\nversion: true\nfile_mode: \"0600\"\nfile-mode: \"0640\"\ncredentials: [a.json, b.json]\n";
+        std::fs::write(&file, text).expect("write");
+        let Err(ParseError::Config(e)) =
+            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
+        else {
+            panic!("should fail")
+        };
+        let message = e.to_string();
+        for needle in [
+            "unknown key \"help\"",
+            "unknown key \"version\"",
+            "is given twice",
+            "key \"credentials\" takes one value",
+        ] {
+            assert!(message.contains(needle), "{needle}: {message}");
+        }
     }
 
     #[test]

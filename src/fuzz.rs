@@ -280,6 +280,7 @@ impl MetadataApi {
                 email: "fuzz@my-project.iam.gserviceaccount.com".to_owned(),
                 project_id: Some("my-project".to_owned()),
                 numeric_project_id: metadata::project_number(None),
+                numeric_lookup: None,
                 universe_domain: credentials::service_account::DEFAULT_UNIVERSE.to_owned(),
             },
             instance: crate::server::instance::Instance {

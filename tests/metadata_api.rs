@@ -246,16 +246,17 @@ const NUMERIC: &str = "/computeMetadata/v1/project/numeric-project-id";
 fn the_numeric_project_id_is_looked_up_once_at_start_with_the_agents_token() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();
+    // A slow Resource Manager: a request made as soon as the agent is ready waits for the
+    // lookup instead of answering 404, which gcloud would cache for 10 minutes.
+    emulator.push_fault_to("resource_manager", Fault::Slow(Duration::from_millis(800)));
     let agent = agent_with(
         &emulator,
         &sandbox,
         &["--resource-manager-endpoint", emulator.url(), "--zone", "us-central1-a"],
     );
     agent.wait_ready();
-    agent.wait_until(Duration::from_secs(20), "the numeric project id", || {
-        agent.metadata_get(NUMERIC).status == 200
-    });
-    assert_eq!(agent.metadata_get(NUMERIC).body, "123456789012", "emulator-project's number");
+    let first = agent.metadata_get(NUMERIC);
+    assert_eq!((first.status, first.body.as_str()), (200, "123456789012"), "emulator-project's number");
     let zone = agent.metadata_get("/computeMetadata/v1/instance/zone");
     assert_eq!(zone.body, "projects/123456789012/zones/us-central1-a");
     assert_eq!(zone.header("content-type"), Some("application/text"));

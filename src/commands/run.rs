@@ -62,9 +62,9 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         watching.await;
         "credential watcher"
     });
-    let identity = identity(&loaded, &config, &http).await;
+    let mut identity = identity(&loaded, &config, &http).await;
     if identity.numeric_project_id.get().is_none() && config.listen.is_some() {
-        look_up_project_number(&config, &identity, &access_of(&tokens), &http);
+        identity.numeric_lookup = look_up_project_number(&config, &identity, &access_of(&tokens), &http);
     }
     let mut metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
     metadata_state.nudge = Some(asks_tx);
@@ -338,6 +338,7 @@ async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata:
         email: facts.email,
         project_id: facts.project_id,
         numeric_project_id: metadata::project_number(facts.numeric_project_id),
+        numeric_lookup: None,
         universe_domain: facts.universe_domain,
     }
 }
@@ -360,20 +361,23 @@ fn look_up_project_number(
     identity: &metadata::Identity,
     access: &Published,
     http: &Http,
-) {
+) -> Option<watch::Receiver<bool>> {
     let Some(project) = identity.project_id.clone() else {
         tracing::info!(
             "no project id or numeric project id known: gcloud (GCE_METADATA_ROOT) needs \
              --numeric-project-id to detect this agent"
         );
-        return;
+        return None;
     };
+    // True while the lookup runs; dropped (so waiters stop) when it ends, however it ends.
+    let (running, pending) = watch::channel(true);
     let endpoint = config
         .resource_manager_endpoint
         .clone()
         .unwrap_or_else(|| exchange::resource_manager::default_endpoint(&identity.universe_domain));
     let (cell, mut tokens, http) = (identity.numeric_project_id.clone(), access.tokens.clone(), http.clone());
     tokio::spawn(async move {
+        let _running = running;
         // The first token the owner publishes; the Ref must not live across an await.
         let bearer = match tokens.wait_for(Option::is_some).await {
             Ok(token) => token.as_ref().map(|t| t.value.clone()),
@@ -394,6 +398,7 @@ fn look_up_project_number(
             ),
         }
     });
+    Some(pending)
 }
 
 /// The instance facts the metadata API reports: the flags, the host name defaulting to this

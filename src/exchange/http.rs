@@ -128,7 +128,8 @@ impl Http {
         let client = self.client_for(url);
         // Errors and logs never carry userinfo or a query (a signed URL's signature).
         let shown = crate::validate::shown_url(url);
-        let attempt = || async { self.attempt(build(client)).await };
+        // The policy's deadline, whatever the client was built with.
+        let attempt = || async { self.attempt(build(client).timeout(retry.request_timeout)).await };
         attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)

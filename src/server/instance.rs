@@ -223,6 +223,7 @@ mod tests {
                 email: EMAIL.to_owned(),
                 project_id: project_id.map(str::to_owned),
                 numeric_project_id: number,
+                numeric_lookup: None,
                 universe_domain: "googleapis.com".to_owned(),
             },
             instance,

@@ -52,9 +52,17 @@ pub(crate) struct Identity {
     /// `project/numeric-project-id`, once known: at start (a flag, the credential) or later,
     /// set once by the lookup `run` starts in the background.
     pub numeric_project_id: Arc<OnceLock<String>>,
+    /// True while that lookup runs: the route waits for it a moment (see
+    /// [`NUMBER_LOOKUP_WAIT`]) rather than answer 404, which gcloud would cache.
+    pub numeric_lookup: Option<tokio::sync::watch::Receiver<bool>>,
     /// `universe/universe-domain`.
     pub universe_domain: String,
 }
+
+/// gcloud decides "not on GCE" from a 404 on `project/numeric-project-id` and caches that for
+/// 10 minutes; its check gives up after 3 s. A request during the start-up lookup waits for it
+/// this long.
+const NUMBER_LOOKUP_WAIT: Duration = Duration::from_millis(2500);
 
 /// A numeric project id cell, set now when the number is known.
 pub(crate) fn project_number(known: Option<String>) -> Arc<OnceLock<String>> {
@@ -370,7 +378,16 @@ fn fresh_default(state: &MetadataState) -> Option<(Bytes, HeaderValue)> {
     let tokens = state.access.tokens.borrow();
     let token = tokens.as_ref()?;
     let now = SystemTime::now();
-    (token.remaining(now) >= state.min_remaining).then(|| state.rendered.body(token, now))
+    (token.remaining(now) >= state.serve_floor()).then(|| state.rendered.body(token, now))
+}
+
+impl MetadataState {
+    /// The least a served token may have left: `--min-remaining`, and never under
+    /// [`MIN_LIFETIME`](crate::token::MIN_LIFETIME) even with `--min-remaining 0` (an expired
+    /// token the owner has not withdrawn yet is never served).
+    fn serve_floor(&self) -> Duration {
+        self.min_remaining.max(crate::token::MIN_LIFETIME)
+    }
 }
 
 fn json_body(body: Bytes) -> Response {
@@ -423,7 +440,7 @@ async fn identity(
 /// a first token; after that, no valid token is an immediate 503.
 async fn published(state: &MetadataState, published: &Published) -> Result<Token, (StatusCode, String)> {
     let fresh =
-        |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) >= state.min_remaining);
+        |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) >= state.serve_floor());
     let mut tokens = published.tokens.clone();
     let current = tokens.borrow_and_update().clone();
     if let Some(token) = current.as_ref().filter(|_| fresh(&current)) {
@@ -478,7 +495,12 @@ async fn project_id(State(state): State<Arc<MetadataState>>) -> Response {
 }
 
 async fn numeric_project_id(State(state): State<Arc<MetadataState>>) -> Response {
-    optional(state.identity.numeric_project_id.get().map(String::as_str))
+    let identity = &state.identity;
+    if let (None, Some(pending)) = (identity.numeric_project_id.get(), &identity.numeric_lookup) {
+        let mut pending = pending.clone();
+        let _ = tokio::time::timeout(NUMBER_LOOKUP_WAIT, pending.wait_for(|running| !*running)).await;
+    }
+    optional(identity.numeric_project_id.get().map(String::as_str))
 }
 
 async fn universe(State(state): State<Arc<MetadataState>>) -> Response {

@@ -7,16 +7,16 @@ use std::{sync::Mutex, time::SystemTime};
 use axum::{body::Bytes, http::HeaderValue};
 use serde_json::json;
 
-use crate::token::Token;
+use crate::{secret::Secret, token::Token};
 
 /// The last answer rendered, and what it was rendered for.
 #[derive(Default)]
 pub(crate) struct RenderedToken(Mutex<Option<Rendered>>);
 
 struct Rendered {
-    /// Identifies the token: a new token always has a new expiry.
-    expires_at: SystemTime,
-    value_len: usize,
+    /// The token it was rendered for (two tokens minted in the same second can share an
+    /// expiry, so the value itself is compared).
+    value: Secret,
     expires_in: u64,
     body: Bytes,
     /// Its `Content-Length`, formatted once too.
@@ -29,18 +29,13 @@ impl RenderedToken {
     pub(crate) fn body(&self, token: &Token, now: SystemTime) -> (Bytes, HeaderValue) {
         let expires_in = token.remaining(now).as_secs();
         let mut cached = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let same = |r: &&Rendered| {
-            r.expires_at == token.expires_at
-                && r.value_len == token.value.expose().len()
-                && r.expires_in == expires_in
-        };
+        let same = |r: &&Rendered| r.expires_in == expires_in && r.value.expose() == token.value.expose();
         if let Some(rendered) = cached.as_ref().filter(same) {
             return (rendered.body.clone(), rendered.length.clone());
         }
         let body = Bytes::from(render(token, expires_in));
         let length = HeaderValue::from(body.len());
-        let value_len = token.value.expose().len();
-        let rendered = Rendered { expires_at: token.expires_at, value_len, expires_in, body, length };
+        let rendered = Rendered { value: token.value.clone(), expires_in, body, length };
         let answer = (rendered.body.clone(), rendered.length.clone());
         *cached = Some(rendered);
         answer
@@ -60,7 +55,6 @@ pub(crate) fn render(token: &Token, expires_in: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
     use std::time::Duration;
 
     #[test]
@@ -76,5 +70,7 @@ mod tests {
         assert_eq!(cache.body(&first, now + Duration::from_secs(1)).0, render(&first, 99).as_bytes());
         let second = Token::new(Secret::new("ya29.b\"\\"), now, Duration::from_secs(200));
         assert_eq!(cache.body(&second, now).0, render(&second, 200).as_bytes(), "a new token, escaped");
+        let twin = Token::new(Secret::new("ya29.c\"\\"), now, Duration::from_secs(200));
+        assert_eq!(cache.body(&twin, now).0, render(&twin, 200).as_bytes(), "same expiry and length");
     }
 }

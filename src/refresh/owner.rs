@@ -127,7 +127,10 @@ impl Owner {
                 }
                 result = self.early.asks.changed(), if asks_open => {
                     let now = (self.clock)();
-                    let near_expiry = self.publish.borrow().as_ref().is_some_and(|t| t.remaining(now) < self.early.below);
+                    // No token (withdrawn at its expiry, e.g. after the wall clock jumped past the
+                    // owner's schedule) counts as near expiry too.
+                    let near_expiry =
+                        self.publish.borrow().as_ref().is_none_or(|t| t.remaining(now) < self.early.below);
                     if result.is_ok() && near_expiry && !backing_off {
                         tracing::info!(token = %self.name, "an early refresh was asked for; refreshing now");
                         return true;
@@ -245,6 +248,25 @@ mod tests {
         asks.send_modify(|n| *n += 1);
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "290 s left, under --min-remaining: refreshed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ask_revives_a_token_the_wall_clock_left_behind() {
+        // The wall clock jumps 400 s ahead (a suspended VM): the 500 s token has 99 s left by
+        // the wall clock while the owner's schedule (monotonic) says refresh in ~250 s.
+        let start = (SystemTime::now(), tokio::time::Instant::now());
+        let jumped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let offset = jumped.clone();
+        let clock: Clock = Arc::new(move || {
+            start.0 + start.1.elapsed() + Duration::from_secs(offset.load(Ordering::SeqCst))
+        });
+        let calls = Arc::new(AtomicU32::new(0));
+        let (_tokens, asks) = start_asked(counting_mint(Duration::from_secs(500), 0, calls.clone()), clock);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        jumped.store(400, Ordering::SeqCst);
+        asks.send_modify(|n| *n += 1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "under --min-remaining by the wall clock: refreshed");
     }
 
     #[tokio::test(start_paused = true)]

@@ -448,9 +448,11 @@ async fn published(state: &MetadataState, published: &Published) -> Result<Token
     }
     let still_valid = |t: &Token| t.remaining(SystemTime::now()) >= crate::token::MIN_LIFETIME;
     match &current {
-        // Already expired (its owner is stuck in a refresh and has not withdrawn it yet): no
-        // point asking again or holding the request.
-        Some(token) if !still_valid(token) => {}
+        // Already expired (a refresh is in flight, or the wall clock jumped past the owner's
+        // schedule): ask for a refresh, but do not hold the request.
+        Some(token) if !still_valid(token) => {
+            nudge(state);
+        }
         // Close to expiry: a refresh was asked for (at most one per NUDGE_INTERVAL); take
         // the next token it publishes, or the current one if none comes in time.
         Some(_) => {
@@ -460,7 +462,12 @@ async fn published(state: &MetadataState, published: &Published) -> Result<Token
         }
         None => {
             let wait = COLD_START_WAIT.saturating_sub(state.started.elapsed());
-            let _ = tokio::time::timeout(wait, tokens.wait_for(Option::is_some)).await;
+            if wait.is_zero() {
+                // Withdrawn at its expiry: ask for a refresh, answer 503 now.
+                nudge(state);
+            } else {
+                let _ = tokio::time::timeout(wait, tokens.wait_for(Option::is_some)).await;
+            }
         }
     }
     let latest = tokens.borrow().clone().or(current);

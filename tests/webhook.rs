@@ -142,6 +142,30 @@ fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() 
 }
 
 #[test]
+fn a_burst_of_reviews_for_one_account_costs_one_api_read() {
+    let (api, webhook, pem) = webhook_with_annotated_account();
+    let (rt, http) = (runtime(), client(&pem));
+    let before = api.bearer_tokens().len();
+    let url = format!("https://{}/mutate", webhook.agent.metadata.expect("listener"));
+    let answers: Vec<Value> = rt.block_on(async {
+        let mut burst = tokio::task::JoinSet::new();
+        for n in 0..16 {
+            let mut review = fixture("pod.json");
+            review["request"]["uid"] = Value::String(format!("burst-{n}"));
+            let (http, url) = (http.clone(), url.clone());
+            burst.spawn(async move {
+                let sent =
+                    http.post(&url).header("content-type", "application/json").body(review.to_string());
+                sent.send().await.expect("send").json::<Value>().await.expect("json")
+            });
+        }
+        burst.join_all().await
+    });
+    assert!(answers.iter().all(|a| a["response"]["allowed"] == true && a["response"]["patch"].is_string()));
+    assert_eq!(api.bearer_tokens().len() - before, 1, "16 concurrent misses share one ServiceAccount read");
+}
+
+#[test]
 fn the_injected_agent_reports_the_cluster_zone_and_pod_name_as_instance_metadata() {
     let api = ApiServer::start();
     let mut sandbox = Sandbox::new();

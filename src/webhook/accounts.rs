@@ -1,11 +1,12 @@
 //! Kubernetes service accounts' `iam.gke.io/gcp-service-account`, cached briefly so a burst
 //! of pods costs one API read per account. A miss reads the API directly, so an account
-//! created just before its pods is found; when the API fails, an answer up to
-//! [`STALE_IF_ERROR`] old is used rather than refusing the pod.
+//! created just before its pods is found; concurrent misses for one account share that read;
+//! when the API fails, an answer up to [`STALE_IF_ERROR`] old is used rather than refusing the
+//! pod.
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -27,22 +28,41 @@ type Key = (String, String);
 pub(crate) struct Accounts {
     client: kube::Client,
     cache: Mutex<HashMap<Key, (Instant, Option<String>)>>,
+    /// One read at a time per account: the reviews that miss together wait for the first.
+    reading: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Accounts {
     pub(crate) fn new(client: kube::Client) -> Self {
-        Self { client, cache: Mutex::new(HashMap::new()) }
+        Self { client, cache: Mutex::new(HashMap::new()), reading: Mutex::new(HashMap::new()) }
     }
 
     /// The annotation of `namespace/name`, `None` when the account or annotation is absent.
     pub(crate) async fn gsa(&self, namespace: &str, name: &str) -> Result<Option<String>, String> {
         let key = (namespace.to_owned(), name.to_owned());
-        let cached = self.cached(&key);
-        if let Some((age, value)) = &cached
-            && *age < FRESH_FOR
+        if let Some((age, value)) = self.cached(&key)
+            && age < FRESH_FOR
         {
-            return Ok(value.clone());
+            return Ok(value);
         }
+        let turn = self.turn(&key);
+        let _reading = turn.lock().await;
+        // Another review may have read it while this one waited.
+        let answer = match self.cached(&key) {
+            Some((age, value)) if age < FRESH_FOR => Ok(value),
+            cached => self.read(namespace, name, key.clone(), cached).await,
+        };
+        self.done(&key, &turn);
+        answer
+    }
+
+    async fn read(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: Key,
+        cached: Option<(Duration, Option<String>)>,
+    ) -> Result<Option<String>, String> {
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
         match api.get_opt(name).await {
             Ok(None) => Ok(None), // not remembered: the account may be created a moment later
@@ -61,6 +81,21 @@ impl Accounts {
                 }
                 _ => Err(format!("cannot read ServiceAccount {namespace}/{name}: {e}")),
             },
+        }
+    }
+
+    /// The lock readers of `key` queue on.
+    fn turn(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
+        let mut reading = self.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        reading.entry(key.clone()).or_default().clone()
+    }
+
+    /// Forgets `key`'s lock once nobody else holds or waits for it (the map stays small).
+    fn done(&self, key: &Key, turn: &Arc<tokio::sync::Mutex<()>>) {
+        let mut reading = self.reading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's reference and this reader's: nobody is waiting.
+        if Arc::strong_count(turn) <= 2 {
+            reading.remove(key);
         }
     }
 

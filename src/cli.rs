@@ -589,6 +589,42 @@ pub struct PrintIdentityArgs {
     pub format: OutputFormat,
 }
 
+// The instance facts `run` reports (flattened into `run`'s flags).
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Instance metadata")]
+pub struct InstanceArgs {
+    /// The zone the metadata API reports (instance/zone), e.g. us-central1-a.
+    #[arg(long, value_name = "ZONE", env = "GCP_TOKEN_AGENT_ZONE")]
+    pub zone: Option<String>,
+    /// The region the metadata API reports (instance/region) [default: the zone's, us-central1
+    /// for us-central1-a].
+    #[arg(long, value_name = "REGION", env = "GCP_TOKEN_AGENT_REGION")]
+    pub region: Option<String>,
+    /// The instance name the metadata API reports (instance/name), e.g. the pod's name.
+    #[arg(long, value_name = "NAME", env = "GCP_TOKEN_AGENT_INSTANCE_NAME")]
+    pub instance_name: Option<String>,
+    /// The numeric instance id the metadata API reports (instance/id).
+    #[arg(long, value_name = "NUMBER", env = "GCP_TOKEN_AGENT_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// The host name the metadata API reports (instance/hostname) [default: this machine's].
+    #[arg(long, value_name = "HOST", env = "GCP_TOKEN_AGENT_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// The cluster-name instance attribute, as GKE reports it.
+    #[arg(long, value_name = "NAME", env = "GCP_TOKEN_AGENT_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// The cluster-location instance attribute (the cluster's region or zone), as GKE reports it.
+    #[arg(long, value_name = "LOCATION", env = "GCP_TOKEN_AGENT_CLUSTER_LOCATION")]
+    pub cluster_location: Option<String>,
+    /// The cluster-uid instance attribute, as GKE reports it.
+    #[arg(long, value_name = "UID", env = "GCP_TOKEN_AGENT_CLUSTER_UID")]
+    pub cluster_uid: Option<String>,
+    /// An instance attribute (instance/attributes/KEY); repeatable, one pair each (in the
+    /// variable: comma-separated). Keys: letters, digits, '-' and '_'.
+    #[arg(long = "attribute", value_name = "KEY=VALUE", env = "GCP_TOKEN_AGENT_ATTRIBUTE")]
+    pub attributes: Vec<String>,
+}
+
 // Flags of `run`.
 #[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
@@ -654,60 +690,6 @@ pub struct RunArgs {
         help_heading = "Endpoints"
     )]
     pub resource_manager_endpoint: Option<String>,
-    /// The zone the metadata API reports (instance/zone), e.g. us-central1-a.
-    #[arg(long, value_name = "ZONE", env = "GCP_TOKEN_AGENT_ZONE", help_heading = "Instance metadata")]
-    pub zone: Option<String>,
-    /// The region the metadata API reports (instance/region) [default: the zone's, us-central1
-    /// for us-central1-a].
-    #[arg(long, value_name = "REGION", env = "GCP_TOKEN_AGENT_REGION", help_heading = "Instance metadata")]
-    pub region: Option<String>,
-    /// The instance name the metadata API reports (instance/name), e.g. the pod's name.
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "GCP_TOKEN_AGENT_INSTANCE_NAME",
-        help_heading = "Instance metadata"
-    )]
-    pub instance_name: Option<String>,
-    /// The numeric instance id the metadata API reports (instance/id).
-    #[arg(
-        long,
-        value_name = "NUMBER",
-        env = "GCP_TOKEN_AGENT_INSTANCE_ID",
-        help_heading = "Instance metadata"
-    )]
-    pub instance_id: Option<String>,
-    /// The host name the metadata API reports (instance/hostname) [default: this machine's].
-    #[arg(long, value_name = "HOST", env = "GCP_TOKEN_AGENT_HOSTNAME", help_heading = "Instance metadata")]
-    pub hostname: Option<String>,
-    /// The cluster-name instance attribute, as GKE reports it.
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "GCP_TOKEN_AGENT_CLUSTER_NAME",
-        help_heading = "Instance metadata"
-    )]
-    pub cluster_name: Option<String>,
-    /// The cluster-location instance attribute (the cluster's region or zone), as GKE reports it.
-    #[arg(
-        long,
-        value_name = "LOCATION",
-        env = "GCP_TOKEN_AGENT_CLUSTER_LOCATION",
-        help_heading = "Instance metadata"
-    )]
-    pub cluster_location: Option<String>,
-    /// The cluster-uid instance attribute, as GKE reports it.
-    #[arg(long, value_name = "UID", env = "GCP_TOKEN_AGENT_CLUSTER_UID", help_heading = "Instance metadata")]
-    pub cluster_uid: Option<String>,
-    /// An instance attribute (instance/attributes/KEY); repeatable, one pair each (in the
-    /// variable: comma-separated). Keys: letters, digits, '-' and '_'.
-    #[arg(
-        long = "attribute",
-        value_name = "KEY=VALUE",
-        env = "GCP_TOKEN_AGENT_ATTRIBUTE",
-        help_heading = "Instance metadata"
-    )]
-    pub attributes: Vec<String>,
     /// Obtain every token, write the files, exit 0 (init containers, Jobs, CronJobs).
     #[arg(long, env = "GCP_TOKEN_AGENT_ONESHOT")]
     pub oneshot: bool,
@@ -721,6 +703,10 @@ pub struct RunArgs {
     /// On SIGTERM/SIGINT, finish in-flight requests for at most this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Duration,
+    /// What the metadata API reports about the instance (last: its heading applies to the
+    /// flags after it).
+    #[command(flatten)]
+    pub instance: InstanceArgs,
 }
 
 // Flags of `exec-credential`.

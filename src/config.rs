@@ -12,7 +12,7 @@ use std::{
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
 
 use crate::{
-    cli::{Cli, Command, RunArgs, SourceArgs, SourceKind},
+    cli::{Cli, Command, InstanceArgs, RunArgs, SourceArgs, SourceKind},
     credentials::{Choice, Endpoints, ImpersonationFlags, Selection},
     error::Error,
     exchange::AccessRequest,
@@ -63,7 +63,7 @@ fn from_matches(matches: &ArgMatches) -> Result<Cli, ParseError> {
             run.id_tokens = split(&run.id_tokens);
         }
         if attributes {
-            run.attributes = split(&run.attributes);
+            run.instance.attributes = split(&run.instance.attributes);
         }
     }
     Ok(cli)
@@ -328,13 +328,13 @@ impl RunConfig {
         if let Some(Err(why)) = args.project_id.as_deref().map(validate::project_id) {
             note("--project-id", why);
         }
-        if let Some(number) = args.numeric_project_id.as_deref().filter(|n| !digits(n)) {
+        if let Some(number) = args.numeric_project_id.as_deref().filter(|n| !validate::project_number(n)) {
             note("--numeric-project-id", format!("\"{number}\" is not a project number"));
         }
         if let Some(Err(why)) = args.resource_manager_endpoint.as_deref().map(validate::endpoint_url) {
             note("--resource-manager-endpoint", why);
         }
-        let instance = instance_facts(args, &mut note);
+        let instance = instance_facts(&args.instance, &mut note);
         let emails = [
             ("--service-account", args.source.service_account.as_deref()),
             ("--impersonate-service-account", args.source.impersonate_service_account.as_deref()),
@@ -391,7 +391,7 @@ pub(crate) fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, Stri
 }
 
 /// The instance flags, each checked; `note` collects what is wrong, naming the flag.
-fn instance_facts(args: &RunArgs, note: &mut impl FnMut(&str, String)) -> InstanceFacts {
+fn instance_facts(args: &InstanceArgs, note: &mut impl FnMut(&str, String)) -> InstanceFacts {
     let mut checked = |flag: &str, value: &Option<String>, check: fn(&str) -> Result<(), String>| {
         let value = value.as_deref()?;
         check(value).map(|()| value.to_owned()).map_err(|why| note(flag, why)).ok()
@@ -427,10 +427,6 @@ fn instance_facts(args: &RunArgs, note: &mut impl FnMut(&str, String)) -> Instan
     }
     let id = id.and_then(|id| validate::instance_id(&id).ok());
     InstanceFacts { region: region.or(derived), zone, name, id, hostname, attributes }
-}
-
-fn digits(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 20 && text.chars().all(|c| c.is_ascii_digit())
 }
 
 /// An address, or `None` for `off`. `loopback_only` refuses anything but 127/8 and ::1.

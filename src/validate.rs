@@ -58,6 +58,11 @@ pub(crate) fn project_id(text: &str) -> Result<(), String> {
     }
 }
 
+/// A numeric project id (`projectNumber`): digits, at most 20 (a u64).
+pub(crate) fn project_number(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A service account's email: `NAME@PROJECT.iam.gserviceaccount.com`, or one of Google's
 /// other service-account domains (`developer.`, `appspot.`, `gcp-sa-*.iam.`).
 pub(crate) fn service_account_email(text: &str) -> Result<(), String> {

@@ -432,7 +432,7 @@ fn os_hostname() -> Option<String> {
 fn project_number(audience: &str) -> Option<String> {
     let rest = audience.split("/projects/").nth(1)?;
     let number = rest.split('/').next()?;
-    number.chars().all(|c| c.is_ascii_digit()).then(|| number.to_owned())
+    crate::validate::project_number(number).then(|| number.to_owned())
 }
 
 #[cfg(test)]

@@ -53,8 +53,11 @@ async fn get(http: &Http, url: &str, bearer: &Secret) -> Result<String, Upstream
     let project: Project =
         serde_json::from_slice(&body).map_err(|e| bad(&format!("not a Resource Manager project ({e})")))?;
     let number = project.project_number.ok_or_else(|| bad("no \"projectNumber\""))?;
-    let digits = !number.is_empty() && number.len() <= 20 && number.bytes().all(|b| b.is_ascii_digit());
-    if digits { Ok(number) } else { Err(bad("\"projectNumber\" is not a number")) }
+    if crate::validate::project_number(&number) {
+        Ok(number)
+    } else {
+        Err(bad("\"projectNumber\" is not a number"))
+    }
 }
 
 #[cfg(test)]

@@ -198,6 +198,11 @@ fn malformed_or_credential_bearing_urls_fail_at_once_naming_the_flag_or_field() 
     }
 }
 
+/// `webhook` with the flags it needs to start, then `extra`.
+fn webhook<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    [&["webhook", "--agent-image", "x", "--tls-cert", "c", "--tls-key", "k"][..], extra].concat()
+}
+
 #[test]
 fn out_of_range_durations_modes_and_ids_are_refused() {
     let sandbox = Sandbox::new();
@@ -206,20 +211,7 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         (vec!["run", "--shutdown-grace", huge], "--shutdown-grace"),
         (vec!["run", "--min-remaining", "9000h"], "--min-remaining"),
         (vec!["login", "--client-secrets", "x.json", "--timeout", huge], "--timeout"),
-        (
-            vec![
-                "webhook",
-                "--agent-image",
-                "x",
-                "--tls-cert",
-                "c",
-                "--tls-key",
-                "k",
-                "--shutdown-grace",
-                huge,
-            ],
-            "--shutdown-grace",
-        ),
+        (webhook(&["--shutdown-grace", huge]), "--shutdown-grace"),
         (vec!["run", "--file-mode", "0666"], "--file-mode"),
         (vec!["run", "--file-mode", "0755"], "--file-mode"),
         (vec!["run", "--numeric-project-id", "abc"], "--numeric-project-id"),
@@ -235,34 +227,8 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         (vec!["run", "--cluster-name", "two words"], "--cluster-name"),
         (vec!["run", "--attribute", "no-value"], "--attribute"),
         (vec!["run", "--attribute", "k=\u{1b}[31m"], "--attribute"),
-        (
-            vec![
-                "webhook",
-                "--agent-image",
-                "x",
-                "--tls-cert",
-                "c",
-                "--tls-key",
-                "k",
-                "--zone",
-                "us-central1",
-            ],
-            "--zone",
-        ),
-        (
-            vec![
-                "webhook",
-                "--agent-image",
-                "x",
-                "--tls-cert",
-                "c",
-                "--tls-key",
-                "k",
-                "--cluster-name",
-                "a/b",
-            ],
-            "--cluster-name",
-        ),
+        (webhook(&["--zone", "us-central1"]), "--zone"),
+        (webhook(&["--cluster-name", "a/b"]), "--cluster-name"),
     ];
     for (args, needle) in cases {
         expect_usage_error(&run(&sandbox, &args), &args.join(" "), needle);

@@ -6,14 +6,13 @@ use std::{
     io::Write,
     path::Path,
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
 };
 
 use tempfile::TempDir;
 
 use super::{
     clients::clean_command,
-    http::{Request, Response, Server},
+    http::{Passwords, Request, Response, Server},
 };
 
 /// The repository's name on the server.
@@ -23,7 +22,7 @@ pub const REPOSITORY: &str = "repo.git";
 pub struct GitHost {
     server: Server,
     head: String,
-    passwords: Arc<Mutex<Vec<String>>>,
+    passwords: Passwords,
     _root: TempDir,
 }
 
@@ -34,18 +33,11 @@ impl GitHost {
         let root = tempfile::tempdir().expect("temp dir");
         let head = make_repository(root.path());
         let project_root = root.path().join("srv");
-        let passwords = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&passwords);
-        let server = Server::start(move |request| {
-            let credentials = request.basic_auth();
-            if let Some((_, password)) = &credentials {
-                seen.lock().expect("lock").push(password.clone());
-            }
-            match credentials {
-                Some((_, password)) if accept(&password) => http_backend(&project_root, request),
-                _ => Response::challenge("stand-in git host"),
-            }
-        });
+        let (server, passwords) = Server::behind_basic_auth(
+            move |_, password| accept(password),
+            || Response::challenge("stand-in git host"),
+            move |request| http_backend(&project_root, request),
+        );
         Self { server, head, passwords, _root: root }
     }
 

@@ -108,11 +108,36 @@ impl Server {
         Self { addr, stop, thread: Some(thread) }
     }
 
+    /// Serves `handler` to requests whose Basic user and password `accept` takes, and
+    /// `challenge()` to the rest; records every password presented, in order.
+    pub fn behind_basic_auth(
+        accept: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+        challenge: impl Fn() -> Response + Send + Sync + 'static,
+        handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> (Self, Passwords) {
+        let passwords = Passwords::default();
+        let seen = Arc::clone(&passwords);
+        let server = Self::start(move |request| {
+            let credentials = request.basic_auth();
+            if let Some((_, password)) = &credentials {
+                seen.lock().expect("lock").push(password.clone());
+            }
+            match credentials {
+                Some((user, password)) if accept(&user, &password) => handler(request),
+                _ => challenge(),
+            }
+        });
+        (server, passwords)
+    }
+
     /// `127.0.0.1:PORT`.
     pub fn host(&self) -> String {
         self.addr.to_string()
     }
 }
+
+/// The Basic passwords a [`Server::behind_basic_auth`] was shown.
+pub type Passwords = Arc<std::sync::Mutex<Vec<String>>>;
 
 impl Drop for Server {
     fn drop(&mut self) {

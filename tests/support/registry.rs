@@ -3,9 +3,7 @@
 //! `oauth2accesstoken` with a password the test accepts (a token the emulator issued), as
 //! Google's registries do.
 
-use std::sync::{Arc, Mutex};
-
-use super::http::{Request, Response, Server};
+use super::http::{Passwords, Request, Response, Server};
 
 /// The one image it holds.
 pub const REPOSITORY: &str = "project/repo/image";
@@ -17,25 +15,20 @@ pub const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oc
 /// A running registry; dropping it stops it.
 pub struct Registry {
     server: Server,
-    passwords: Arc<Mutex<Vec<String>>>,
+    passwords: Passwords,
 }
 
 impl Registry {
     /// Serves on 127.0.0.1; `accept` decides whether a Basic password is a valid token.
     pub fn start(accept: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
-        let passwords = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&passwords);
-        let server = Server::start(move |request| {
-            let credentials = request.basic_auth();
-            if let Some((_, password)) = &credentials {
-                seen.lock().expect("lock").push(password.clone());
-            }
-            match credentials {
-                Some((user, password)) if user == "oauth2accesstoken" && accept(&password) => answer(request),
-                _ => Response::challenge("stand-in registry")
-                    .with_header("Docker-Distribution-API-Version", "registry/2.0"),
-            }
-        });
+        let (server, passwords) = Server::behind_basic_auth(
+            move |user, password| user == "oauth2accesstoken" && accept(password),
+            || {
+                Response::challenge("stand-in registry")
+                    .with_header("Docker-Distribution-API-Version", "registry/2.0")
+            },
+            answer,
+        );
         Self { server, passwords }
     }
 

@@ -42,3 +42,31 @@ start_emulator() {
 calls() {
   curl -s "$emulator_url/emulator/calls" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', 0))"
 }
+
+# start_fault_proxy [proxy flags...]: bench/fault_proxy.py in front of the emulator, sets
+# $proxy_url.
+start_fault_proxy() {
+  python3 "$root/bench/fault_proxy.py" "$emulator_url" --lifetime 3600 "$@" >"$work/proxy.out" &
+  pids+=($!)
+  for _ in $(seq 100); do
+    proxy_url=$(sed -n 's/^fault proxy listening on //p' "$work/proxy.out")
+    [ -n "$proxy_url" ] && return 0
+    sleep 0.05
+  done
+  echo "the fault proxy did not start" >&2
+  exit 1
+}
+
+# proxied_credential DIR: the emulator's user credential ($work/user.json, from
+# start_emulator --write-authorized-user) with its token_uri on the proxy, as DIR/cred/user.json.
+proxied_credential() {
+  mkdir -p "$1/cred"
+  python3 - "$work/user.json" "$proxy_url/token" "$1/cred/user.json" <<'PY'
+import json, os, sys
+doc = json.load(open(sys.argv[1]))
+doc["token_uri"] = sys.argv[2]
+fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, json.dumps(doc).encode())
+os.close(fd)
+PY
+}

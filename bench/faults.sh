@@ -37,28 +37,9 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 now() { date +%s.%N | cut -c1-14; }
 
 start_emulator --write-authorized-user "$work/user.json" --lifetime "$lifetime"
-python3 "$root/bench/fault_proxy.py" "$emulator_url" --lifetime 3600 --max-drip 120 >"$work/proxy.out" &
-pids+=($!)
-for _ in $(seq 100); do
-  proxy_url=$(sed -n 's/^fault proxy listening on //p' "$work/proxy.out")
-  [ -n "$proxy_url" ] && break
-  sleep 0.05
-done
-[ -n "$proxy_url" ] || { echo "the fault proxy did not start" >&2; exit 1; }
+start_fault_proxy --max-drip 120
 mode() { curl -sf -X POST -d "$1" "$proxy_url/proxy/mode" >/dev/null; }
 
-# cred DIR: the user credential, token_uri pointing at the proxy, in DIR/cred/user.json.
-cred() {
-  mkdir -p "$1/cred"
-  python3 - "$work/user.json" "$proxy_url/token" "$1/cred/user.json" <<'EOF'
-import json, os, sys
-doc = json.load(open(sys.argv[1]))
-doc["token_uri"] = sys.argv[2]
-fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.write(fd, json.dumps(doc).encode())
-os.close(fd)
-EOF
-}
 
 # start_agent DIR OUTDIR [flags...]: starts `run`, waits for /readyz; sets agent_pid, meta, admin.
 start_agent() {
@@ -123,7 +104,7 @@ row_begin() {
   dir="$work/$row"
   out=${2:-$dir/out}
   mkdir -p "$dir" "$out"
-  cred "$dir"
+  proxied_credential "$dir"
   start_agent "$dir" "$out" || return 1
   python3 "$probe" watch --dir "$out" --metadata "$meta" --admin "$admin" --emulator "$emulator_url" \
     --seconds $((storm + recover_max + lifetime * 3 + 60)) --stop-file "$dir/stop" --out "$dir/timeline.jsonl" &
@@ -233,7 +214,7 @@ term_row() {
   local name=$1 slow=$2 grace=$3 second=$4 d="$work/$1"
   mkdir -p "$d/out"
   row=$name dir=$d
-  cred "$d"
+  proxied_credential "$d"
   start_agent "$d" "$d/out" --shutdown-grace "${grace}s" || return 0
   mode "{\"mode\": \"slow\", \"delay\": $slow}"
   local scopes=(https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/sqlservice.login openid)
@@ -280,7 +261,7 @@ cli_row() { # cli_row NAME "FAULT TEXT" MODE_JSON COMMAND...
   local name=$1 fault=$2 m=$3 d="$work/$1"
   shift 3
   mkdir -p "$d/out"
-  cred "$d"
+  proxied_credential "$d"
   mode "$m"
   local start code=0 took
   start=$(now)

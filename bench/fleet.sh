@@ -32,25 +32,8 @@ agent="$work/gcp-token-agent"
 export XDG_CACHE_HOME="$work/cache" # --no-cache below; never the user's cache anyway
 
 start_emulator --write-authorized-user "$work/user.json" --lifetime "$lifetime"
-python3 "$root/bench/fault_proxy.py" "$emulator_url" --lifetime 3600 >"$work/proxy.out" &
-pids+=($!)
-proxy_url=""
-for _ in $(seq 100); do
-  proxy_url=$(sed -n 's/^fault proxy listening on //p' "$work/proxy.out")
-  [ -n "$proxy_url" ] && break
-  sleep 0.05
-done
-[ -n "$proxy_url" ] || { echo "the fault proxy did not start" >&2; exit 1; }
-
-mkdir -p "$work/cred"
-python3 - "$work/user.json" "$proxy_url/token" "$work/cred/user.json" <<'EOF'
-import json, os, sys
-doc = json.load(open(sys.argv[1]))
-doc["token_uri"] = sys.argv[2]
-fd = os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-os.write(fd, json.dumps(doc).encode())
-os.close(fd)
-EOF
+start_fault_proxy
+proxied_credential "$work"
 
 echo "fleet: $n agents, ${lifetime} s tokens, one emulator, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 dirs=() agent_pids=()

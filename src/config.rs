@@ -29,10 +29,18 @@ use crate::{
 /// Run by a helper's name (`docker-credential-gcp-token-agent get`), it is that subcommand.
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let argv = crate::cli::expand_helper_name(argv);
-    // Parsing consumes the command; building it is most of a cached CLI call's start-up
-    // (every subcommand's flags and help), so it is built again only for `run --config`.
-    let matches = Cli::command().try_get_matches_from(&argv).map_err(ParseError::Clap)?;
+    // Building the command is most of a cached CLI call's start-up (every subcommand's flags
+    // and help), so it is built again only for `run --config`.
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(&argv).map_err(ParseError::Clap)?;
     let cli = from_matches(&matches)?;
+    if matches!(cli.command, Command::Run(_) | Command::Webhook(_)) {
+        drop(command);
+    } else {
+        // A CLI face exits within milliseconds; freeing every flag and help text of the
+        // command would be a twentieth of a cached call's work, so the exit frees it.
+        std::mem::forget(command);
+    }
     let (Command::Run(run), Some(("run", sub))) = (&cli.command, matches.subcommand()) else {
         return Ok(cli);
     };

@@ -49,13 +49,14 @@ fn origin() -> Origin {
 
 /// A credentials JSON file of any `type` (service_account, authorized_user, external_account
 /// with each `credential_source`, impersonated_service_account with a nested source), parsed
-/// as `load_file` does once the file is read.
+/// as `load_file` does once the file is read, private keys decoded as before a mint.
 pub fn credentials_file(data: &[u8]) {
     let Ok(json) = serde_json::from_slice::<Value>(data) else { return };
     // Executables allowed, so `credential_source.executable` is parsed rather than refused.
     let env = Env { allow_executables: true, ..Env::default() };
     if let Ok(source) = credentials::parse_json(&origin(), json, &env) {
         source.watched_files();
+        let _ = source.check_private_keys();
     }
 }
 

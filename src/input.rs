@@ -15,7 +15,8 @@ pub(crate) const MAX_FILE: u64 = 1 << 20;
 /// The bytes of the regular file at `path` (a symlink to one is followed), at most
 /// [`MAX_FILE`]. Opened non-blocking, so a FIFO named by mistake never blocks the open.
 pub(crate) fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    read_capped(open_regular(path, libc::O_NONBLOCK)?.0)
+    let (file, meta) = open_regular(path, libc::O_NONBLOCK)?;
+    read_capped(file, &meta)
 }
 
 /// Like [`read_file`], but a symlink is refused rather than followed, and `check` sees the
@@ -26,7 +27,7 @@ pub(crate) fn read_file_nofollow(
 ) -> io::Result<Vec<u8>> {
     let (file, meta) = open_regular(path, libc::O_NONBLOCK | libc::O_NOFOLLOW)?;
     check(&meta)?;
-    read_capped(file)
+    read_capped(file, &meta)
 }
 
 fn open_regular(path: &Path, flags: i32) -> io::Result<(File, Metadata)> {
@@ -46,14 +47,20 @@ pub(crate) fn read_text(path: &Path) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "is not UTF-8 text"))
 }
 
-fn read_capped(file: File) -> io::Result<Vec<u8>> {
-    read_to_end_capped(file, MAX_FILE)
+/// Sized from the file's metadata, so a file of ordinary size is read in one call (plus the one
+/// that sees its end); the cap still bounds a file that grows while it is read.
+fn read_capped(file: File, meta: &Metadata) -> io::Result<Vec<u8>> {
+    let expected = usize::try_from(meta.len().min(MAX_FILE)).unwrap_or(0);
+    read_capped_into(file, MAX_FILE, Vec::with_capacity(expected.saturating_add(1)))
 }
 
 /// All of `reader` (a pipe such as stdin), refused once it passes `cap` bytes rather than
 /// read into unbounded memory.
 pub(crate) fn read_to_end_capped(reader: impl Read, cap: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+    read_capped_into(reader, cap, Vec::new())
+}
+
+fn read_capped_into(reader: impl Read, cap: u64, mut bytes: Vec<u8>) -> io::Result<Vec<u8>> {
     reader.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
         let size = if cap >= 1024 { format!("{} KiB", cap / 1024) } else { format!("{cap} bytes") };

@@ -33,32 +33,35 @@ fn main() -> ExitCode {
 /// Runs the subcommand and returns what goes to stdout.
 fn dispatch(cli: Cli) -> Result<String, Error> {
     let env = Env::from_process();
-    // The CLI faces make at most a few requests: one thread is plenty and starts fastest.
-    let mut runtime = match cli.command {
-        Command::Run(_) | Command::Webhook(_) => tokio::runtime::Builder::new_multi_thread(),
-        _ => tokio::runtime::Builder::new_current_thread(),
-    };
-    let runtime = runtime
+    match &cli.command {
+        Command::Run(args) => {
+            serve(|| async { gcp_token_agent::run(RunConfig::from_args(args)?, env).await })
+        }
+        Command::Webhook(args) => serve(|| gcp_token_agent::webhook(args)),
+        // The CLI faces build a runtime themselves, only when they go to the network.
+        Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env),
+        Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env),
+        Command::ExecCredential(args) => gcp_token_agent::exec_credential(args, &env),
+        Command::Login(args) => gcp_token_agent::login(args, &env),
+        Command::DockerCredential(args) => gcp_token_agent::docker_credential(args, &env),
+        Command::GitCredential(args) => gcp_token_agent::git_credential(args, &env),
+        Command::ConfigureDocker(args) => gcp_token_agent::configure_docker(args, &env),
+        Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
+        Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),
+    }
+}
+
+/// Runs the long-lived face (`run`, `webhook`) `make` returns on a multi-thread runtime; it
+/// prints nothing. Not inlined, so the face's future (tens of KB) is made on this frame, not on
+/// the stack of every CLI call, whose pages each start would then touch.
+#[inline(never)]
+fn serve<F: Future<Output = Result<(), Error>>>(make: impl FnOnce() -> F) -> Result<String, Error> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        match &cli.command {
-            Command::Run(args) => {
-                gcp_token_agent::run(RunConfig::from_args(args)?, env).await.map(|()| String::new())
-            }
-            Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env).await,
-            Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env).await,
-            Command::ExecCredential(args) => gcp_token_agent::exec_credential(args, &env).await,
-            Command::Login(args) => gcp_token_agent::login(args, &env).await,
-            Command::Webhook(args) => gcp_token_agent::webhook(args).await.map(|()| String::new()),
-            Command::DockerCredential(args) => gcp_token_agent::docker_credential(args, &env).await,
-            Command::GitCredential(args) => gcp_token_agent::git_credential(args, &env).await,
-            Command::ConfigureDocker(args) => gcp_token_agent::configure_docker(args, &env),
-            Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
-            Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),
-        }
-    })
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?
+        .block_on(make())
+        .map(|()| String::new())
 }
 
 fn print_answer(answer: &str) -> ExitCode {

@@ -249,6 +249,38 @@ fn impersonation_files_and_flags_normalise_delegates_and_pass_the_lifetime() {
     assert_eq!(s.emulator.requests_to("iam_access")[1].json.clone().expect("body")["lifetime"], "7200s");
 }
 
+/// The CLI decodes private keys only when it has to mint (a cache hit needs none), `run`
+/// when it loads: either way the source key nested in an impersonation file is decoded before
+/// anything is sent, and one that is not an RSA key is exit 64 naming the file and the field.
+#[test]
+fn an_impersonation_files_undecodable_source_key_is_refused_before_any_call() {
+    let s = setup();
+    let source = s.emulator.add_service_account("caller@emulator-project.iam.gserviceaccount.com");
+    let mut key = source.json().clone();
+    key["private_key"] = json!("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+    let file = json!({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url": s.emulator.iam_url(TARGET, "generateAccessToken"),
+        "source_credentials": key,
+    });
+    let path = s.write("imp.json", &file);
+    let out_dir = s.sandbox.path("out");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    let out_dir = out_dir.to_str().expect("utf8");
+    for args in [
+        &["print-access-token", "--credentials", &path][..],
+        &["run", "--oneshot", "--credentials", &path, "--output-dir", out_dir],
+    ] {
+        let out = s.sandbox.run(args);
+        let text = out.fails_with(64);
+        assert!(
+            text.contains("imp.json") && text.contains("\"private_key\" is not an RSA private key"),
+            "{text}"
+        );
+    }
+    assert_eq!(s.emulator.calls("token") + s.emulator.calls("iam_access"), 0);
+}
+
 #[test]
 fn an_sts_answer_without_expires_in_takes_the_subjects_expiry() {
     let s = setup();

@@ -287,6 +287,28 @@ fn a_corrupt_or_foreign_cache_entry_is_ignored_and_replaced() {
     assert_eq!(third.ok(), fourth.ok(), "the replaced entry is trusted again");
 }
 
+/// At the default level warnings still reach stderr, as text or as JSON (the logger is built
+/// only when the first event passes the level), and stdout keeps the answer.
+#[test]
+fn a_cache_that_cannot_be_used_is_warned_about_as_text_or_json() {
+    let (emulator, sandbox, key) = with_key();
+    std::fs::write(sandbox.path("cache"), "a file where the cache directory would go").expect("write");
+    let text = sandbox.run(&["print-access-token", "--credentials", &key]);
+    assert!(emulator.issued(text.ok().trim()).is_some());
+    let lines: Vec<&str> = text.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "reading, then writing: {lines:?}");
+    assert!(lines.iter().all(|l| l.contains(" WARN ")), "{lines:?}");
+    assert!(lines[1].contains("cannot write the token cache"), "{lines:?}");
+    let json = sandbox.run(&["print-access-token", "--credentials", &key, "--log-format", "json"]);
+    assert!(emulator.issued(json.ok().trim()).is_some());
+    let events: Vec<Value> =
+        json.stderr.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(events.len(), 2, "{}", json.stderr);
+    assert!(events.iter().all(|e| e["level"] == "WARN"), "{}", json.stderr);
+    let message = events[1]["fields"]["message"].as_str().expect("a message");
+    assert!(message.contains("cannot write the token cache"), "{message}");
+}
+
 #[test]
 fn secrets_never_reach_stderr_even_at_trace_level() {
     let emulator = Emulator::start();

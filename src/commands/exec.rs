@@ -16,16 +16,16 @@ use crate::{
 pub(crate) const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
 
 /// Returns the ExecCredential JSON `exec-credential` prints.
-pub async fn exec_credential(args: &ExecCredentialArgs, env: &Env) -> Result<String> {
+pub fn exec_credential(args: &ExecCredentialArgs, env: &Env) -> Result<String> {
     let info = ExecInfo::parse(env.kubernetes_exec_info.as_deref())?;
     let token = match &args.from_file {
         Some(path) => from_agent_file(path)?,
-        None => mint_cached(args, env, &info).await?,
+        None => mint_cached(args, env, &info)?,
     };
     Ok(render(&info, &token))
 }
 
-async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> Result<Token> {
+fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> Result<Token> {
     let source = args.source.with_provider_alias(args.audience.as_ref());
     let loaded = load_source(&source, env)?;
     let scopes =
@@ -33,12 +33,12 @@ async fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> R
     let request = AccessRequest { scopes: Some(scopes.clone()), subject: None };
     let server = info.cluster_server.as_deref().unwrap_or("");
     let slot = cache_slot(&source, env, &loaded, "exec", &[&scopes.join(" "), server]);
-    let mint = async {
+    let mint = || async {
         let http = Http::new(RetryPolicy::with_timeout(source.http_timeout))?;
         exchange::access_token(&http, &loaded.source, &request).await
     };
     // A cached token must outlive the early expiry we report by a comfortable margin.
-    cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME + EXPIRY_MARGIN, mint).await
+    cached_or_mint(slot.as_ref(), MIN_CACHED_LIFETIME + EXPIRY_MARGIN, &loaded, mint)
 }
 
 /// Reads a running agent's `token.json`: no network, no credentials.

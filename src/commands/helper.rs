@@ -19,14 +19,14 @@ use crate::{
 };
 
 /// Returns what `docker-credential ACTION` prints.
-pub async fn docker_credential(args: &DockerCredentialArgs, env: &Env) -> Result<String> {
+pub fn docker_credential(args: &DockerCredentialArgs, env: &Env) -> Result<String> {
     match args.action {
         DockerAction::Get => {
             let stdin = crate::input::read_to_end_capped(io::stdin().lock(), MAX_SERVER_URL)
                 .map_err(|e| stdin_error("docker-credential get", &e.to_string()))?;
             let server_url = docker_credential::server_url(&stdin)
                 .map_err(|why| stdin_error("docker-credential get", &why))?;
-            let token = access_token(&args.token, env).await?;
+            let token = access_token(&args.token, env)?;
             Ok(docker_credential::render_get(&server_url, &token))
         }
         DockerAction::List => {
@@ -37,13 +37,13 @@ pub async fn docker_credential(args: &DockerCredentialArgs, env: &Env) -> Result
 }
 
 /// Returns what `git-credential ACTION` prints.
-pub async fn git_credential(args: &GitCredentialArgs, env: &Env) -> Result<String> {
+pub fn git_credential(args: &GitCredentialArgs, env: &Env) -> Result<String> {
     match args.action {
         GitAction::Get => {
             let request = git_credential::read_request(io::stdin().lock())
                 .map_err(|why| stdin_error("git-credential get", &why))?;
             tracing::debug!(protocol = ?request.protocol, host = ?request.host, "git asks for a credential");
-            let token = access_token(&args.token, env).await?;
+            let token = access_token(&args.token, env)?;
             Ok(git_credential::render(&token))
         }
         GitAction::Store | GitAction::Erase => Ok(discard_stdin()),
@@ -51,10 +51,10 @@ pub async fn git_credential(args: &GitCredentialArgs, env: &Env) -> Result<Strin
 }
 
 /// The token `print-access-token` with the same flags prints, from the same cache entry.
-async fn access_token(args: &HelperTokenArgs, env: &Env) -> Result<Token> {
+fn access_token(args: &HelperTokenArgs, env: &Env) -> Result<Token> {
     let source = args.source.with_provider_alias(args.audience.as_ref());
     let request = AccessRequest { scopes: args.scopes.clone(), subject: None };
-    cached_access_token(&source, &request, env).await
+    cached_access_token(&source, &request, env)
 }
 
 /// Reads what the caller sends (so it never sees a closed pipe) and drops it; prints nothing.

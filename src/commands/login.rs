@@ -89,7 +89,11 @@ impl OAuthClient {
 }
 
 /// Runs the flow and returns the path written (what stdout prints).
-pub async fn login(args: &LoginArgs, env: &Env) -> Result<String> {
+pub fn login(args: &LoginArgs, env: &Env) -> Result<String> {
+    super::block_on(|| flow(args, env))?
+}
+
+async fn flow(args: &LoginArgs, env: &Env) -> Result<String> {
     let client = OAuthClient::load(&args.client_secrets)?;
     let output = match &args.output {
         Some(path) => path.clone(),

@@ -16,7 +16,7 @@ use std::{future::Future, time::Duration};
 use crate::{
     cli::SourceArgs,
     credentials::{Env, Loaded},
-    error::Result,
+    error::{Error, Result},
     sinks::token_cache::TokenCache,
     token::Token,
 };
@@ -25,9 +25,10 @@ use crate::{
 /// starts a long upload with it does not see it expire half-way.
 pub(crate) const MIN_CACHED_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
-/// Loads the credential the flags select.
+/// Loads the credential the flags select, for [`cached_or_mint`], which decodes its private
+/// keys only if it has to mint.
 pub(crate) fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
-    crate::config::selection(args)?.load(env)
+    crate::config::selection(args)?.load_keys_unchecked(env)
 }
 
 /// Where one answer is cached: the disk cache and the entry's key.
@@ -55,12 +56,15 @@ pub(crate) fn cache_slot(
         .map(|dir| CacheSlot { cache: TokenCache::new(dir), key: TokenCache::key(&key_parts) })
 }
 
-/// A cached token with at least `min_remaining` left, or a fresh one from `mint`, stored for
-/// next time. A cache that cannot be written is reported and otherwise ignored.
-pub(crate) async fn cached_or_mint<F>(
+/// A cached token with at least `min_remaining` left, or a fresh one from `mint` with
+/// `loaded`, stored for next time. A cache that cannot be written is reported and otherwise
+/// ignored. On a miss `loaded`'s private keys are decoded and `mint` runs, on a runtime of
+/// its own; a hit costs a file read, no key decoding and no runtime.
+pub(crate) fn cached_or_mint<F>(
     slot: Option<&CacheSlot>,
     min_remaining: Duration,
-    mint: F,
+    loaded: &Loaded,
+    mint: impl FnOnce() -> F,
 ) -> Result<Token>
 where
     F: Future<Output = Result<Token>>,
@@ -69,7 +73,8 @@ where
         tracing::debug!("answered from the disk cache");
         return Ok(token);
     }
-    let token = mint.await?;
+    loaded.source.check_private_keys()?;
+    let token = block_on(mint)??;
     if let Some(slot) = slot
         && let Err(e) = slot.cache.store(&slot.key, &token)
     {
@@ -79,4 +84,17 @@ where
         );
     }
     Ok(token)
+}
+
+/// Runs the future `make` returns to completion on a one-thread runtime built for it. The CLI
+/// faces make at most a few requests, and build no runtime at all when they need none (a cache
+/// hit). The future is made here, on a frame of its own: made by the caller, its several KB
+/// would be on the stack of every call, whose pages each start would then touch.
+#[inline(never)]
+pub(crate) fn block_on<F: Future>(make: impl FnOnce() -> F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(make()))
 }

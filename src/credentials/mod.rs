@@ -37,6 +37,16 @@ pub(crate) enum Source {
 }
 
 impl Source {
+    /// Decodes every private key this source signs with (a service-account key, also under
+    /// impersonation), naming the field of the one that is not an RSA key.
+    pub(crate) fn check_private_keys(&self) -> Result<()> {
+        match self {
+            Source::ServiceAccount(key) => key.check_private_key(),
+            Source::Impersonated(imp) => imp.source.check_private_keys(),
+            _ => Ok(()),
+        }
+    }
+
     /// The files this source reads on every mint: what `run` watches for rotation.
     pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
         match self {
@@ -217,8 +227,18 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    /// Reads and validates the credential now (files are re-read on every call).
+    /// Reads and validates the credential now, private keys included (files are re-read on
+    /// every call).
     pub(crate) fn load(&self, env: &Env) -> Result<Loaded> {
+        let loaded = self.load_keys_unchecked(env)?;
+        loaded.source.check_private_keys()?;
+        Ok(loaded)
+    }
+
+    /// [`load`](Self::load) without decoding private keys ([`Source::check_private_keys`]):
+    /// for a CLI answer that may come from the disk cache, where a hit proves the key. An entry
+    /// is keyed by the credential file's bytes and written only after a mint with them.
+    pub(crate) fn load_keys_unchecked(&self, env: &Env) -> Result<Loaded> {
         resolve(&self.choice, &self.impersonate, &self.endpoints, env)
     }
 }

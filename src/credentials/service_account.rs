@@ -42,7 +42,8 @@ struct KeyFile {
 }
 
 impl ServiceAccountKey {
-    /// Validates a key file's JSON, naming the missing or bad field.
+    /// Validates a key file's JSON, naming the missing or bad field; the private key itself is
+    /// decoded by [`check_private_key`](Self::check_private_key).
     pub(crate) fn from_json(origin: &Origin, json: serde_json::Value) -> Result<Self> {
         let file: KeyFile = serde_json::from_value(json)
             .map_err(|e| Error::malformed(origin, "not a service_account key file", &e))?;
@@ -51,14 +52,10 @@ impl ServiceAccountKey {
             .private_key
             .filter(|k| !k.is_empty())
             .ok_or_else(|| Error::parse(origin, missing("private_key")))?;
-        if !private_key.expose().contains("-----BEGIN") {
-            return Err(Error::parse(origin, "field \"private_key\" is not a PEM private key"));
-        }
-        jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose().as_bytes()).map_err(|e| {
-            Error::parse(origin, format!("field \"private_key\" is not an RSA private key ({e})"))
-        })?;
-        if private_key.expose().matches("-----BEGIN").count() > 1 {
-            return Err(Error::parse(origin, "field \"private_key\" holds more than one PEM block"));
+        match private_key.expose().matches("-----BEGIN").count() {
+            0 => return Err(Error::parse(origin, "field \"private_key\" is not a PEM private key")),
+            1 => {}
+            _ => return Err(Error::parse(origin, "field \"private_key\" holds more than one PEM block")),
         }
         let token_uri = required(origin, "token_uri", file.token_uri)?;
         crate::validate::endpoint_url(&token_uri)
@@ -75,6 +72,15 @@ impl ServiceAccountKey {
             token_uri,
             universe_domain,
             project_id: file.project_id,
+        })
+    }
+
+    /// Decodes the PEM private key, naming the field if it is not an RSA key. Apart from
+    /// [`from_json`](Self::from_json), because a CLI answer from the disk cache needs only the
+    /// key file's identity: decoding is most of the cost of loading a key.
+    pub(crate) fn check_private_key(&self) -> Result<()> {
+        jsonwebtoken::EncodingKey::from_rsa_pem(self.private_key.expose().as_bytes()).map(drop).map_err(|e| {
+            Error::parse(&self.origin, format!("field \"private_key\" is not an RSA private key ({e})"))
         })
     }
 

@@ -129,19 +129,13 @@ fn trusted_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Files this process creates are owned by its effective uid, so that is the owner to expect.
 fn owned_by_us(meta: &fs::Metadata) -> io::Result<()> {
-    match current_uid().filter(|uid| *uid != meta.uid()) {
-        Some(uid) => {
-            Err(io::Error::other(format!("owned by uid {}, not by this user (uid {uid})", meta.uid())))
-        }
-        None => Ok(()),
+    let uid = rustix::process::geteuid().as_raw();
+    if meta.uid() == uid {
+        return Ok(());
     }
-}
-
-/// This process's uid: `/proc/self` belongs to it (Linux; elsewhere the check is skipped,
-/// since reading the uid portably needs `unsafe` libc calls this crate forbids).
-fn current_uid() -> Option<u32> {
-    fs::metadata("/proc/self").ok().map(|m| m.uid())
+    Err(io::Error::other(format!("owned by uid {}, not by this user (uid {uid})", meta.uid())))
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! 5 KB bitmap. That is start-up time for every `exec-credential` kubectl runs. It needs a
 //! glibc that understands DT_RELR (2.36 or newer) where the binary runs, so it is used only
 //! when building natively against such a glibc; `GCP_TOKEN_AGENT_NO_RELR=1` turns it off
-//! (for a binary meant for an older system).
+//! (for a dynamic binary meant for an older system). The static PIE that
+//! `scripts/build-release.sh` builds carries its own glibc, which applies the table wherever
+//! the binary runs.
 
 use std::process::Command;
 

@@ -4,13 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The first build compiles about 300 crates: several minutes on two cores. Cargo shows its
-# progress; later runs take seconds.
-if [ ! -x target/release/gcp-token-agent ] || [ ! -x target/release/examples/google_emulator ]; then
-  echo "Building gcp-token-agent and the local Google emulator (release). The first build takes a few"
-  echo "minutes on a 2-core machine; cargo's progress follows."
-fi
-cargo build --release --locked --bin gcp-token-agent --example google_emulator
+# The binary as it ships (scripts/build-release.sh). The first build compiles about 300 crates:
+# several minutes on two cores, with cargo's progress shown; later runs take seconds.
+echo "Building gcp-token-agent and the local Google emulator (release; a first build takes minutes)."
+bash scripts/build-release.sh --example google_emulator >/dev/null
 source bench/common.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -19,8 +19,6 @@ lifetime=${FAULTS_TOKEN_LIFETIME:-20}
 storm=${FAULTS_STORM_SECONDS:-30}
 recover_max=${FAULTS_RECOVER_MAX:-90}
 probe="$root/bench/probe.py"
-cp "$agent" "$work/gcp-token-agent"   # a rebuild of target/ meanwhile must not change the binary
-agent="$work/gcp-token-agent"
 export XDG_CACHE_HOME="$work/cache"   # the CLI rows never touch the user's token cache
 mounts=()
 faults_cleanup() {

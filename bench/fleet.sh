@@ -27,8 +27,6 @@
 source "$(dirname "$0")/common.sh"
 n=${1:-100}
 lifetime=${FLEET_TOKEN_LIFETIME:-20}
-cp "$agent" "$work/gcp-token-agent" # a rebuild of target/ meanwhile must not change the binary
-agent="$work/gcp-token-agent"
 export XDG_CACHE_HOME="$work/cache" # --no-cache below; never the user's cache anyway
 
 start_emulator --write-authorized-user "$work/user.json" --lifetime "$lifetime"

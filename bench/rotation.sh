@@ -6,5 +6,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --release --quiet --bin gcp-token-agent --example rotation_bench
-target/release/examples/rotation_bench "${1:-50}" target/release/gcp-token-agent
+release=$(bash scripts/build-release.sh --quiet --example rotation_bench)
+"$release/examples/rotation_bench" "${1:-50}" "$release/gcp-token-agent"

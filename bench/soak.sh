@@ -21,9 +21,6 @@ lifetime=${SOAK_TOKEN_LIFETIME:-4}
 read_interval=${SOAK_READ_INTERVAL:-0.05}
 fd_limit=${SOAK_FD_GROWTH_LIMIT:-4}
 probe="$root/bench/probe.py"
-# A rebuild of target/ while we run must not swap the binary under us.
-cp "$agent" "$work/gcp-token-agent"
-agent="$work/gcp-token-agent"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 metadata_port=$(free_port)

@@ -18,7 +18,9 @@ round runs every command once, in turn, so all see the same machine state. Per r
   not in these counters, but it would be in that run's wall time, which is why wall time
   comes from the plain run.
 
-Prints per command the medians, and per pair the ratios peer / ours. Never asserts a figure.
+Prints per command the medians, and per pair the ratios peer / ours; last, the harness's own
+floor: the median wall time of `true` through the same Popen and wait4, which every wall figure
+above includes. Never asserts a figure.
 """
 import os
 import resource
@@ -125,6 +127,8 @@ def main():
         if use_perf:
             parts += [f"task-clock {b['clock'] / a['clock']:.1f}x", f"page faults {b['faults'] / a['faults']:.1f}x"]
         print(f"  {peer} / {ours}: " + ", ".join(parts))
+    floor = statistics.median(run_plain(["true"])[0] * 1000 for _ in range(max(runs, 20)))
+    print(f"this harness's floor (spawn and reap `true`), in every wall figure above: {floor:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@
 # bench/startup.py alternates the four commands for RUNS rounds and prints per command the
 # median wall time (plain run), max RSS (a run under /usr/bin/time -f %M; without GNU time,
 # wait4's ru_maxrss, floored at Python's own RSS) and, when `perf stat -e task-clock` works
-# here, median task-clock (ms) and page faults (a perf-wrapped run); then the ratios peer / ours. Last, what the dynamic loader has to
-# do for our binary before main: its relocation entries (readelf -d) and its stripped size.
+# here, median task-clock (ms) and page faults (a perf-wrapped run); then the ratios peer / ours
+# and the harness's own floor. Then the exec-credential pair warm, back to back under
+# `perf stat -r`. Last, what start-up has to do for our binary before main: its relocation
+# entries (readelf -d), whether it is a static PIE, and its stripped size.
 #
 #   bench/startup.sh [RUNS]      (default 20; gcloud takes about 0.7 s a call, three calls a round)
 source "$(dirname "$0")/common.sh"
@@ -46,13 +48,34 @@ python3 "$root/bench/startup.py" "${perf_flag[@]}" "$runs" \
   "gcloud auth print-access-token" "gcloud auth print-access-token"
 echo "token endpoint calls during the run (all four commands, warm-up included): $(calls token)"
 
-# What the loader does before main: each relative relocation is a write into the binary's
-# relocated data at every start (a copy-on-write page fault per page touched).
+# Warm, back to back: `perf stat -r` runs one command many times in a row from a small C
+# process, so caches stay warm and the spawner costs little. The alternating rounds above are
+# the colder case, as under kubectl (another large process ran just before each call).
+if [ ${#perf_flag[@]} -gt 0 ]; then
+  warm() {
+    perf stat -r "$1" -e task-clock -- "${@:2}" 2>&1 >/dev/null |
+      awk '/task-clock/ { t = $1 } /elapsed/ { e = $1 * 1000 } END { printf "%.2f %.2f\n", e, t }'
+  }
+  echo
+  echo "warm, perf stat -r (means): wall ms, task-clock ms"
+  read -r ours_wall ours_clock < <(warm $((runs * 10)) "$agent" exec-credential)
+  read -r peer_wall peer_clock < <(warm $((runs * 3)) gke-gcloud-auth-plugin --use_application_default_credentials)
+  echo "  gcp-token-agent exec-credential x$((runs * 10)): $ours_wall, $ours_clock"
+  echo "  gke-gcloud-auth-plugin (ADC) x$((runs * 3)):     $peer_wall, $peer_clock"
+  awk -v a="$ours_wall" -v b="$peer_wall" -v c="$ours_clock" -v d="$peer_clock" \
+    'BEGIN { printf "  plugin / ours: wall %.1fx, task-clock %.1fx\n", b / a, d / c }'
+fi
+
+# What start-up does before main: each relative relocation is a write into the binary's
+# relocated data at every start (a copy-on-write page fault per page touched), done by the
+# dynamic loader, or by a static PIE itself.
 dynamic=$(readelf -d "$agent")
+interpreter=$(readelf -lW "$agent" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
 tag() { awk -v t="($1)" '$2 == t { $1 = ""; $2 = ""; sub(/^ +/, ""); print }' <<<"$dynamic" | head -1; }
 bytes() { tag "$1" | awk '{ print $1 + 0 }'; }
 echo
 echo "our binary ($agent):"
+echo "  linking: ${interpreter:+dynamic, loaded by $interpreter}${interpreter:-static PIE (no program interpreter, no shared library)}"
 for t in RELACOUNT RELASZ RELRSZ RELRENT FLAGS FLAGS_1; do
   value=$(tag "$t")
   echo "  $t: ${value:-absent}"

@@ -91,7 +91,7 @@ fn main() {
         ])
         .stdin(Stdio::null())
         .spawn()
-        .expect("start the agent (build it with cargo build --release)");
+        .expect("start the agent (the second argument; bench/rotation.sh builds and passes it)");
     let token_file = out.join("token");
     let read = || std::fs::read_to_string(&token_file).unwrap_or_default();
     let started = Instant::now();

@@ -1,4 +1,4 @@
-# gcp-token-agent: the Rust binary (static, no shell needed) on a distroless base, as non-root.
+# gcp-token-agent: the Rust binary (no shell needed) on a distroless base, as non-root.
 #
 #   docker build -t gcp-token-agent .
 #   docker run --rm gcp-token-agent --help
@@ -15,8 +15,9 @@
 # Builds without a registry can substitute local images:
 #   podman build --build-arg RUST_IMAGE=localhost/rust:bookworm \
 #                --build-arg RUNTIME_IMAGE=localhost/debian-ca:bookworm .
-# Any RUNTIME_IMAGE works if it has CA certificates in /etc/ssl/certs: reqwest and rustls read
-# the system store, and start-up fails without it. The binary needs no shared library.
+# Any RUNTIME_IMAGE works if it has CA certificates in /etc/ssl/certs (reqwest and rustls read
+# the system store, and start-up fails without it) and, for platforms other than linux/amd64,
+# glibc (Debian 12 or newer).
 ARG RUST_IMAGE=rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
 
@@ -25,8 +26,8 @@ WORKDIR /src
 # .dockerignore keeps target/, node_modules/, .git/ and the Kubernetes files out, so a change
 # to a chart does not rebuild the binary.
 COPY . .
-# scripts/build-release.sh builds the binary as it ships: a static PIE (glibc linked in), for
-# the build platform's architecture. The cache mounts keep crates.io downloads and compiled
+# scripts/build-release.sh builds the binary as it ships: for linux/amd64 a static PIE (glibc
+# linked in), for other platforms the dynamic binary (the runtime image has glibc). The cache mounts keep crates.io downloads and compiled
 # dependencies between builds (BuildKit, buildah and podman all honour them); the binary is
 # copied out of the mount.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -63,7 +63,7 @@ if [ ${#perf_flag[@]} -gt 0 ]; then
   echo "  gcp-token-agent exec-credential x$((runs * 10)): $ours_wall, $ours_clock"
   echo "  gke-gcloud-auth-plugin (ADC) x$((runs * 3)):     $peer_wall, $peer_clock"
   awk -v a="$ours_wall" -v b="$peer_wall" -v c="$ours_clock" -v d="$peer_clock" \
-    'BEGIN { printf "  plugin / ours: wall %.1fx, task-clock %.1fx\n", b / a, d / c }'
+    'BEGIN { if (a > 0 && c > 0) printf "  plugin / ours: wall %.1fx, task-clock %.1fx\n", b / a, d / c }'
 fi
 
 # What start-up does before main: each relative relocation is a write into the binary's
@@ -75,7 +75,14 @@ tag() { awk -v t="($1)" '$2 == t { $1 = ""; $2 = ""; sub(/^ +/, ""); print }' <<
 bytes() { tag "$1" | awk '{ print $1 + 0 }'; }
 echo
 echo "our binary ($agent):"
-echo "  linking: ${interpreter:+dynamic, loaded by $interpreter}${interpreter:-static PIE (no program interpreter, no shared library)}"
+if [ -n "$interpreter" ]; then
+  linking="dynamic, loaded by $interpreter"
+elif readelf -h "$agent" | grep -q 'Type: *DYN'; then
+  linking="static PIE (no program interpreter, no shared library)"
+else
+  linking="static, at a fixed address (not a PIE)"
+fi
+echo "  linking: $linking"
 for t in RELACOUNT RELASZ RELRSZ RELRENT FLAGS FLAGS_1; do
   value=$(tag "$t")
   echo "  $t: ${value:-absent}"

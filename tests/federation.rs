@@ -273,10 +273,8 @@ fn an_impersonation_files_undecodable_source_key_is_refused_before_any_call() {
     ] {
         let out = s.sandbox.run(args);
         let text = out.fails_with(64);
-        assert!(
-            text.contains("imp.json") && text.contains("\"private_key\" is not an RSA private key"),
-            "{text}"
-        );
+        let field = "in \"source_credentials\": field \"private_key\" is not an RSA private key";
+        assert!(text.contains("imp.json") && text.contains(field), "{text}");
     }
     assert_eq!(s.emulator.calls("token") + s.emulator.calls("iam_access"), 0);
 }

@@ -17,6 +17,28 @@ pub(crate) struct Impersonated {
     pub source: Source,
     /// Whom it impersonates.
     pub target: Impersonation,
+    /// Whether `source` came from the `source_credentials` of an impersonated_service_account
+    /// file (rather than from `--impersonate-service-account` on top of a credential): its
+    /// problems are reported as that field's.
+    pub nested: bool,
+}
+
+impl Impersonated {
+    /// Decodes the source's private keys ([`Source::check_private_keys`]).
+    pub(crate) fn check_private_keys(&self) -> Result<()> {
+        let checked = self.source.check_private_keys();
+        if self.nested { checked.map_err(in_source_credentials) } else { checked }
+    }
+}
+
+/// A problem with the nested credential, as a problem of the `source_credentials` field.
+fn in_source_credentials(error: Error) -> Error {
+    match error {
+        Error::ParseCredentials { origin, reason } => {
+            Error::ParseCredentials { origin, reason: format!("in \"source_credentials\": {reason}") }
+        }
+        other => other,
+    }
 }
 
 #[derive(Deserialize)]
@@ -40,17 +62,12 @@ pub(crate) fn from_json(
     let target = impersonation_from_url(origin, &url, file.delegates, None)?;
     let nested =
         file.source_credentials.ok_or_else(|| Error::parse(origin, missing("source_credentials")))?;
-    let source = parse_nested(nested).map_err(|e| match e {
-        Error::ParseCredentials { origin, reason } => {
-            Error::ParseCredentials { origin, reason: format!("in \"source_credentials\": {reason}") }
-        }
-        other => other,
-    })?;
+    let source = parse_nested(nested).map_err(in_source_credentials)?;
     if matches!(source, Source::Impersonated(_)) {
         return Err(Error::parse(
             origin,
             "\"source_credentials\" cannot itself be an impersonated_service_account",
         ));
     }
-    Ok(Impersonated { source, target })
+    Ok(Impersonated { source, target, nested: true })
 }

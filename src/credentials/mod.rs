@@ -42,7 +42,7 @@ impl Source {
     pub(crate) fn check_private_keys(&self) -> Result<()> {
         match self {
             Source::ServiceAccount(key) => key.check_private_key(),
-            Source::Impersonated(imp) => imp.source.check_private_keys(),
+            Source::Impersonated(imp) => imp.check_private_keys(),
             _ => Ok(()),
         }
     }
@@ -300,7 +300,8 @@ fn impersonate_on_top(
     let identity = loaded.fingerprint.map(|inner| {
         format!("{inner}|impersonate|{iam_base}|{email}|{:?}|{:?}", target.delegates, target.lifetime)
     });
-    let source = Source::Impersonated(Box::new(Impersonated { source: loaded.source, target }));
+    let source =
+        Source::Impersonated(Box::new(Impersonated { source: loaded.source, target, nested: false }));
     Ok(Loaded { source, fingerprint: identity.map(|i| sha256_hex(i.as_bytes())) })
 }
 

@@ -29,6 +29,8 @@ impl<S: Subscriber> Lazy<S> {
         Self { level, make: Box::new(make), built: OnceLock::new() }
     }
 
+    /// `make` must not log: it runs inside the `OnceLock`'s initialisation, which an event
+    /// from it would enter again.
     fn inner(&self) -> &S {
         self.built.get_or_init(&self.make)
     }

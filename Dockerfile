@@ -27,9 +27,9 @@ WORKDIR /src
 # to a chart does not rebuild the binary.
 COPY . .
 # scripts/build-release.sh builds the binary as it ships: for linux/amd64 a static PIE (glibc
-# linked in), for other platforms the dynamic binary (the runtime image has glibc). The cache mounts keep crates.io downloads and compiled
-# dependencies between builds (BuildKit, buildah and podman all honour them); the binary is
-# copied out of the mount.
+# linked in), for other platforms the dynamic binary (the runtime image has glibc). The cache
+# mounts keep crates.io downloads and compiled dependencies between builds (BuildKit, buildah
+# and podman all honour them); the binary is copied out of the mount.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     release=$(bash scripts/build-release.sh) \

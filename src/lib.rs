@@ -66,6 +66,7 @@ pub use commands::{
     login::login,
     print::{access_token as print_access_token, identity_token as print_identity_token},
     run::run,
+    serve,
 };
 pub use config::{ParseError, RunConfig, parse};
 pub use credentials::Env;

@@ -35,9 +35,9 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
     let env = Env::from_process();
     match &cli.command {
         Command::Run(args) => {
-            serve(|| async { gcp_token_agent::run(RunConfig::from_args(args)?, env).await })
+            gcp_token_agent::serve(|| async { gcp_token_agent::run(RunConfig::from_args(args)?, env).await })
         }
-        Command::Webhook(args) => serve(|| gcp_token_agent::webhook(args)),
+        Command::Webhook(args) => gcp_token_agent::serve(|| gcp_token_agent::webhook(args)),
         // The CLI faces build a runtime themselves, only when they go to the network.
         Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env),
         Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env),
@@ -49,19 +49,6 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
         Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
         Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),
     }
-}
-
-/// Runs the long-lived face (`run`, `webhook`) `make` returns on a multi-thread runtime; it
-/// prints nothing. Not inlined, so the face's future (tens of KB) is made on this frame, not on
-/// the stack of every CLI call, whose pages each start would then touch.
-#[inline(never)]
-fn serve<F: Future<Output = Result<(), Error>>>(make: impl FnOnce() -> F) -> Result<String, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?
-        .block_on(make())
-        .map(|()| String::new())
 }
 
 fn print_answer(answer: &str) -> ExitCode {

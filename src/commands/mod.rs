@@ -92,9 +92,17 @@ where
 /// would be on the stack of every call, whose pages each start would then touch.
 #[inline(never)]
 pub(crate) fn block_on<F: Future>(make: impl FnOnce() -> F) -> Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
-    Ok(runtime.block_on(make()))
+    Ok(start(tokio::runtime::Builder::new_current_thread())?.block_on(make()))
+}
+
+/// Runs the long-lived face (`run`, `webhook`) `make` returns on a multi-thread runtime; it
+/// prints nothing. Not inlined, for the reason [`block_on`] gives: the face's future is tens
+/// of KB.
+#[inline(never)]
+pub fn serve<F: Future<Output = Result<()>>>(make: impl FnOnce() -> F) -> Result<String> {
+    start(tokio::runtime::Builder::new_multi_thread())?.block_on(make()).map(|()| String::new())
+}
+
+fn start(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime> {
+    builder.enable_all().build().map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
 }

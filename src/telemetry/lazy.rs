@@ -2,9 +2,9 @@
 //!
 //! The global subscriber has to be installed before anything logs, but building
 //! tracing-subscriber's fmt subscriber (its span registry allocates up front) is a measurable
-//! share of a cached CLI call, which usually logs nothing. Events below the level never reach a subscriber at
-//! all (tracing checks the global maximum, [`Lazy::max_level_hint`], first), so a call that
-//! logs nothing never builds it.
+//! share of a cached CLI call, which usually logs nothing. Events below the level never reach
+//! a subscriber at all (tracing checks the global maximum, [`Lazy::max_level_hint`], first),
+//! so a call that logs nothing never builds it.
 
 use std::sync::OnceLock;
 

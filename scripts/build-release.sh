@@ -18,6 +18,12 @@
 # glibc binary at a fixed address; no static glibc, `libc.a`, installed), or with
 # GCP_TOKEN_AGENT_DYNAMIC=1: the plain dynamic binary in target/release/, what
 # `cargo build --release` and `cargo install` give.
+#
+# The static build also orders its code (scripts/link-order.sh): the functions a cached CLI
+# call runs are linked first, together. That needs lld (rustc's default linker for x86_64
+# Linux since 1.90) and a second link when the binary's symbol names change (a first build,
+# a dependency update): lld writes a map of the names at every link, and the ordering file
+# for the next link is made from it. GCP_TOKEN_AGENT_LINK_ORDER=0 skips the ordering.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 host=$(${RUSTC:-rustc} -vV | sed -n 's/^host: //p')
@@ -45,8 +51,48 @@ if [ -n "${CARGO_ENCODED_RUSTFLAGS:-}" ]; then # cargo then ignores RUSTFLAGS
 else
   export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
 fi
-"${build[@]}" --target "$host" >&2
 dir="$target_dir/$host/release"
+minor=$(${RUSTC:-rustc} -V | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+if [ "${GCP_TOKEN_AGENT_LINK_ORDER:-1}" = 0 ] || [ "${minor:-0}" -lt 90 ]; then
+  "${build[@]}" --target "$host" >&2
+else
+  # Examples and flags such as --quiet go to the first build, which builds the library and
+  # every dependency; the binary is linked by `cargo rustc`, which passes the link arguments
+  # to it alone. Keeping them off the first build keeps the binary fresh between runs.
+  flags=() targets=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --example) targets+=("$1" "$2") && shift 2 ;;
+    *) flags+=("$1") && shift ;;
+    esac
+  done
+  cargo=(--release --locked --manifest-path "$root/Cargo.toml" --target "$host" "${flags[@]}")
+  cargo build "${cargo[@]}" --lib "${targets[@]}" >&2
+  order_dir="$target_dir/$host/link-order"
+  mkdir -p "$order_dir"
+  link() {
+    cargo rustc "${cargo[@]}" --bin gcp-token-agent -- \
+      -C link-arg=-Wl,--symbol-ordering-file="$1",--no-warn-symbol-ordering \
+      -C link-arg=-Wl,-Map="$order_dir/map",--no-demangle >&2
+  }
+  # The ordering file in use, named by its content: cargo relinks when the name changes.
+  named() { echo "$order_dir/$(sha256sum <"$1" | cut -c1-16).order"; }
+  current=$(cat "$order_dir/current" 2>/dev/null || true)
+  if [ ! -f "$current" ]; then
+    current=$(named /dev/null)
+    : >"$current"
+  fi
+  link "$current"
+  bash "$root/scripts/link-order.sh" select "$order_dir/map" >"$order_dir/next"
+  wanted=$(named "$order_dir/next")
+  mv "$order_dir/next" "$wanted"
+  if [ "$wanted" != "$current" ]; then
+    link "$wanted"
+    echo "$wanted" >"$order_dir/current"
+  fi
+  find "$order_dir" -name '*.order' ! -path "$wanted" -delete
+  echo "build-release: $(wc -l <"$wanted") symbols of scripts/hot-functions.txt linked first" >&2
+fi
 if command -v readelf >/dev/null && ! readelf -h "$dir/gcp-token-agent" | grep -q 'Type: *DYN'; then
   echo "build-release: $dir/gcp-token-agent is not position-independent; refusing to ship it" >&2
   exit 1

@@ -390,8 +390,8 @@ pub enum SidecarMode {
 #[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter)
-    /// [default: info for run, warn for the others].
+    /// Log level (off, error, warn, info, debug, trace) or levels per target, e.g.
+    /// `warn,gcp_token_agent=debug` [default: info for run, warn for the others].
     #[arg(long, global = true, env = "GCP_TOKEN_AGENT_LOG_LEVEL")]
     pub log_level: Option<String>,
     /// Log format.

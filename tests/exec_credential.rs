@@ -31,7 +31,22 @@ fn kubectls() -> Vec<PathBuf> {
 
 /// Writes a kubeconfig whose user runs `gcp-token-agent exec-credential ARGS`.
 fn kubeconfig(sandbox: &Sandbox, server: &ApiServer, api_version: &str, args: &[&str]) -> String {
+    kubeconfig_with_env(sandbox, server, api_version, args, &[])
+}
+
+/// [`kubeconfig`], kubectl also setting ENV for the plugin (the exec entry's `env`).
+fn kubeconfig_with_env(
+    sandbox: &Sandbox,
+    server: &ApiServer,
+    api_version: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> String {
     let args_yaml: String = args.iter().map(|a| format!("\n        - {a}")).collect();
+    let env_yaml: String = env
+        .iter()
+        .map(|(name, value)| format!("\n        - name: {name}\n          value: {value}"))
+        .collect();
     let config = format!(
         r#"apiVersion: v1
 kind: Config
@@ -54,6 +69,7 @@ users:
       command: {bin}
       args:
         - exec-credential{args_yaml}
+      env:{env_yaml}
       interactiveMode: Never
       provideClusterInfo: true
 "#,
@@ -131,6 +147,31 @@ fn two_credential_files_give_two_different_tokens() {
         emulator.issued(last).expect("issued").principal_email,
         "other@emulator-project.iam.gserviceaccount.com"
     );
+}
+
+#[test]
+fn the_bare_subcommand_kubectl_runs_reads_adc_and_every_agent_variable() {
+    // `args: [exec-credential]` alone is parsed without clap unless a GCP_TOKEN_AGENT_*
+    // variable is set: then clap parses, and the variable wins over ADC.
+    let emulator = Emulator::start();
+    let server = ApiServer::start();
+    let sandbox = Sandbox::new();
+    let other = "other@emulator-project.iam.gserviceaccount.com";
+    let (adc, flagged) = (sandbox.path("adc.json"), sandbox.path("flagged.json"));
+    emulator.add_service_account(EMAIL).write_to(&adc).expect("write");
+    emulator.add_service_account(other).write_to(&flagged).expect("write");
+    let (adc, flagged) = (adc.to_str().expect("utf8"), flagged.to_str().expect("utf8"));
+    let cases = [
+        (vec![("GOOGLE_APPLICATION_CREDENTIALS", adc)], EMAIL),
+        (vec![("GOOGLE_APPLICATION_CREDENTIALS", adc), ("GCP_TOKEN_AGENT_CREDENTIALS", flagged)], other),
+    ];
+    for (env, email) in cases {
+        let config = kubeconfig_with_env(&sandbox, &server, V1, &[], &env);
+        kubectl_version(&sandbox, Path::new("kubectl"), &config);
+        let tokens = server.bearer_tokens();
+        let last = tokens.last().expect("a request");
+        assert_eq!(emulator.issued(last).expect("issued").principal_email, email, "{env:?}");
+    }
 }
 
 fn exec_info(version: &str, server: &str) -> String {

@@ -310,6 +310,30 @@ fn a_cache_that_cannot_be_used_is_warned_about_as_text_or_json() {
 }
 
 #[test]
+fn log_levels_can_be_set_per_target() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let key = sandbox.path("key.json");
+    emulator.add_service_account(EMAIL).write_to(&key).expect("write");
+    let key = key.to_str().expect("utf8");
+    let run = |extra: &[&str], level: &str| {
+        let args = [&["print-access-token", "--credentials", key, "--log-level", level], extra].concat();
+        sandbox.run(&args)
+    };
+    assert_eq!(run(&[], "warn").ok().lines().count(), 1, "fills the cache");
+    let cached = "answered from the disk cache";
+    assert!(run(&[], "warn,gcp_token_agent=debug").stderr.contains(cached));
+    assert!(!run(&[], "debug,gcp_token_agent=warn").stderr.contains(cached));
+    // A mint: the HTTP client logs at debug, unless its target is switched off.
+    assert!(run(&["--no-cache"], "debug").stderr.contains("hyper_util"));
+    let quiet = run(&["--no-cache"], "debug,hyper_util=off");
+    assert!(quiet.ok().starts_with("ya29."));
+    assert!(!quiet.stderr.contains("hyper_util"), "{}", quiet.stderr);
+    assert!(run(&[], "warn,x=loud").fails_with(64).contains("--log-level"));
+    assert!(run(&[], "info,[mint]=debug").fails_with(64).contains("span and field filters"));
+}
+
+#[test]
 fn secrets_never_reach_stderr_even_at_trace_level() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();

@@ -36,7 +36,7 @@ impl<S: Subscriber> Lazy<S> {
     }
 
     /// Whether `metadata` is within the level: only then is the subscriber built (the one
-    /// `make` returns filters at the same level, so the answers are the same).
+    /// `make` returns filters within the same level, by target too, and has the last word).
     fn passes(&self, metadata: &Metadata<'_>) -> bool {
         *metadata.level() <= self.level
     }

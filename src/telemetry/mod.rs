@@ -2,7 +2,10 @@
 //! Prometheus registry in [`metrics`].
 
 use tracing::Subscriber;
-use tracing_subscriber::{EnvFilter, filter::LevelFilter};
+use tracing_subscriber::{
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt,
+};
 
 use crate::{
     cli::{LogArgs, LogFormat},
@@ -10,33 +13,33 @@ use crate::{
 };
 
 /// Installs the global subscriber for `--log-level` (or `default_level`) and `--log-format`.
-/// A plain level (`warn`, the CLI's default) needs no directive parser, and its subscriber is
-/// built only when an event passes the level ([`lazy`]); only a filter such as
-/// `gcp_token_agent=debug,hyper=warn` builds an [`EnvFilter`], whose parser compiles regular
-/// expressions: work a cached `exec-credential` should not pay for.
+/// The level is a level (`warn`, the CLI's default) or levels per target
+/// (`warn,gcp_token_agent=debug,hyper_util=off`), matched as target prefixes; tracing's
+/// [`Targets`] parses it, with no regular expressions (its `EnvFilter` compiles one per
+/// directive, and brought a second regex engine into the binary). The subscriber is built
+/// only when an event passes the most verbose level named ([`lazy`]): a cached CLI call
+/// usually logs nothing.
 pub fn init_logging(args: &LogArgs, default_level: &str) -> Result<()> {
-    let level = args.log_level.as_deref().unwrap_or(default_level);
-    if let Ok(plain) = level.parse::<LevelFilter>() {
-        let format = args.log_format;
-        let make = move || -> Box<dyn Subscriber + Send + Sync> {
-            let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(plain);
-            match format {
-                LogFormat::Text => Box::new(builder.with_ansi(false).finish()),
-                LogFormat::Json => Box::new(builder.json().finish()),
-            }
-        };
-        return tracing::subscriber::set_global_default(lazy::Lazy::new(plain, make))
-            .map_err(|e| Error::Internal(format!("cannot install the logger: {e}")));
+    let text = args.log_level.as_deref().unwrap_or(default_level);
+    if text.contains(['[', '{']) {
+        let why = "span and field filters are not supported; use levels per target: warn,TARGET=LEVEL";
+        return Err(Error::usage("--log-level", format!("\"{text}\": {why}")));
     }
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
-    let filter = EnvFilter::try_new(level)
-        .map_err(|e| Error::usage("--log-level", format!("\"{level}\" is not a level or filter ({e})")))?;
-    let builder = builder.with_env_filter(filter);
-    match args.log_format {
-        LogFormat::Text => builder.with_ansi(false).init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    Ok(())
+    let targets: Targets = text
+        .parse()
+        .map_err(|e| Error::usage("--log-level", format!("\"{text}\" is not a level or filter ({e})")))?;
+    let most_verbose = targets.iter().map(|(_, level)| level).chain(targets.default_level()).max();
+    let level = most_verbose.unwrap_or(LevelFilter::OFF);
+    let format = args.log_format;
+    let make = move || -> Box<dyn Subscriber + Send + Sync> {
+        let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level);
+        match format {
+            LogFormat::Text => Box::new(builder.with_ansi(false).finish().with(targets.clone())),
+            LogFormat::Json => Box::new(builder.json().finish().with(targets.clone())),
+        }
+    };
+    tracing::subscriber::set_global_default(lazy::Lazy::new(level, make))
+        .map_err(|e| Error::Internal(format!("cannot install the logger: {e}")))
 }
 
 mod lazy;

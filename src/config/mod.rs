@@ -27,8 +27,12 @@ use crate::{
 /// wrapper script's `--credentials` cannot be silently replaced by a second one.
 ///
 /// Run by a helper's name (`docker-credential-gcp-token-agent get`), it is that subcommand.
+/// `exec-credential` or `print-access-token` alone is parsed without clap ([`without_flags`]).
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let argv = crate::cli::expand_helper_name(argv);
+    if let Some(cli) = without_flags::without_flags(&argv, std::env::vars_os().map(|(name, _)| name)) {
+        return Ok(cli);
+    }
     // Building the command is most of a cached CLI call's start-up (every subcommand's flags
     // and help), so it is built again only for `run --config`.
     let mut command = Cli::command();
@@ -452,6 +456,8 @@ fn parse_listen(text: &str, loopback_only: bool) -> Result<Option<SocketAddr>, S
     }
     Ok(Some(addr))
 }
+
+mod without_flags;
 
 #[cfg(test)]
 mod tests {

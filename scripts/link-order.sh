@@ -5,10 +5,12 @@
 # `exec-credential` touches 18 such windows instead of 56, and its maximum RSS drops from 6.0
 # to 2.8 MiB (README, "Build").
 #
-#   scripts/link-order.sh select MAP       the ordering file for lld's --symbol-ordering-file:
+#   scripts/link-order.sh select MAP [LIST]
+#                                          the ordering file for lld's --symbol-ordering-file:
 #                                          the symbols of the linker map MAP (lld -Map with
-#                                          --no-demangle) that scripts/hot-functions.txt lists,
-#                                          in its order; used by scripts/build-release.sh
+#                                          --no-demangle) that LIST (default
+#                                          scripts/hot-functions.txt) names, in its order; used
+#                                          by scripts/build-release.sh
 #   scripts/link-order.sh profile          regenerates scripts/hot-functions.txt: the functions
 #                                          a cached exec-credential and print-access-token run,
 #                                          in the order valgrind's callgrind first meets them
@@ -33,7 +35,8 @@ normal='function normal(n) {
 
 case "${1:-}" in
 select)
-  map=${2:?usage: link-order.sh select MAP}
+  map=${2:?usage: link-order.sh select MAP [LIST]}
+  list=${3:-$list}
   [ -f "$list" ] || exit 0 # nothing to order by
   # In lld's map a symbol line has five fields (VMA, LMA, size, alignment, name); input
   # section lines name a file and a section, `path:(.text.name)`.
@@ -66,7 +69,7 @@ profile)
   echo "wrote $list: $(grep -cv '^#' "$list") functions" >&2
   ;;
 *)
-  echo "usage: scripts/link-order.sh select MAP | profile" >&2
+  echo "usage: scripts/link-order.sh select MAP [LIST] | profile" >&2
   exit 64
   ;;
 esac

@@ -8,6 +8,23 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # The layer rule (CONTRIBUTING.md): no import cycle between top-level modules.
 python3 scripts/check-layers.py
+# The static build's code order (scripts/link-order.sh) finds the listed functions whatever
+# hashes a build puts into their names, in the list's order, and nothing else.
+order_test=$(mktemp -d)
+printf '%s\n' '# comment' '_ZN3foo3barE' '_RNvNtC3std2fs4read' memcpy '_ZN3foo4quuxE' >"$order_test/list"
+cat >"$order_test/map" <<'MAP'
+             VMA              LMA     Size Align Out     In      Symbol
+          26f240           26f240       6e    16         /x/lib.o:(.text._RNvNtCs1a2B3c_3std2fs4read)
+          26f240           26f240       6e     1                 _RNvNtCs1a2B3c_3std2fs4read
+          26f300           26f300       10     1                 memcpy
+          26f400           26f400       10     1                 _ZN3foo3baz17h0123456789abcdefE
+          26f500           26f500       10     1                 _ZN3foo4quux17hfedcba9876543210E.llvm.4242
+          26f600           26f600       10     1                 _ZN3foo3bar17h0123456789abcdefE
+MAP
+order=$(bash scripts/link-order.sh select "$order_test/map" "$order_test/list" | tr '\n' ' ')
+rm -rf "$order_test"
+expected="_ZN3foo3bar17h0123456789abcdefE _RNvNtCs1a2B3c_3std2fs4read memcpy _ZN3foo4quux17hfedcba9876543210E.llvm.4242 "
+[ "$order" = "$expected" ] || { echo "link-order.sh select gave: $order" >&2; exit 1; }
 # Docs build without warnings. Private items are documented (this is an application crate);
 # bare URLs are allowed because the flags' doc comments are also their --help text.
 RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links -A rustdoc::bare_urls" \

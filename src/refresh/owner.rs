@@ -59,16 +59,19 @@ impl Owner {
     /// Runs until `shutdown` turns true (or its sender goes away).
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut failures = 0u32;
+        // Whether a new token would end an early-refresh request: not when tokens live no
+        // longer than `--min-remaining`, which would then mint one per request (per nudge).
+        let mut renewal_helps = true;
         loop {
-            let delay = self.refresh_once(&mut failures).await;
-            if !self.wait(delay, failures > 0, &mut shutdown).await {
+            let delay = self.refresh_once(&mut failures, &mut renewal_helps).await;
+            if !self.wait(delay, (failures > 0, renewal_helps), &mut shutdown).await {
                 return;
             }
         }
     }
 
     /// One refresh attempt; returns how long to wait before the next.
-    async fn refresh_once(&mut self, failures: &mut u32) -> Duration {
+    async fn refresh_once(&mut self, failures: &mut u32, renewal_helps: &mut bool) -> Duration {
         let outcome = {
             let _timer = self.metrics.refresh_timer(&self.name);
             (self.mint)().await
@@ -80,6 +83,16 @@ impl Owner {
                 self.metrics.refresh_succeeded(&self.name, &token);
                 let next = schedule::refresh_at(now, token.expires_at, fastrand::f64());
                 tracing::info!(token = %self.name, expiry = %token.expiry_rfc3339(), "refreshed");
+                let lifetime = token.remaining(now);
+                if lifetime <= self.early.below && *renewal_helps {
+                    tracing::warn!(
+                        token = %self.name,
+                        "the token lives {lifetime:.0?}, no longer than --min-remaining ({:?}): /readyz \
+                         stays unready and early refreshes are not made for it; lower --min-remaining",
+                        self.early.below
+                    );
+                }
+                *renewal_helps = lifetime > self.early.below;
                 self.publish.send_replace(Some(token));
                 next.duration_since(now).unwrap_or(schedule::MIN_REFRESH_DELAY)
             }
@@ -104,12 +117,13 @@ impl Owner {
         }
     }
 
-    /// Waits `delay`, waking early for a source change or a heeded early-refresh request;
-    /// withdraws the current token if it expires meanwhile. Returns false on shutdown.
+    /// Waits `delay`, waking early for a source change or a heeded early-refresh request (none
+    /// while `backing_off`; for a token near expiry only if `renewal_helps`); withdraws the
+    /// current token if it expires meanwhile. Returns false on shutdown.
     async fn wait(
         &mut self,
         delay: Duration,
-        backing_off: bool,
+        (backing_off, renewal_helps): (bool, bool),
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
         let deadline = Instant::now() + delay;
@@ -128,10 +142,12 @@ impl Owner {
                 result = self.early.asks.changed(), if asks_open => {
                     let now = (self.clock)();
                     // No token (withdrawn at its expiry, e.g. after the wall clock jumped past the
-                    // owner's schedule) counts as near expiry too.
-                    let near_expiry =
-                        self.publish.borrow().as_ref().is_none_or(|t| t.remaining(now) < self.early.below);
-                    if result.is_ok() && near_expiry && !backing_off {
+                    // owner's schedule) is always worth asking for.
+                    let wanted = match self.publish.borrow().as_ref() {
+                        None => true,
+                        Some(token) => renewal_helps && token.remaining(now) < self.early.below,
+                    };
+                    if result.is_ok() && wanted && !backing_off {
                         tracing::info!(token = %self.name, "an early refresh was asked for; refreshing now");
                         return true;
                     }
@@ -248,6 +264,23 @@ mod tests {
         asks.send_modify(|n| *n += 1);
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "290 s left, under --min-remaining: refreshed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_no_longer_than_min_remaining_are_not_renewed_on_every_ask() {
+        // 200 s tokens under a 300 s --min-remaining: each is near expiry from birth, and a
+        // new one would be too. Asks are ignored; the schedule still renews them.
+        let calls = Arc::new(AtomicU32::new(0));
+        let (_tokens, asks) =
+            start_asked(counting_mint(Duration::from_secs(200), 0, calls.clone()), paused_clock());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for _ in 0..5 {
+            asks.send_modify(|n| *n += 1);
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "51 s in: no mint per ask");
+        tokio::time::sleep(Duration::from_secs(70)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "renewed at 45-55 % of its life");
     }
 
     #[tokio::test(start_paused = true)]

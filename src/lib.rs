@@ -59,6 +59,7 @@ pub(crate) mod webhook;
 
 // What the binary (`main.rs`) needs; everything else is `pub(crate)`.
 pub use commands::{
+    Workers,
     configure_docker::configure_docker,
     docs::{completions, man_pages},
     exec::exec_credential,

@@ -5,7 +5,7 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
-    EXIT_USAGE, Env, Error, ParseError, RunConfig,
+    EXIT_USAGE, Env, Error, ParseError, RunConfig, Workers,
     cli::{Cli, Command},
 };
 
@@ -35,9 +35,10 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
     let env = Env::from_process();
     match &cli.command {
         Command::Run(args) => {
-            gcp_token_agent::serve(|| async { gcp_token_agent::run(RunConfig::from_args(args)?, env).await })
+            let run = || async { gcp_token_agent::run(RunConfig::from_args(args)?, env).await };
+            gcp_token_agent::serve(Workers::One, run)
         }
-        Command::Webhook(args) => gcp_token_agent::serve(|| gcp_token_agent::webhook(args)),
+        Command::Webhook(args) => gcp_token_agent::serve(Workers::PerCore, || gcp_token_agent::webhook(args)),
         // The CLI faces build a runtime themselves, only when they go to the network.
         Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env),
         Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env),

@@ -95,12 +95,28 @@ pub(crate) fn block_on<F: Future>(make: impl FnOnce() -> F) -> Result<F::Output>
     Ok(start(tokio::runtime::Builder::new_current_thread())?.block_on(make()))
 }
 
+/// How many threads run a long-lived face's tasks.
+#[derive(Debug, Clone, Copy)]
+pub enum Workers {
+    /// One, for `run`: a sidecar serves one pod and should leave the cores to it. Tokio's
+    /// default, a thread per core, would start 64 on a 64-core node. On 2 cores the metadata
+    /// API still serves 1.2x nginx's requests (2 workers), with a lower p99 than with a
+    /// thread per core (README, "Benchmarks").
+    One,
+    /// One per core (or `TOKIO_WORKER_THREADS`), for the webhook, which serves the cluster.
+    PerCore,
+}
+
 /// Runs the long-lived face (`run`, `webhook`) `make` returns on a multi-thread runtime; it
 /// prints nothing. Not inlined, for the reason [`block_on`] gives: the face's future is tens
 /// of KB.
 #[inline(never)]
-pub fn serve<F: Future<Output = Result<()>>>(make: impl FnOnce() -> F) -> Result<String> {
-    start(tokio::runtime::Builder::new_multi_thread())?.block_on(make()).map(|()| String::new())
+pub fn serve<F: Future<Output = Result<()>>>(workers: Workers, make: impl FnOnce() -> F) -> Result<String> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Workers::One = workers {
+        builder.worker_threads(1);
+    }
+    start(builder)?.block_on(make()).map(|()| String::new())
 }
 
 fn start(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime> {

@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The binary as it ships (scripts/build-release.sh). The first build compiles about 300 crates:
-# several minutes on two cores, with cargo's progress shown; later runs take seconds.
+# bench/common.sh builds the binary as it ships (scripts/build-release.sh) and starts nothing
+# yet. The first build compiles about 300 crates: several minutes on two cores, with cargo's
+# progress shown; later runs take seconds.
 echo "Building gcp-token-agent and the local Google emulator (release; a first build takes minutes)."
-bash scripts/build-release.sh --example google_emulator >/dev/null
 source bench/common.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -6,7 +6,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # installed: copied, as `install`, a package or an image layer would. The linker's own output
 # file starts measurably slower (about 25 more page faults a start here) until it is rewritten,
 # and a rebuild of target/ while a bench runs cannot swap the binary under it.
-release=$(bash "$root/scripts/build-release.sh" --quiet --example google_emulator)
+# Cargo's progress goes to stderr: a first build takes minutes.
+release=$(bash "$root/scripts/build-release.sh" --example google_emulator)
 work=$(mktemp -d)
 agent="$work/gcp-token-agent"
 install -m 0755 "$release/gcp-token-agent" "$agent"

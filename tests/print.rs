@@ -311,13 +311,9 @@ fn a_cache_that_cannot_be_used_is_warned_about_as_text_or_json() {
 
 #[test]
 fn log_levels_can_be_set_per_target() {
-    let emulator = Emulator::start();
-    let sandbox = Sandbox::new();
-    let key = sandbox.path("key.json");
-    emulator.add_service_account(EMAIL).write_to(&key).expect("write");
-    let key = key.to_str().expect("utf8");
+    let (_emulator, sandbox, key) = with_key();
     let run = |extra: &[&str], level: &str| {
-        let args = [&["print-access-token", "--credentials", key, "--log-level", level], extra].concat();
+        let args = [&["print-access-token", "--credentials", &key, "--log-level", level], extra].concat();
         sandbox.run(&args)
     };
     assert_eq!(run(&[], "warn").ok().lines().count(), 1, "fills the cache");

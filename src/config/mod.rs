@@ -38,9 +38,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let mut command = Cli::command();
     let matches = command.try_get_matches_from_mut(&argv).map_err(ParseError::Clap)?;
     let cli = from_matches(&matches)?;
-    if matches!(cli.command, Command::Run(_) | Command::Webhook(_)) {
-        drop(command);
-    } else {
+    if !matches!(cli.command, Command::Run(_) | Command::Webhook(_)) {
         // A CLI face exits within milliseconds; freeing every flag and help text of the
         // command would be a twentieth of a cached call's work, so the exit frees it.
         std::mem::forget(command);
@@ -509,6 +507,19 @@ mod tests {
         assert_eq!(run.id_tokens, ["a=x", "b=y"]);
     }
 
+    /// What `run --config FILE` reports for a file holding `yaml` it refuses.
+    fn config_problem(yaml: impl AsRef<[u8]>) -> Error {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("agent.yaml");
+        std::fs::write(&file, yaml).expect("write");
+        let Err(ParseError::Config(e)) =
+            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
+        else {
+            panic!("should fail")
+        };
+        e
+    }
+
     fn run_config(args: &[&str]) -> Result<RunConfig, Error> {
         let cli = parse(argv(&[&["gcp-token-agent", "run"], args].concat())).expect("parses");
         let Command::Run(run) = cli.command else { panic!("run") };
@@ -583,28 +594,14 @@ mod tests {
 
     #[test]
     fn a_numeric_file_mode_in_yaml_is_refused_rather_than_misread() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("agent.yaml");
-        std::fs::write(&file, "file-mode: 0o640\n").expect("write");
-        let Err(ParseError::Config(e)) =
-            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
-        else {
-            panic!("should fail")
-        };
+        let e = config_problem("file-mode: 0o640\n");
         assert!(e.to_string().contains("quoted octal string"), "{e}");
     }
 
     #[test]
     fn yaml_keys_that_are_actions_repeats_or_lists_for_one_value_are_config_problems() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("agent.yaml");
         let text = "help: true\nversion: true\nfile_mode: \"0600\"\nfile-mode: \"0640\"\ncredentials: [a.json, b.json]\n";
-        std::fs::write(&file, text).expect("write");
-        let Err(ParseError::Config(e)) =
-            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
-        else {
-            panic!("should fail")
-        };
+        let e = config_problem(text);
         let message = e.to_string();
         for needle in [
             "unknown key \"help\"",
@@ -618,8 +615,6 @@ mod tests {
 
     #[test]
     fn a_yaml_alias_bomb_is_refused_by_the_budget_without_expanding_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("agent.yaml");
         // Seven levels of nine: 4.8 million nodes if expanded, under the parser's own default
         // budget of 250,000 only at level six; ours stops it at 10,000. Real flag names.
         let mut bomb = "scopes: &a [x,x,x,x,x,x,x,x,x]\n".to_owned();
@@ -631,12 +626,7 @@ mod tests {
             bomb.push_str(&format!("{key}: &{anchor} [{items}]\n"));
             previous = anchor;
         }
-        std::fs::write(&file, bomb).expect("write");
-        let Err(ParseError::Config(e)) =
-            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
-        else {
-            panic!("should fail")
-        };
+        let e = config_problem(bomb);
         assert!(e.to_string().contains("budget"), "refused by our budget: {e}");
     }
 
@@ -661,14 +651,7 @@ mod tests {
 
     #[test]
     fn unknown_config_keys_are_all_reported() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("agent.yaml");
-        std::fs::write(&file, "colour: blue\nsize: 3\n").expect("write");
-        let Err(ParseError::Config(e)) =
-            parse(argv(&["gcp-token-agent", "run", "--config", file.to_str().expect("utf8")]))
-        else {
-            panic!("should fail")
-        };
+        let e = config_problem("colour: blue\nsize: 3\n");
         let text = e.to_string();
         assert!(text.contains("\"colour\"") && text.contains("\"size\""), "{text}");
     }

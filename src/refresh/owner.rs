@@ -245,14 +245,21 @@ mod tests {
         (tokens, asks_tx)
     }
 
+    /// Asks for an early refresh `times` times, `gap` apart (the gap also after the last).
+    async fn ask(asks: &watch::Sender<u64>, times: usize, gap: Duration) {
+        for _ in 0..times {
+            asks.send_modify(|n| *n += 1);
+            tokio::time::sleep(gap).await;
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_early_refresh_is_heeded_only_near_expiry() {
         let calls = Arc::new(AtomicU32::new(0));
         let (_tokens, asks) =
             start_asked(counting_mint(Duration::from_secs(3600), 0, calls.clone()), paused_clock());
         tokio::time::sleep(Duration::from_secs(1)).await;
-        asks.send_modify(|n| *n += 1);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        ask(&asks, 1, Duration::from_millis(10)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1, "an hour left: the ask is not for this token");
 
         let calls = Arc::new(AtomicU32::new(0));
@@ -261,8 +268,7 @@ mod tests {
             start_asked(counting_mint(Duration::from_secs(500), 0, calls.clone()), paused_clock());
         tokio::time::sleep(Duration::from_secs(210)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        asks.send_modify(|n| *n += 1);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        ask(&asks, 1, Duration::from_millis(10)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "290 s left, under --min-remaining: refreshed");
     }
 
@@ -274,10 +280,7 @@ mod tests {
         let (_tokens, asks) =
             start_asked(counting_mint(Duration::from_secs(200), 0, calls.clone()), paused_clock());
         tokio::time::sleep(Duration::from_secs(1)).await;
-        for _ in 0..5 {
-            asks.send_modify(|n| *n += 1);
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        }
+        ask(&asks, 5, Duration::from_secs(10)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1, "51 s in: no mint per ask");
         tokio::time::sleep(Duration::from_secs(70)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "renewed at 45-55 % of its life");
@@ -297,8 +300,7 @@ mod tests {
         let (_tokens, asks) = start_asked(counting_mint(Duration::from_secs(500), 0, calls.clone()), clock);
         tokio::time::sleep(Duration::from_secs(1)).await;
         jumped.store(400, Ordering::SeqCst);
-        asks.send_modify(|n| *n += 1);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        ask(&asks, 1, Duration::from_millis(10)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "under --min-remaining by the wall clock: refreshed");
     }
 
@@ -309,10 +311,7 @@ mod tests {
         let (_tokens, asks) =
             start_asked(counting_mint(Duration::from_secs(3600), 2, calls.clone()), paused_clock());
         tokio::time::sleep(Duration::from_millis(100)).await;
-        for _ in 0..5 {
-            asks.send_modify(|n| *n += 1);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        ask(&asks, 5, Duration::from_millis(10)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1, "asks during the backoff are ignored");
     }
 

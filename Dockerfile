@@ -1,7 +1,11 @@
-# gcp-token-agent: the Rust binary (no shell needed) on a distroless base, as non-root.
+# gcp-token-agent: the Rust binary alone, with a CA bundle and a non-root user; no shell.
 #
 #   docker build -t gcp-token-agent .
 #   docker run --rm gcp-token-agent --help
+#
+# The runtime image holds the files scripts/image-rootfs.sh lays out, the same files as
+# scripts/build-image.sh's image (which needs no registry): on linux/amd64 on `scratch`, since
+# the binary is a static PIE; on linux/arm64, where it links glibc dynamically, on RUNTIME_IMAGE.
 #
 # Base images are build arguments, each a full image reference. Pin them by digest, so that a
 # re-pushed tag cannot change what is built or shipped: NAME:TAG@sha256:DIGEST (the tag stays
@@ -13,11 +17,9 @@
 # The defaults below are pinned that way (multi-platform index digests); SECURITY.md says how
 # they were found and how to refresh them.
 # Builds without a registry can substitute local images:
-#   podman build --build-arg RUST_IMAGE=localhost/rust:bookworm \
-#                --build-arg RUNTIME_IMAGE=localhost/debian-ca:bookworm .
-# Any RUNTIME_IMAGE works if it has CA certificates in /etc/ssl/certs (reqwest and rustls read
-# the system store, and start-up fails without it) and, for platforms other than linux/amd64,
-# glibc (Debian 12 or newer).
+#   podman build --build-arg RUST_IMAGE=localhost/rust:bookworm .
+# RUNTIME_IMAGE (linux/arm64 only) must have glibc (Debian 12 or newer); the CA bundle and
+# /etc/passwd come from the build stage either way.
 ARG RUST_IMAGE=rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
 
@@ -33,16 +35,23 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     release=$(bash scripts/build-release.sh) \
-    && install -D -m 0755 "$release/gcp-token-agent" /out/gcp-token-agent
+    && bash scripts/image-rootfs.sh "$release/gcp-token-agent" /rootfs
 
-FROM ${RUNTIME_IMAGE}
+# linux/amd64: the static binary needs nothing from a base image.
+FROM scratch AS runtime-amd64
+# linux/arm64: the binary is dynamic (scripts/build-release.sh) and needs glibc.
+FROM ${RUNTIME_IMAGE} AS runtime-arm64
+
+# TARGETARCH is the platform being built (BuildKit, buildah and podman all set it).
+# hadolint ignore=DL3006
+FROM runtime-${TARGETARCH}
 LABEL org.opencontainers.image.title="gcp-token-agent" \
       org.opencontainers.image.description="Google Cloud access and ID tokens for workloads, scripts and kubectl, without gcloud" \
       org.opencontainers.image.source="https://github.com/gcp-token-agent/gcp-token-agent" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build /out/gcp-token-agent /usr/local/bin/gcp-token-agent
-# distroless "nonroot" is 65532:65532. Numeric, so Kubernetes' runAsNonRoot can verify it
-# without reading /etc/passwd.
+COPY --from=build /rootfs/ /
+# 65532:65532 is "nonroot" in the image's /etc/passwd (and distroless'). Numeric, so
+# Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
 # 8443: the admission webhook (webhook); 8990: /healthz, /readyz, /metrics. The metadata API
 # (run, 127.0.0.1:8989) stays on the pod's loopback and is not exposed.

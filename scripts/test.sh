@@ -35,3 +35,13 @@ cargo deny --locked check licenses bans sources
 bash scripts/deny-advisories.sh
 cargo test --all-targets --locked
 bash scripts/validate-k8s.sh
+# The release workflow: actionlint (syntax, expressions, shell in run: steps via shellcheck
+# when installed) and zizmor (injection, credentials, unpinned actions).
+actionlint .github/workflows/*.yml
+zizmor --quiet --offline .github/workflows/
+# The release, from one release build of the binary: scripts/release.sh writes dist/ (the
+# archive, SBOM, chart and image all ship that binary); then the image run as in a pod, the
+# loopback OCI registry, the README's Install blocks and cargo install (tests/image.rs and
+# tests/release.rs, ignored under plain `cargo test`).
+bash scripts/release.sh "$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
+cargo test --locked --test image --test release -- --ignored

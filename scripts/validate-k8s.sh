@@ -11,7 +11,8 @@
 #     byte-identical), the webhook configuration keeps its safety settings and listens dual
 #     stack, agent.* values reach the webhook's flags, deploy/webhook does not drift from the
 #     chart, kubectl loads deploy/kubeconfig-exec-credential.yaml and runs the plugin it names;
-#   * the Dockerfile: hadolint, and digest-pinned base images.
+#   * the Dockerfile: hadolint, digest-pinned base images, and the runtime layout of
+#     scripts/build-image.sh (scratch on amd64, scripts/image-rootfs.sh's files, user 65532).
 # Every check runs even after a failure; the last line counts them, and the exit status is
 # non-zero if any failed. Tools: scripts/install-test-deps.sh. VERBOSE=1 lists passing checks.
 set -uo pipefail
@@ -506,6 +507,17 @@ refuse "kubectl loads the kubeconfig and runs gcp-token-agent as its credential 
 check "hadolint Dockerfile" hadolint Dockerfile
 check "the Dockerfile's base images default to digest-pinned references" \
   test "$(grep -cE '^ARG (RUST|RUNTIME)_IMAGE=[^ ]+:[^ ]+@sha256:[0-9a-f]{64}$' Dockerfile)" -eq 2
+# The runtime stage must hold what scripts/build-image.sh's image holds (tests/image.rs runs
+# that one): scripts/image-rootfs.sh's files, on scratch for linux/amd64, as user 65532.
+check "the Dockerfile's linux/amd64 runtime is scratch" grep -qx 'FROM scratch AS runtime-amd64' Dockerfile
+check "the Dockerfile's runtime files come from scripts/image-rootfs.sh" \
+  grep -q 'bash scripts/image-rootfs.sh "$release/gcp-token-agent" /rootfs' Dockerfile
+check "the Dockerfile's final stage copies that file system whole and nothing else" \
+  test "$(sed -n '/^FROM runtime-/,$p' Dockerfile | grep -cE '^(COPY|ADD|RUN) ')" -eq 1 -a \
+  "$(sed -n '/^FROM runtime-/,$p' Dockerfile | grep -c '^COPY --from=build /rootfs/ /$')" -eq 1
+check "the Dockerfile and scripts/build-image.sh run as 65532:65532 with the same entrypoint" \
+  test "$(cat Dockerfile scripts/build-image.sh |
+    grep -cE '^USER 65532:65532$|^ENTRYPOINT \["/usr/local/bin/gcp-token-agent"\]$')" -eq 4
 
 echo "validate-k8s: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -71,7 +71,7 @@ podman build --quiet --pull=never --isolation=chroot --timestamp "$epoch" \
   --label org.opencontainers.image.source=https://github.com/gcp-token-agent/gcp-token-agent \
   --label org.opencontainers.image.licenses=Apache-2.0 \
   --label "org.opencontainers.image.created=$created" \
-  --tag "$tag" --file "$work/Containerfile" "$work" >&2
+  --tag "$tag" --file "$work/Containerfile" "$work" >/dev/null
 if [ -n "$archive" ]; then
   rm -f "$archive"
   podman save --quiet --format oci-archive --output "$archive" "$tag"

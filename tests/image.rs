@@ -74,9 +74,13 @@ fn the_image_serves_python_google_auth_from_a_read_only_container_without_capabi
     assert_eq!(issued.principal_email, EMAIL);
 
     // What the kernel says about the process, not what was asked for.
-    let top = ok(podman().args(["top", &agent.name, "user", "capeff"]));
+    let top = ok(podman().args(["top", &agent.name, "user", "huser", "capeff"]));
     let row: Vec<&str> = top.lines().nth(1).expect("a process row").split_whitespace().collect();
-    assert_eq!(row, ["65532", "none"], "user and effective capabilities:\n{top}");
+    assert_eq!(
+        row,
+        ["nonroot", "65532", "none"],
+        "user (the image's passwd), host uid, capabilities:\n{top}"
+    );
     let inspect = ok(podman().args([
         "container",
         "inspect",

@@ -16,12 +16,18 @@
 #     --build-arg RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:DIGEST .
 # The defaults below are pinned that way (multi-platform index digests); SECURITY.md says how
 # they were found and how to refresh them.
-# Builds without a registry can substitute local images:
-#   podman build --build-arg RUST_IMAGE=localhost/rust:bookworm .
+# Builds without a registry can substitute local images (podman 4, buildah 1.28 also need
+# --skip-unused-stages=false: they skip the runtime-* stages, which TARGETARCH chooses among,
+# and then build all of them, so RUNTIME_IMAGE must be present too):
+#   podman build --skip-unused-stages=false --build-arg RUST_IMAGE=localhost/rust:bookworm \
+#     --build-arg RUNTIME_IMAGE=scratch .
+# Without a registry, scripts/build-image.sh builds the same image from a binary built here.
 # RUNTIME_IMAGE (linux/arm64 only) must have glibc (Debian 12 or newer); the CA bundle and
 # /etc/passwd come from the build stage either way.
 ARG RUST_IMAGE=rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f
+# The platform being built (amd64, arm64): BuildKit, buildah and podman set it.
+ARG TARGETARCH
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
@@ -42,7 +48,6 @@ FROM scratch AS runtime-amd64
 # linux/arm64: the binary is dynamic (scripts/build-release.sh) and needs glibc.
 FROM ${RUNTIME_IMAGE} AS runtime-arm64
 
-# TARGETARCH is the platform being built (BuildKit, buildah and podman all set it).
 # hadolint ignore=DL3006
 FROM runtime-${TARGETARCH}
 LABEL org.opencontainers.image.title="gcp-token-agent" \

@@ -28,7 +28,7 @@
 # With cargo-auditable installed (scripts/install-test-deps.sh installs it) the build is
 # auditable: the binary carries its dependency list (crate names, versions, sources) in a
 # section of its own, which `cargo audit bin`, Trivy and Grype read to match advisories against
-# what was really linked. About 3 KB; GCP_TOKEN_AGENT_AUDITABLE=0 builds without it.
+# what was really linked. About 4 KB; GCP_TOKEN_AGENT_AUDITABLE=0 builds without it.
 # scripts/release.sh requires it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -64,6 +64,40 @@ fn one_version_is_named_by_the_crate_the_chart_the_manifests_the_readme_and_the_
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("gcp-token-agent {VERSION}"));
 }
 
+#[test]
+fn release_sh_refuses_a_version_the_tree_does_not_name_and_bump_writes_it_everywhere() {
+    let refused = run(Command::new("bash").arg(root().join("scripts/release.sh")).arg("9.8.7"));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(64), "{stderr}");
+    for named in [
+        "Cargo.toml: ",
+        "Cargo.lock: ",
+        "Chart.yaml (version): ",
+        "Chart.yaml (appVersion): ",
+        "deploy/ image tag: ",
+    ] {
+        assert!(stderr.contains(&format!("{named}{VERSION}")), "names {named}:\n{stderr}");
+    }
+    assert!(stderr.contains("--bump 9.8.7"), "says how to set it:\n{stderr}");
+
+    // --bump on a copy of the files that name the version.
+    let copy = tempfile::tempdir().expect("temp dir");
+    for file in ["Cargo.toml", "Cargo.lock", "charts/gcp-token-agent/Chart.yaml", "scripts/release.sh"] {
+        let to = copy.path().join(file);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(root().join(file), &to).expect("copy");
+    }
+    ok(Command::new("cp").arg("-r").arg(root().join("deploy")).arg(copy.path()));
+    let bumped =
+        run(Command::new("bash").arg(copy.path().join("scripts/release.sh")).args(["--bump", "9.8.7"]));
+    let stderr = String::from_utf8_lossy(&bumped.stderr);
+    assert!(bumped.status.success(), "{stderr}");
+    assert_eq!(stderr.matches(": 9.8.7\n").count(), 5, "every place names 9.8.7:\n{stderr}");
+    let deploy = std::fs::read_to_string(copy.path().join("deploy/webhook/deployment.yaml")).expect("read");
+    assert_eq!(deploy.matches(&format!("{IMAGE_REF}:9.8.7")).count(), 2, "both image references");
+    assert!(!deploy.contains(&format!("{IMAGE_REF}:{VERSION}")));
+}
+
 /// The fenced `sh` blocks of the README's Install section, in order: the archive, cargo,
 /// the image, the chart.
 fn install_blocks(readme: &str) -> Vec<String> {
@@ -227,7 +261,10 @@ fn the_image_and_chart_install_from_an_oci_registry_pinned_by_the_pushed_digest(
     envs.push(("CONTAINERS_CONF".into(), containers_conf().display().to_string()));
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let out = bash(&blocks, work.path(), &envs);
-    assert!(out.contains(&format!("gcp-token-agent {VERSION}\n{digest}\n")), "run, then the pushed digest {digest}:\n{out}");
+    assert!(
+        out.contains(&format!("gcp-token-agent {VERSION}\n{digest}\n")),
+        "run, then the pushed digest {digest}:\n{out}"
+    );
     assert!(
         out.contains(&format!("image: \"{IMAGE_REF}@{digest}\"")),
         "the chart renders the pinned image:\n{out}"

@@ -50,10 +50,17 @@ FROM ${RUNTIME_IMAGE} AS runtime-arm64
 
 # hadolint ignore=DL3006
 FROM runtime-${TARGETARCH}
+# The labels scripts/build-image.sh sets; the build knows no git, so pass these:
+#   --build-arg VERSION=0.2.0 --build-arg REVISION="$(git rev-parse HEAD)" \
+#   --build-arg CREATED="$(git log -1 --format=%cI)"
+ARG VERSION="" REVISION="" CREATED=""
 LABEL org.opencontainers.image.title="gcp-token-agent" \
       org.opencontainers.image.description="Google Cloud access and ID tokens for workloads, scripts and kubectl, without gcloud" \
       org.opencontainers.image.source="https://github.com/gcp-token-agent/gcp-token-agent" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"
 COPY --from=build /rootfs/ /
 # 65532:65532 is "nonroot" in the image's /etc/passwd (and distroless'). Numeric, so
 # Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.

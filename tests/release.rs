@@ -367,6 +367,10 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
+        // The README's block pulled the image by tag from this registry: drop that name (the
+        // image itself stays, under its localhost/ name).
+        let pulled = format!("{}/gcp-token-agent/gcp-token-agent:{VERSION}", self.host);
+        let _ = support::podman::podman().args(["untag", &pulled, &pulled]).output();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

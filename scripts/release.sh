@@ -60,10 +60,10 @@ if [ -n "$wrong" ]; then
     "$version" "$version" "$wrong" >&2
   exit 64
 fi
-cargo auditable --version >/dev/null 2>&1 && cargo cyclonedx --version >/dev/null 2>&1 || {
+if ! cargo auditable --version >/dev/null 2>&1 || ! cargo cyclonedx --version >/dev/null 2>&1; then
   echo "release: needs cargo-auditable and cargo-cyclonedx (scripts/install-test-deps.sh installs them)" >&2
   exit 69
-}
+fi
 command -v helm >/dev/null || { echo "release: needs helm (scripts/install-test-deps.sh installs it)" >&2; exit 69; }
 
 started=$(date +%s)
@@ -116,4 +116,4 @@ bash scripts/build-image.sh --binary "$binary" --tag "localhost/gcp-token-agent:
 
 (cd "$dist" && sha256sum -- *.tar.gz *.cdx.json *.tgz *.tar >SHA256SUMS)
 log "done in $(($(date +%s) - started)) s:"
-(cd "$dist" && ls -l --time-style=+ -- * | awk '{print "  " $5 "\t" $NF}') >&2
+(cd "$dist" && stat --format '  %s	%n' -- *) >&2

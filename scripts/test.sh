@@ -35,8 +35,8 @@ cargo deny --locked check licenses bans sources
 bash scripts/deny-advisories.sh
 cargo test --all-targets --locked
 bash scripts/validate-k8s.sh
-# The release workflow: actionlint (syntax, expressions, shell in run: steps via shellcheck
-# when installed) and zizmor (injection, credentials, unpinned actions).
+# The release workflow: actionlint (syntax, expressions, and the shell of run: steps through
+# shellcheck) and zizmor (injection, credentials, unpinned actions).
 actionlint .github/workflows/*.yml
 zizmor --quiet --offline .github/workflows/
 # The release, from one release build of the binary: scripts/release.sh writes dist/ (the

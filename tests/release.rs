@@ -235,13 +235,25 @@ fn the_image_and_chart_install_from_an_oci_registry_pinned_by_the_pushed_digest(
     assert!(rendered.contains(&format!("--agent-image={pinned}")), "the injected agent is pinned too");
     strict_schema_check(&rendered, work.path());
 
-    // What the digest names runs, pulled from the registry.
-    let pulled = support::podman::podman()
-        .args(["pull", "--quiet", "--tls-verify=false", &pinned])
-        .output()
-        .expect("podman");
+    // What the digest names runs, pulled from the registry into a store of its own, as on a
+    // machine that never had the image (and nothing is left behind in podman's own store).
+    let storage = work.path().join("storage.conf");
+    let store = work.path().join("store");
+    let conf = format!(
+        "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n",
+        store.display()
+    );
+    std::fs::write(&storage, conf).expect("write storage.conf");
+    let fresh = || {
+        let mut command = support::podman::podman();
+        command.env("CONTAINERS_STORAGE_CONF", &storage);
+        command
+    };
+    let pulled = fresh().args(["pull", "--quiet", "--tls-verify=false", &pinned]).output().expect("podman");
     assert!(pulled.status.success(), "podman pull: {}", String::from_utf8_lossy(&pulled.stderr));
-    let version = ok(support::podman::run_as_in_a_pod().args(["--rm", &pinned, "--version"]));
+    let as_in_a_pod =
+        ["run", "--rm", "--network=host", "--read-only", "--user=65532:65532", "--cap-drop=ALL"];
+    let version = ok(fresh().args(as_in_a_pod).args([&pinned, "--version"]));
     assert_eq!(version.trim(), format!("gcp-token-agent {VERSION}"));
 
     // The README's image and chart blocks, with ghcr.io swapped for the loopback registry
@@ -259,6 +271,7 @@ fn the_image_and_chart_install_from_an_oci_registry_pinned_by_the_pushed_digest(
     let mut envs = helm.envs();
     envs.push(("CONTAINERS_REGISTRIES_CONF".into(), registries.display().to_string()));
     envs.push(("CONTAINERS_CONF".into(), containers_conf().display().to_string()));
+    envs.push(("CONTAINERS_STORAGE_CONF".into(), storage.display().to_string()));
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let out = bash(&blocks, work.path(), &envs);
     assert!(
@@ -367,10 +380,6 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        // The README's block pulled the image by tag from this registry: drop that name (the
-        // image itself stays, under its localhost/ name).
-        let pulled = format!("{}/gcp-token-agent/gcp-token-agent:{VERSION}", self.host);
-        let _ = support::podman::podman().args(["untag", &pulled, &pulled]).output();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -32,8 +32,7 @@ pub fn dist(name: &str) -> PathBuf {
 pub fn containers_conf() -> &'static Path {
     static CONF: OnceLock<PathBuf> = OnceLock::new();
     CONF.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("podman-conf").tempdir().expect("temp dir").keep();
-        let path = dir.join("containers.conf");
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("containers.conf");
         let conf = "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\n\
                     [engine]\nruntime = \"runc\"\n";
         std::fs::write(&path, conf).expect("write containers.conf");

@@ -14,8 +14,9 @@
 #   SHA256SUMS                              for all of the above
 #
 # VERSION must already be everywhere it is named: Cargo.toml (and Cargo.lock), the chart's
-# version and appVersion, the image tags in deploy/. A mismatch is refused and named;
-# `--bump VERSION` writes them (commit that, then release). The binary is auditable
+# version and appVersion, the image tags in deploy/, the README's Install blocks, and a
+# `## VERSION` section in CHANGELOG.md. A mismatch is refused and named; `--bump VERSION`
+# writes all but the CHANGELOG (commit that, then release). The binary is auditable
 # (cargo-auditable) and a static PIE on x86_64 (scripts/build-release.sh); the image is built
 # from that same binary (scripts/build-image.sh). Archives are reproducible: files are sorted,
 # owned by 0:0 and dated at the commit.
@@ -43,9 +44,13 @@ versions() {
   echo "$chart (version): $(sed -n 's/^version: *//p' "$chart")"
   echo "$chart (appVersion): $(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$chart")"
   grep -roh "$image_ref:[^ \"]*" deploy | sed "s#^#deploy/ image tag: #; s#$image_ref:##" | sort -u
+  echo "README.md (Install): $(sed -n '/^## Install$/,/^## /s/^VERSION=\([^ ]*\) .*/\1/p' README.md)"
 }
 
 if [ "$bump" = yes ]; then
+  old=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+  # The README's Install blocks name the version in several forms (v0.2.0, :0.2.0, ...).
+  sed -i "/^## Install\$/,/^## /s/${old//./\\.}/$version/g" README.md
   sed -i "0,/^version = \".*\"$/s//version = \"$version\"/" Cargo.toml
   sed -i "/^name = \"gcp-token-agent\"$/{n;s/^version = \".*\"$/version = \"$version\"/}" Cargo.lock
   sed -i "s/^version: .*/version: $version/; s/^appVersion: .*/appVersion: \"$version\"/" "$chart"
@@ -55,6 +60,10 @@ if [ "$bump" = yes ]; then
 fi
 
 wrong=$(versions | grep -v ": $version\$" || true)
+if ! grep -qx "## $version" CHANGELOG.md; then
+  wrong="${wrong:+$wrong
+}CHANGELOG.md: no '## $version' section (the release notes are taken from it)"
+fi
 if [ -n "$wrong" ]; then
   printf 'release: these files do not name version %s (scripts/release.sh --bump %s writes them):\n%s\n' \
     "$version" "$version" "$wrong" >&2

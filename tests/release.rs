@@ -69,20 +69,25 @@ fn release_sh_refuses_a_version_the_tree_does_not_name_and_bump_writes_it_everyw
     let refused = run(Command::new("bash").arg(root().join("scripts/release.sh")).arg("9.8.7"));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(64), "{stderr}");
-    for named in [
+    let names = [
         "Cargo.toml: ",
         "Cargo.lock: ",
         "Chart.yaml (version): ",
         "Chart.yaml (appVersion): ",
         "deploy/ image tag: ",
-    ] {
+        "README.md (Install): ",
+    ];
+    assert!(stderr.contains("CHANGELOG.md: no '## 9.8.7' section"), "{stderr}");
+    for named in names {
         assert!(stderr.contains(&format!("{named}{VERSION}")), "names {named}:\n{stderr}");
     }
     assert!(stderr.contains("--bump 9.8.7"), "says how to set it:\n{stderr}");
 
     // --bump on a copy of the files that name the version.
     let copy = tempfile::tempdir().expect("temp dir");
-    for file in ["Cargo.toml", "Cargo.lock", "charts/gcp-token-agent/Chart.yaml", "scripts/release.sh"] {
+    for file in
+        ["Cargo.toml", "Cargo.lock", "README.md", "charts/gcp-token-agent/Chart.yaml", "scripts/release.sh"]
+    {
         let to = copy.path().join(file);
         std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
         std::fs::copy(root().join(file), &to).expect("copy");
@@ -92,7 +97,14 @@ fn release_sh_refuses_a_version_the_tree_does_not_name_and_bump_writes_it_everyw
         run(Command::new("bash").arg(copy.path().join("scripts/release.sh")).args(["--bump", "9.8.7"]));
     let stderr = String::from_utf8_lossy(&bumped.stderr);
     assert!(bumped.status.success(), "{stderr}");
-    assert_eq!(stderr.matches(": 9.8.7\n").count(), 5, "every place names 9.8.7:\n{stderr}");
+    assert_eq!(stderr.matches(": 9.8.7\n").count(), 6, "every place names 9.8.7:\n{stderr}");
+    let readme = std::fs::read_to_string(copy.path().join("README.md")).expect("read");
+    for block in install_blocks(&readme) {
+        assert!(
+            block.contains("9.8.7") && !block.contains(VERSION),
+            "the Install block names 9.8.7:\n{block}"
+        );
+    }
     let deploy = std::fs::read_to_string(copy.path().join("deploy/webhook/deployment.yaml")).expect("read");
     assert_eq!(deploy.matches(&format!("{IMAGE_REF}:9.8.7")).count(), 2, "both image references");
     assert!(!deploy.contains(&format!("{IMAGE_REF}:{VERSION}")));

@@ -12,11 +12,14 @@ mod support;
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use serde_json::Value;
-use support::podman::{NEEDS_RELEASE, VERSION, containers_conf, dist, ok, root, run};
+use support::{
+    oci::{Helm, Registry},
+    podman::{VERSION, containers_conf, dist, ok, root, run},
+};
 
 const IMAGE_REF: &str = "ghcr.io/gcp-token-agent/gcp-token-agent";
 const RELEASES: &str = "https://github.com/gcp-token-agent/gcp-token-agent/releases/download/v$VERSION";
@@ -349,79 +352,5 @@ fn cargo_install_from_a_path_and_from_a_git_tag_gives_a_working_binary() {
         eprintln!("{line}: {:.0?}", started.elapsed());
         let out = ok(Command::new(install_root.join("bin/gcp-token-agent")).arg("--version"));
         assert_eq!(out.trim(), format!("gcp-token-agent {VERSION}"), "{line}");
-    }
-}
-
-/// Debian's `docker-registry` (CNCF distribution) on a loopback port, storing in a temp dir.
-struct Registry {
-    host: String,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        // distribution takes a fixed address; a port the kernel just handed out is free.
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let host = format!("127.0.0.1:{port}");
-        let config = dir.path().join("config.yml");
-        let yaml = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
-            dir.path().join("storage").display()
-        );
-        std::fs::write(&config, yaml).expect("write config");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("docker-registry: {e} ({NEEDS_RELEASE})"));
-        let registry = Self { host, child, _dir: dir };
-        let addr: std::net::SocketAddr = registry.host.parse().expect("addr");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry never listened on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// helm with its own configuration, cache and registry login directories.
-struct Helm {
-    home: tempfile::TempDir,
-}
-
-impl Helm {
-    fn new() -> Self {
-        Self { home: tempfile::tempdir().expect("temp dir") }
-    }
-
-    fn envs(&self) -> Vec<(String, String)> {
-        let path = |name: &str| self.home.path().join(name).display().to_string();
-        vec![
-            ("HELM_CONFIG_HOME".into(), path("config")),
-            ("HELM_CACHE_HOME".into(), path("cache")),
-            ("HELM_DATA_HOME".into(), path("data")),
-            ("HELM_REGISTRY_CONFIG".into(), path("config/registry.json")),
-        ]
-    }
-
-    /// helm ARGS, which must succeed: its stdout and its stderr (where `push` and pulls report).
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let output = run(Command::new("helm").args(args).envs(self.envs()));
-        let (out, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert!(output.status.success(), "helm {args:?}:\n{out}{err}");
-        (out.into_owned(), err.into_owned())
     }
 }

@@ -7,6 +7,7 @@ pub mod apiserver;
 pub mod clients;
 pub mod git_http;
 pub mod http;
+pub mod oci;
 pub mod podman;
 pub mod registry;
 /// The local Google emulator: its own crate (`emulator/`), compiled once for every test.

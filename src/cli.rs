@@ -51,16 +51,18 @@ pub enum Command {
     ///
     /// `get` reads a registry host or URL on stdin and prints
     /// {"ServerURL","Username":"oauth2accesstoken","Secret":TOKEN}, the token being the one
-    /// print-access-token prints (same credentials and disk cache); `list` prints the
-    /// registries config.json's credHelpers send here; `store` and `erase` read stdin and do
-    /// nothing.
+    /// print-access-token prints (same credentials and disk cache), for Google's registries
+    /// (gcr.io, *.gcr.io, *.pkg.dev) and those config.json's credHelpers send here; any other
+    /// registry gets "credentials not found" (exit 1). `list` prints the registries
+    /// config.json's credHelpers send here; `store` and `erase` read stdin and do nothing.
     DockerCredential(DockerCredentialArgs),
     /// git credential helper (also run as `git-credential-gcp-token-agent ACTION`).
     ///
     /// `get` reads git's key=value lines on stdin and prints username=oauth2accesstoken,
     /// password=TOKEN and password_expiry_utc, the token being the one print-access-token
-    /// prints; `store` and `erase` read stdin and do nothing. It answers for every host git
-    /// asks about: scope it with `credential.https://HOST.helper`.
+    /// prints; `store` and `erase` read stdin and do nothing. It answers only Google's git
+    /// hosts over https (source.developers.google.com, *.sourcemanager.dev) unless
+    /// --allow-host names another; any other host gets no token and a message on stderr.
     GitCredential(GitCredentialArgs),
     /// Point Docker at the credential helper, like `gcloud auth configure-docker`.
     ///
@@ -169,6 +171,12 @@ pub struct GitCredentialArgs {
     /// What git asks.
     #[arg(value_enum)]
     pub action: GitAction,
+    /// Also answer for this host (HOST or HOST:PORT; repeat for more). Without it only
+    /// source.developers.google.com and *.sourcemanager.dev over https get a token; plain http
+    /// only ever for a loopback host named here (localhost, 127.0.0.1, [::1]). git passes it
+    /// from its config: `helper = gcp-token-agent --allow-host git.example.com`.
+    #[arg(long, value_name = "HOST", env = "GCP_TOKEN_AGENT_ALLOW_HOST", value_delimiter = ',')]
+    pub allow_host: Vec<String>,
     /// The credential.
     #[command(flatten)]
     pub token: HelperTokenArgs,

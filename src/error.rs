@@ -5,6 +5,8 @@
 
 use std::{fmt, io, path::PathBuf};
 
+use crate::scrub::{Scrubbed, ShownUrl};
+
 /// Exit code for bad usage or configuration (BSD `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
 /// Exit code when Google is unreachable or refuses (BSD `EX_UNAVAILABLE`).
@@ -18,7 +20,7 @@ pub enum Named {
     /// A file on disk.
     File(PathBuf),
     /// A URL (shown without user:password@ or query).
-    Url(String),
+    Url(ShownUrl),
     /// A program (its name only, never its arguments).
     Command(String),
     /// A service account, by email.
@@ -130,6 +132,15 @@ pub enum Error {
     /// Something in this process failed (runtime, signals, randomness): not the user's doing.
     #[error("{0}")]
     Internal(String),
+    /// A credential helper was asked for a host it does not answer (git's `--allow-host`,
+    /// Docker's `credHelpers`): no token, and `answer` on stdout in the helper's protocol.
+    #[error("{reason}")]
+    HostNotAllowed {
+        /// Which host, and how to opt in.
+        reason: String,
+        /// What the helper protocol expects on stdout for "no credential".
+        answer: &'static str,
+    },
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     WriteFile {
@@ -151,7 +162,10 @@ impl Error {
             | Error::Unsupported(_)
             | Error::SignAssertion { .. } => EXIT_USAGE,
             Error::Upstream(_) | Error::SourceFailed { .. } | Error::Refused(_) => EXIT_UNAVAILABLE,
-            Error::WriteFile { .. } | Error::Internal(_) | Error::TimedOut(_) => EXIT_OTHER,
+            Error::WriteFile { .. }
+            | Error::Internal(_)
+            | Error::TimedOut(_)
+            | Error::HostNotAllowed { .. } => EXIT_OTHER,
         }
     }
 
@@ -193,11 +207,12 @@ impl Error {
             Error::SourceFailed { .. } => "source_failed",
             Error::TimedOut(_) => "timeout",
             Error::Refused(_) => "refused",
+            Error::HostNotAllowed { .. } => "host_not_allowed",
             Error::Upstream(e) => match &e.kind {
                 UpstreamErrorKind::Unreachable(_) => "unreachable",
                 UpstreamErrorKind::BadResponse(_) => "bad_response",
                 UpstreamErrorKind::Refused { status, code, .. } => {
-                    match code.as_deref().and_then(|c| KNOWN.iter().find(|k| **k == c)) {
+                    match code.as_ref().and_then(|c| KNOWN.iter().find(|k| **k == c.as_str())) {
                         Some(known) => known,
                         None if *status == 429 => "rate_limited",
                         None if *status >= 500 => "server_error",
@@ -219,6 +234,14 @@ impl Error {
             | Error::WriteFile { .. }
             | Error::SourceFailed { .. } => true,
             _ => false,
+        }
+    }
+
+    /// What goes to stdout despite the failure (a helper protocol's "not found"), if anything.
+    pub fn answer(&self) -> Option<&'static str> {
+        match self {
+            Error::HostNotAllowed { answer, .. } if !answer.is_empty() => Some(answer),
+            _ => None,
         }
     }
 
@@ -293,8 +316,8 @@ impl fmt::Display for Endpoint {
 pub struct UpstreamError {
     /// Which upstream.
     pub endpoint: Endpoint,
-    /// The URL called, as `validate::shown_url` shows it: no userinfo, no query.
-    pub url: String,
+    /// The URL called, masked by `scrub::url`: no userinfo, no query.
+    pub url: ShownUrl,
     /// What happened.
     pub kind: UpstreamErrorKind,
 }
@@ -303,20 +326,20 @@ pub struct UpstreamError {
 #[derive(Debug)]
 pub enum UpstreamErrorKind {
     /// No HTTP answer: DNS, connect, TLS, timeout, reset.
-    Unreachable(String),
+    Unreachable(Scrubbed),
     /// An HTTP answer that says no, with Google's error code when it sent one.
     Refused {
         /// HTTP status.
         status: u16,
         /// Google's `error` code (`invalid_grant`, `PERMISSION_DENIED`, ...).
-        code: Option<String>,
+        code: Option<Scrubbed>,
         /// Google's description.
-        description: Option<String>,
+        description: Option<Scrubbed>,
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<std::time::Duration>,
     },
     /// A 2xx answer we cannot use.
-    BadResponse(String),
+    BadResponse(Scrubbed),
 }
 
 impl fmt::Display for UpstreamErrorKind {
@@ -350,8 +373,9 @@ impl UpstreamErrorKind {
             Self::Unreachable(_) => true,
             Self::BadResponse(_) => false,
             Self::Refused { status, code, description, .. } => {
-                let retryable_code =
-                    |text: &Option<String>| text.as_deref().is_some_and(|t| RETRYABLE_CODES.contains(&t));
+                let retryable_code = |text: &Option<Scrubbed>| {
+                    text.as_ref().is_some_and(|t| RETRYABLE_CODES.contains(&t.as_str()))
+                };
                 matches!(status, 500..=599 | 408 | 429) || retryable_code(code) || retryable_code(description)
             }
         }
@@ -359,9 +383,14 @@ impl UpstreamErrorKind {
 }
 
 impl UpstreamError {
-    /// A 2xx answer from `endpoint` at `url` that cannot be used, and why.
-    pub fn bad_response(endpoint: Endpoint, url: &str, why: &str) -> Self {
-        Self { endpoint, url: url.to_owned(), kind: UpstreamErrorKind::BadResponse(why.to_owned()) }
+    /// A failure at `endpoint` when calling `url` (masked here).
+    pub(crate) fn new(endpoint: Endpoint, url: &str, kind: UpstreamErrorKind) -> Self {
+        Self { endpoint, url: ShownUrl::new(url), kind }
+    }
+
+    /// A 2xx answer from `endpoint` at `url` that cannot be used, and why (scrubbed here).
+    pub(crate) fn bad_response(endpoint: Endpoint, url: &str, why: &str) -> Self {
+        Self::new(endpoint, url, UpstreamErrorKind::BadResponse(Scrubbed::ours(why)))
     }
 
     /// How long the server asked us to wait (`Retry-After`), if it did.
@@ -375,7 +404,7 @@ impl UpstreamError {
     /// Google's `error` code, if it sent one.
     pub fn code(&self) -> Option<&str> {
         match &self.kind {
-            UpstreamErrorKind::Refused { code, .. } => code.as_deref(),
+            UpstreamErrorKind::Refused { code, .. } => code.as_ref().map(Scrubbed::as_str),
             _ => None,
         }
     }
@@ -389,13 +418,13 @@ mod tests {
     use super::*;
 
     fn upstream(endpoint: Endpoint, kind: UpstreamErrorKind) -> Error {
-        Error::Upstream(UpstreamError { endpoint, url: "https://x".to_owned(), kind })
+        Error::Upstream(UpstreamError::new(endpoint, "https://x", kind))
     }
 
     fn refused(status: u16, code: Option<&str>) -> UpstreamErrorKind {
         UpstreamErrorKind::Refused {
             status,
-            code: code.map(str::to_owned),
+            code: code.map(Scrubbed::ours),
             description: None,
             retry_after: None,
         }
@@ -430,6 +459,13 @@ mod tests {
             (Error::TimedOut("x".into()), 1, "source", "timeout", false),
             (Error::Refused("x".into()), 69, "source", "refused", false),
             (Error::Internal("x".into()), 1, "source", "internal", false),
+            (
+                Error::HostNotAllowed { reason: "x".into(), answer: "" },
+                1,
+                "source",
+                "host_not_allowed",
+                false,
+            ),
             (Error::WriteFile { path: "t".into(), source: io() }, 1, "file_write", "io", true),
             (
                 upstream(Endpoint::Token, refused(400, Some("invalid_grant"))),
@@ -447,14 +483,14 @@ mod tests {
                 true,
             ),
             (
-                upstream(Endpoint::Metadata, UpstreamErrorKind::Unreachable("x".into())),
+                upstream(Endpoint::Metadata, UpstreamErrorKind::Unreachable(Scrubbed::ours("x"))),
                 69,
                 "metadata",
                 "unreachable",
                 true,
             ),
             (
-                upstream(Endpoint::SubjectTokenUrl, UpstreamErrorKind::BadResponse("x".into())),
+                upstream(Endpoint::SubjectTokenUrl, UpstreamErrorKind::BadResponse(Scrubbed::ours("x"))),
                 69,
                 "source",
                 "bad_response",

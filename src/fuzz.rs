@@ -338,7 +338,7 @@ pub fn flag_values(data: &[u8]) {
     validate::project_of_email(&text);
     let _ = validate::file_name_part(&text);
     let _ = validate::endpoint_url(&text);
-    validate::without_userinfo(&text);
+    validate::shown_url(&text);
     let _ = validate::quantity(&text);
     if validate::zone(&text).is_ok() {
         let region = validate::region_of_zone(&text).unwrap_or_default();

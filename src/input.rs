@@ -19,17 +19,6 @@ pub(crate) fn read_file(path: &Path) -> io::Result<Vec<u8>> {
     read_capped(file, &meta)
 }
 
-/// Like [`read_file`], but a symlink is refused rather than followed, and `check` sees the
-/// opened file's own metadata (owner, mode) before it is read: no window for a swap.
-pub(crate) fn read_file_nofollow(
-    path: &Path,
-    check: impl FnOnce(&Metadata) -> io::Result<()>,
-) -> io::Result<Vec<u8>> {
-    let (file, meta) = open_regular(path, libc::O_NONBLOCK | libc::O_NOFOLLOW)?;
-    check(&meta)?;
-    read_capped(file, &meta)
-}
-
 fn open_regular(path: &Path, flags: i32) -> io::Result<(File, Metadata)> {
     let file = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path)?;
     let meta = file.metadata()?;

@@ -48,6 +48,7 @@ pub(crate) mod exchange;
 pub mod fuzz;
 pub(crate) mod input;
 pub(crate) mod refresh;
+pub(crate) mod scrub;
 pub(crate) mod secret;
 pub(crate) mod server;
 pub(crate) mod sinks;
@@ -66,6 +67,7 @@ pub use commands::{
     helper::{docker_credential, git_credential},
     login::login,
     print::{access_token as print_access_token, identity_token as print_identity_token},
+    process::{harden as harden_process, print_answer, stdout_is_open},
     run::run,
     serve,
 };

@@ -10,12 +10,18 @@ use gcp_token_agent::{
 };
 
 fn main() -> ExitCode {
+    gcp_token_agent::harden_process();
     let cli = match gcp_token_agent::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(ParseError::Clap(e)) => {
-            let _ = e.print();
-            // --help and --version are not errors; everything else is bad usage.
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            // --help and --version are not errors, unless their text cannot be printed;
+            // everything else is bad usage.
+            let printed = (e.use_stderr() || gcp_token_agent::stdout_is_open()) && e.print().is_ok();
+            return match (e.use_stderr(), printed) {
+                (true, _) => ExitCode::from(EXIT_USAGE),
+                (false, true) => ExitCode::SUCCESS,
+                (false, false) => ExitCode::FAILURE,
+            };
         }
         Err(ParseError::Config(e)) => return fail(&e),
     };
@@ -25,7 +31,10 @@ fn main() -> ExitCode {
         return fail(&e);
     }
     match dispatch(cli) {
-        Ok(answer) => print_answer(&answer),
+        Ok(answer) => match gcp_token_agent::print_answer(&answer) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Err(e) => fail(&e),
     }
 }
@@ -52,17 +61,12 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
     }
 }
 
-fn print_answer(answer: &str) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(answer.as_bytes()).and_then(|()| stdout.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&Error::Internal(format!("cannot write the answer to stdout: {e}"))),
-    }
-}
-
 /// Reports on stderr; a stderr that cannot be written (`2>/dev/full`) loses the message,
 /// never the exit code.
 fn fail(error: &Error) -> ExitCode {
+    if let Some(answer) = error.answer() {
+        let _ = gcp_token_agent::print_answer(answer);
+    }
     let _ = writeln!(std::io::stderr(), "gcp-token-agent: error: {error}");
     ExitCode::from(error.exit_code())
 }

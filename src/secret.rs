@@ -1,4 +1,5 @@
-//! Secrets that must never reach a log, an error message or `Debug` output.
+//! Secrets that must never reach a log, an error message or `Debug` output, and that are
+//! zeroed when dropped.
 
 use std::fmt;
 
@@ -24,6 +25,14 @@ impl Secret {
     /// Whether the secret is the empty string (a missing value in a credential file).
     pub(crate) fn is_empty(&self) -> bool {
         self.0.trim().is_empty()
+    }
+}
+
+/// The value is overwritten with zeros when the secret goes away, so a freed token or key
+/// does not linger in memory for a later core dump or a reused allocation to show.
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

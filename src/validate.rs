@@ -1,6 +1,6 @@
 //! Checks of values a user types, shared by `run`'s flags and the webhook's annotations so
 //! the webhook admits exactly what the injected `run` will accept. A leaf: it imports
-//! nothing from the crate. Each returns the value to use, or why it is wrong.
+//! only `scrub`, the other leaf that shows URLs. Each returns the value to use, or why it is wrong.
 
 /// Where Google's OAuth scopes live; short names are relative to it, as in gcloud.
 const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
@@ -105,7 +105,7 @@ pub(crate) const ALLOW_HTTP_ENV: &str = "GCP_TOKEN_AGENT_ALLOW_INSECURE_HTTP";
 /// link-local host (a metadata server, a local emulator) unless [`ALLOW_HTTP_ENV`] says
 /// otherwise, never with `user:password@`. The message never repeats a password.
 pub(crate) fn endpoint_url(text: &str) -> Result<(), String> {
-    let shown = without_userinfo(text);
+    let shown = shown_url(text);
     let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("\"{shown}\" is not a URL ({e})"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("\"{shown}\" carries user:password@; credentials never go in URLs"));
@@ -122,22 +122,25 @@ pub(crate) fn endpoint_url(text: &str) -> Result<(), String> {
     }
 }
 
-/// A URL as messages and logs show it: no `user:password@`, no query or fragment (either may
-/// carry a credential, e.g. a signed URL's `sig=`).
+/// A URL as messages and logs show it: [`crate::scrub::url`], the one masking rule.
 pub(crate) fn shown_url(url: &str) -> String {
-    without_userinfo(url.split(['?', '#']).next().unwrap_or_default())
+    crate::scrub::url(url)
 }
 
-/// `text` with any `user:password@` before the host replaced by `***@`.
-pub(crate) fn without_userinfo(text: &str) -> String {
-    let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest.get(..authority_end).and_then(|authority| authority.rfind('@')) {
-        Some(at) => {
-            let prefix = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
-            format!("{prefix}***{}", rest.get(at..).unwrap_or_default())
-        }
-        None => text.to_owned(),
+/// A URL the agent fetches without sending it credentials of its own (an
+/// `external_account`'s `credential_source.url`): `http` or `https` with a host, no
+/// `user:password@` (headers carry credentials). Plain http to any host stays allowed, as
+/// Google's libraries allow it for on-premises token services.
+pub(crate) fn fetch_url(text: &str) -> Result<(), String> {
+    let shown = shown_url(text);
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("\"{shown}\" is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("\"{shown}\" carries user:password@; use \"headers\""));
+    }
+    match (url.scheme(), url.host_str()) {
+        ("http" | "https", Some(host)) if !host.is_empty() => Ok(()),
+        ("http" | "https", _) => Err(format!("\"{shown}\" has no host")),
+        (other, _) => Err(format!("\"{shown}\" has scheme \"{other}\"; expected https or http")),
     }
 }
 
@@ -150,6 +153,13 @@ pub(crate) fn local_host(host: &str) -> bool {
         Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unicast_link_local(),
         Err(_) => matches!(host, "localhost" | "metadata" | "metadata.google.internal"),
     }
+}
+
+/// Loopback named as such: `localhost`, `127.0.0.0/8`, `[::1]`; never another name that
+/// may resolve there.
+pub(crate) fn loopback_name(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A parser's error message without the string values it quotes: serde says `invalid type:
@@ -213,7 +223,7 @@ pub(crate) fn dns_subdomain(text: &str) -> bool {
 /// `/`, as pasted from a browser, are dropped; another scheme, a path or `user@` is refused,
 /// because Docker looks helpers up by host alone.
 pub(crate) fn registry_host(text: &str) -> Result<String, String> {
-    let shown = without_userinfo(text);
+    let shown = shown_url(text);
     let bare = text.trim();
     let bare = bare.strip_prefix("https://").unwrap_or(bare);
     let bare = bare.strip_suffix('/').unwrap_or(bare);

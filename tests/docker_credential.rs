@@ -130,7 +130,7 @@ fn skopeo_shows_the_helper_s_error_when_it_has_no_credential() {
 }
 
 #[test]
-fn get_answers_any_registry_in_docker_s_shape_by_subcommand_and_by_link() {
+fn get_answers_google_registries_and_those_config_json_names_by_subcommand_and_by_link() {
     let (emulator, sandbox) = setup();
     let out = sandbox.run_with_input(&["docker-credential", "get"], b"https://us-docker.pkg.dev\n");
     let answer: Value = serde_json::from_str(out.ok()).expect("JSON");
@@ -140,6 +140,17 @@ fn get_answers_any_registry_in_docker_s_shape_by_subcommand_and_by_link() {
 
     let link = sandbox.path("bin").join(HELPER);
     std::os::unix::fs::symlink(support::agent::BIN, &link).expect("symlink");
+    // Not Google's, not in config.json: what Docker's helpers say for "nothing here", no token.
+    for registry in ["registry.example.com:5000", "https://index.docker.io/v1/", "gcr.io.evil.example"] {
+        let refused = Output::of(sandbox.command_for(&link).arg("get"), registry.as_bytes());
+        assert_eq!(refused.code, 1, "{registry}: {}", refused.stderr);
+        assert_eq!(refused.stdout, "credentials not found in native keychain\n", "{registry}");
+        assert!(refused.stderr.contains("configure-docker"), "{registry}: {}", refused.stderr);
+        assert!(!refused.stdout.contains(&secret) && !refused.stderr.contains(&secret));
+    }
+    // Naming it in credHelpers (what `configure-docker REGISTRY` writes) is the opt-in.
+    let config = json!({"credHelpers": {"registry.example.com:5000": "gcp-token-agent"}});
+    sandbox.write("docker/config.json", config.to_string());
     let by_link = Output::of(sandbox.command_for(&link).arg("get"), b"registry.example.com:5000");
     assert_eq!(issued_secret(&emulator, &by_link), secret, "the same cached token");
     let by_link: Value = serde_json::from_str(by_link.ok()).expect("JSON");

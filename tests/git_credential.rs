@@ -73,13 +73,19 @@ fn git_credential_fill_gets_an_issued_token_from_the_helper_on_path() {
     assert_eq!(emulator.calls("token"), 1);
 }
 
+/// The global helper, opted in for the stand-in git server (plain http on loopback).
+fn helper_allowing(host: &GitHost) -> String {
+    let authority = host.url().trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+    format!("[credential]\n\thelper = gcp-token-agent --allow-host {authority}\n")
+}
+
 #[test]
-fn git_ls_remote_lists_the_branch_with_the_helper_and_fails_without_it() {
+fn git_ls_remote_lists_the_branch_with_the_opted_in_helper_and_fails_without_it() {
     let (emulator, sandbox) = setup();
     let ledger = Arc::clone(&emulator);
     let host = GitHost::start(move |token| ledger.issued(token).is_some());
     let url = host.url();
-    let listed = sandbox_git(&sandbox, WITH_HELPER, &["ls-remote", &url], b"");
+    let listed = sandbox_git(&sandbox, &helper_allowing(&host), &["ls-remote", &url], b"");
     let refs = listed.ok();
     assert!(refs.contains(&format!("{}\trefs/heads/main", host.head())), "{refs}");
     let password = host.passwords().last().cloned().expect("git sent Basic credentials");
@@ -90,12 +96,47 @@ fn git_ls_remote_lists_the_branch_with_the_helper_and_fails_without_it() {
     assert_ne!(without.code, 0, "no helper, no prompt: {}", without.stdout);
     assert_eq!(host.passwords().len(), before, "no credentials were sent");
 
+    // The unscoped helper without the opt-in: this is not Google's host, so no token.
+    let unscoped = sandbox_git(&sandbox, WITH_HELPER, &["ls-remote", &url], b"");
+    assert_ne!(unscoped.code, 0, "no token for another host: {}", unscoped.stdout);
+    assert_eq!(host.passwords().len(), before, "no credentials were sent");
+    assert!(unscoped.stderr.contains("--allow-host"), "{}", unscoped.stderr);
+
     let bogus = "[credential]\n\thelper = \"!f() { echo username=oauth2accesstoken; echo password=ya29.bogus; }; f\"\n";
     let refused = sandbox_git(&sandbox, bogus, &["ls-remote", &url], b"");
     assert_ne!(refused.code, 0, "a token the emulator never issued: {}", refused.stdout);
     assert!(refused.stderr.contains("Authentication failed"), "{}", refused.stderr);
     assert_eq!(host.passwords().last().map(String::as_str), Some("ya29.bogus"));
     assert_eq!(emulator.calls("token"), 1);
+}
+
+#[test]
+fn git_credential_fill_gives_no_password_over_http_or_to_other_hosts_without_an_opt_in() {
+    let (emulator, sandbox) = setup();
+    let fill = |gitconfig: &str, protocol: &str, host: &str| {
+        let request = format!("protocol={protocol}\nhost={host}\npath=r\n\n");
+        sandbox_git(&sandbox, gitconfig, &["credential", "fill"], request.as_bytes())
+    };
+    let opted = "[credential]\n\thelper = gcp-token-agent --allow-host git.example.com\n";
+    for (config, protocol, host) in [
+        (WITH_HELPER, "http", "attacker"),
+        (WITH_HELPER, "http", "source.developers.google.com"),
+        (WITH_HELPER, "https", "github.com"),
+        (WITH_HELPER, "https", "source.developers.google.com.evil.example"),
+        (opted, "http", "git.example.com"),
+        (opted, "https", "other.example.com"),
+    ] {
+        let out = fill(config, protocol, host);
+        assert_eq!(value(&out.stdout, "password"), None, "{protocol}://{host}: {}", out.stdout);
+    }
+    assert_eq!(emulator.calls("token"), 0, "no token was even minted");
+    let google = fill(WITH_HELPER, "https", "us-central1-git.sourcemanager.dev");
+    assert!(value(google.ok(), "password").is_some_and(|p| emulator.issued(p).is_some()));
+    let allowed = fill(opted, "https", "git.example.com:8443");
+    assert!(value(allowed.ok(), "password").is_some_and(|p| emulator.issued(p).is_some()));
+    let direct = sandbox.run_with_input(&["git-credential", "get"], b"protocol=http\nhost=attacker\n\n");
+    assert_eq!(direct.code, 1, "{}", direct.stderr);
+    assert!(direct.stdout.is_empty() && direct.stderr.contains("plain http"), "{}", direct.stderr);
 }
 
 #[test]
@@ -127,8 +168,10 @@ fn get_answers_by_link_with_the_same_cached_token() {
     let (emulator, sandbox) = setup();
     let link = sandbox.path("bin").join(HELPER);
     assert_eq!(std::fs::read_link(&link).expect("link"), Path::new(support::agent::BIN));
-    let by_link = Output::of(sandbox.command_for(&link).arg("get"), b"protocol=https\nhost=example.com\n");
-    let by_subcommand = sandbox.run_with_input(&["git-credential", "get"], b"");
+    let request = b"protocol=https\nhost=source.developers.google.com";
+    let by_link = Output::of(sandbox.command_for(&link).arg("get"), request);
+    let by_subcommand =
+        sandbox.run_with_input(&["git-credential", "get"], &[request.as_slice(), b"\n\n"].concat());
     assert_eq!(by_link.ok(), by_subcommand.ok(), "EOF ends a request as a blank line does");
     let password = value(by_link.ok(), "password").expect("password");
     assert!(emulator.issued(password).is_some());

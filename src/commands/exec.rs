@@ -6,7 +6,7 @@ use super::{MIN_CACHED_LIFETIME, cache_slot, cached_or_mint, load_source};
 use crate::{
     cli::ExecCredentialArgs,
     credentials::Env,
-    error::{Endpoint, Error, Origin, Result, UpstreamError, UpstreamErrorKind},
+    error::{Endpoint, Error, Origin, Result, UpstreamError},
     exchange::{self, AccessRequest, CLOUD_PLATFORM, Http, RetryPolicy},
     sinks::exec_credential::{EXPIRY_MARGIN, ExecInfo, render},
     token::{Token, parse_rfc3339},
@@ -59,10 +59,10 @@ fn from_agent_file(path: &Path) -> Result<Token> {
         .ok_or_else(|| Error::parse(&origin, "field \"expiry\" is not RFC 3339"))?;
     // The same checks as a token from Google: not empty, no stray characters, not expired.
     Token::from_upstream(file.access_token, SystemTime::now(), expires_at).map_err(|why| {
-        Error::Upstream(UpstreamError {
-            endpoint: Endpoint::AgentTokenFile,
-            url: path.display().to_string(),
-            kind: UpstreamErrorKind::BadResponse(format!("{why}; is the agent running?")),
-        })
+        Error::Upstream(UpstreamError::bad_response(
+            Endpoint::AgentTokenFile,
+            &path.display().to_string(),
+            &format!("{why}; is the agent running?"),
+        ))
     })
 }

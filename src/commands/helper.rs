@@ -13,7 +13,7 @@ use crate::{
     sinks::{
         docker_config::DockerConfig,
         docker_credential::{self, MAX_SERVER_URL},
-        git_credential,
+        git_credential, helper_scope,
     },
     token::Token,
 };
@@ -26,6 +26,10 @@ pub fn docker_credential(args: &DockerCredentialArgs, env: &Env) -> Result<Strin
                 .map_err(|e| stdin_error("docker-credential get", &e.to_string()))?;
             let server_url = docker_credential::server_url(&stdin)
                 .map_err(|why| stdin_error("docker-credential get", &why))?;
+            // A config.json that cannot be read names no registry: Google's still work.
+            let configured = DockerConfig::locate(env).and_then(|c| c.our_registries()).unwrap_or_default();
+            helper_scope::docker(&server_url, &configured)
+                .map_err(|reason| Error::HostNotAllowed { reason, answer: docker_credential::NOT_FOUND })?;
             let token = access_token(&args.token, env)?;
             Ok(docker_credential::render_get(&server_url, &token))
         }
@@ -43,6 +47,8 @@ pub fn git_credential(args: &GitCredentialArgs, env: &Env) -> Result<String> {
             let request = git_credential::read_request(io::stdin().lock())
                 .map_err(|why| stdin_error("git-credential get", &why))?;
             tracing::debug!(protocol = ?request.protocol, host = ?request.host, "git asks for a credential");
+            helper_scope::git(request.protocol.as_deref(), request.host.as_deref(), &args.allow_host)
+                .map_err(|reason| Error::HostNotAllowed { reason, answer: "" })?;
             let token = access_token(&args.token, env)?;
             Ok(git_credential::render(&token))
         }

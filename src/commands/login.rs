@@ -12,6 +12,7 @@ use std::{
 use axum::{
     Router,
     extract::{Query, State},
+    http::StatusCode,
     response::Html,
     routing::get,
 };
@@ -63,8 +64,8 @@ impl OAuthClient {
         let origin = Origin::file(path, "--client-secrets");
         let bytes = crate::input::read_file(path)
             .map_err(|source| Error::ReadCredentials { origin: origin.clone(), source })?;
-        let file: File = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::parse(&origin, format!("not valid JSON ({e})")))?;
+        let file: File =
+            serde_json::from_slice(&bytes).map_err(|e| Error::malformed(&origin, "not valid JSON", &e))?;
         let inner = file.installed.or(file.web).ok_or_else(|| {
             Error::parse(
                 &origin,
@@ -76,15 +77,41 @@ impl OAuthClient {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| Error::parse(&origin, format!("field \"{name}\" is missing")))
         };
+        let url = |name: &str, value: Option<String>| {
+            let value = field(name, value)?;
+            login_url(&value).map_err(|why| Error::parse(&origin, format!("field \"{name}\": {why}")))?;
+            Ok::<_, Error>(value)
+        };
         Ok(Self {
             client_id: field("client_id", inner.client_id)?,
             client_secret: inner
                 .client_secret
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| Error::parse(&origin, "field \"client_secret\" is missing"))?,
-            auth_uri: field("auth_uri", inner.auth_uri)?,
-            token_uri: field("token_uri", inner.token_uri)?,
+            auth_uri: url("auth_uri", inner.auth_uri)?,
+            token_uri: url("token_uri", inner.token_uri)?,
         })
+    }
+}
+
+/// A URL `login` sends a person or a secret to: `https://`, or `http://` to a loopback host
+/// named as such (a local test server), never with `user:password@`. Anything else (another
+/// host over http, `file:`, `javascript:`, `data:`) is refused before the flow starts, so it
+/// never reaches the browser opener or receives the client secret and the PKCE verifier.
+pub(crate) fn login_url(text: &str) -> std::result::Result<(), String> {
+    let shown = crate::validate::shown_url(text);
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("\"{shown}\" is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("\"{shown}\" carries user:password@"));
+    }
+    let loopback = crate::validate::loopback_name(url.host_str().unwrap_or_default());
+    match url.scheme() {
+        "https" if url.has_host() => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "\"{shown}\" is plain http; only https (or http to localhost, 127.0.0.1, [::1]) is allowed"
+        )),
+        other => Err(format!("\"{shown}\" has scheme \"{other}\"; expected https")),
     }
 }
 
@@ -111,7 +138,8 @@ async fn flow(args: &LoginArgs, env: &Env) -> Result<String> {
         args.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
     let url = authorization_url(&client, &redirect_uri, &scopes.join(" "), &pkce)?;
     let _ = writeln!(std::io::stderr(), "Open this URL in a browser to sign in:\n\n    {url}\n");
-    if !args.no_browser {
+    // Only a URL that passed `login_url` (https, or http to loopback) reaches the opener.
+    if !args.no_browser && login_url(&url).is_ok() {
         open_browser(&url);
     }
     let code = tokio::time::timeout(args.timeout, wait_for_redirect(listener, pkce.state.clone()))
@@ -191,14 +219,15 @@ fn open_browser(url: &str) {
     }
 }
 
+/// The query of a request to the loopback redirect port.
 #[derive(Deserialize)]
-struct Redirect {
+pub(crate) struct Redirect {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
 }
 
-type Verdict = std::result::Result<Secret, String>;
+pub(crate) type Verdict = std::result::Result<Secret, String>;
 type Slot = Arc<Mutex<Option<oneshot::Sender<Verdict>>>>;
 
 /// Serves the loopback redirect until the first one arrives, then closes the listener.
@@ -218,27 +247,36 @@ async fn wait_for_redirect(listener: tokio::net::TcpListener, state: String) -> 
 async fn redirect(
     State((slot, expected)): State<(Slot, Arc<String>)>,
     Query(query): Query<Redirect>,
-) -> Html<&'static str> {
-    // The state is checked first: a forged redirect must not end the login on its own terms.
-    let verdict = match (query.state, query.error, query.code) {
-        (None, _, _) => Err("the redirect carried no state; run login again".to_owned()),
-        (Some(state), _, _) if state != *expected => Err(
-            "the redirect's state does not match this login (a stale or forged redirect); run login again"
-                .to_owned(),
-        ),
-        (Some(_), Some(error), _) => {
-            Err(format!("sign-in failed: Google answered \"{error}\" (was consent denied?)"))
-        }
-        (Some(_), None, Some(code)) if !code.is_empty() => Ok(Secret::new(code)),
-        (Some(_), None, _) => Err("the redirect carried no authorization code".to_owned()),
+) -> (StatusCode, Html<&'static str>) {
+    let Some(verdict) = judge(query, &expected) else {
+        return (StatusCode::BAD_REQUEST, Html(STRAY_PAGE));
     };
     let page = if verdict.is_ok() { SUCCESS_PAGE } else { FAILURE_PAGE };
     if let Some(tx) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
         let _ = tx.send(verdict);
     }
-    Html(page)
+    (StatusCode::OK, Html(page))
 }
 
+/// What a request to the loopback port means: `None` for one that is not this login's
+/// redirect (no `state`, or another one), which is answered and otherwise ignored, since any
+/// web page can send the browser there; else the code, or why sign-in failed.
+pub(crate) fn judge(query: Redirect, expected: &str) -> Option<Verdict> {
+    if query.state.as_deref() != Some(expected) {
+        return None;
+    }
+    Some(match (query.error, query.code) {
+        (Some(error), _) => Err(format!(
+            "sign-in failed: Google answered \"{}\" (was consent denied?)",
+            crate::scrub::Scrubbed::ours(&error)
+        )),
+        (None, Some(code)) if !code.is_empty() => Ok(Secret::new(code)),
+        (None, _) => Err("the redirect carried no authorization code".to_owned()),
+    })
+}
+
+const STRAY_PAGE: &str = "<!doctype html><title>gcp-token-agent</title><h1>Not this sign-in</h1>\
+    <p>This request does not belong to the sign-in in progress and was ignored.</p>";
 const SUCCESS_PAGE: &str = "<!doctype html><title>gcp-token-agent</title><h1>Signed in</h1>\
     <p>gcp-token-agent received your authorization. You can close this tab.</p>";
 const FAILURE_PAGE: &str = "<!doctype html><title>gcp-token-agent</title><h1>Sign-in failed</h1>\
@@ -266,8 +304,9 @@ async fn exchange_code(
     ];
     let url = &client.token_uri;
     let body = http.send(Endpoint::Token, url, |c| c.post(url).form(&form)).await?;
-    let answer: Answer =
-        serde_json::from_slice(&body).map_err(|e| bad(url, &format!("not a token answer ({e})")))?;
+    let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
+        bad(url, &format!("not a token answer ({})", crate::validate::without_quoted(&e.to_string())))
+    })?;
     answer.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| {
         bad(
             url,

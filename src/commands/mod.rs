@@ -9,6 +9,7 @@ pub(crate) mod exec;
 pub(crate) mod helper;
 pub(crate) mod login;
 pub(crate) mod print;
+pub(crate) mod process;
 pub(crate) mod run;
 
 use std::{future::Future, time::Duration};

@@ -26,6 +26,10 @@ pub fn access_token(args: &PrintAccessArgs, env: &Env) -> Result<String> {
 /// cache, or minted and cached. The credential helpers call this too, so they share the
 /// cache entry of the same flags.
 pub(crate) fn cached_access_token(source: &SourceArgs, request: &AccessRequest, env: &Env) -> Result<Token> {
+    // The scopes as `run` checks and expands them: `--scopes 'a b'` is exit 64, not a mint.
+    let scopes = request.scopes.as_deref().map(crate::validate::scopes).transpose();
+    let scopes = scopes.map_err(|why| Error::usage("--scopes", why))?;
+    let request = &AccessRequest { scopes, subject: request.subject.clone() };
     let loaded = load_source(source, env)?;
     let scopes = request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default();
     let subject = request.subject.as_deref().unwrap_or("");

@@ -216,6 +216,16 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
         return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));
     }
+    // Every face checks the emails as `run` does: a typo is exit 64 at once, not an IAM 404.
+    let emails = [
+        ("--service-account", args.service_account.as_deref()),
+        ("--impersonate-service-account", args.impersonate_service_account.as_deref()),
+    ];
+    for (flag, email) in emails {
+        if let Some(Err(why)) = email.map(crate::validate::service_account_email) {
+            return Err(Error::usage(flag, why));
+        }
+    }
     let impersonate = ImpersonationFlags {
         email: args.impersonate_service_account.clone(),
         delegates: args.delegates.clone(),
@@ -345,15 +355,6 @@ impl RunConfig {
             note("--resource-manager-endpoint", why);
         }
         let instance = instance_facts(&args.instance, &mut note);
-        let emails = [
-            ("--service-account", args.source.service_account.as_deref()),
-            ("--impersonate-service-account", args.source.impersonate_service_account.as_deref()),
-        ];
-        for (flag, email) in emails {
-            if let Some(Err(why)) = email.map(validate::service_account_email) {
-                note(flag, why);
-            }
-        }
         if !problems.is_empty() {
             return Err(Error::usage(
                 "configuration",

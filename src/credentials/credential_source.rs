@@ -106,19 +106,15 @@ impl CredentialSource {
         };
         match (raw.file.clone(), raw.url.clone(), raw.executable) {
             (Some(path), None, None) => Ok(CredentialSource::File { path, format: format()? }),
-            (None, Some(url), None)
-                if url.contains('@') && crate::validate::shown_url(&url).contains("***@") =>
-            {
-                Err(Error::parse(
-                    origin,
-                    "field \"credential_source.url\" carries user:password@; use \"headers\"",
-                ))
+            (None, Some(url), None) => {
+                crate::validate::fetch_url(&url)
+                    .map_err(|why| Error::parse(origin, format!("field \"credential_source.url\": {why}")))?;
+                Ok(CredentialSource::Url {
+                    url,
+                    headers: raw.headers.clone().unwrap_or_default(),
+                    format: format()?,
+                })
             }
-            (None, Some(url), None) => Ok(CredentialSource::Url {
-                url,
-                headers: raw.headers.clone().unwrap_or_default(),
-                format: format()?,
-            }),
             (None, None, Some(exe)) => {
                 let command = required(origin, "credential_source.executable.command", exe.command)?;
                 let millis = exe.timeout_millis.unwrap_or(30_000);

@@ -129,7 +129,7 @@ impl ExternalAccount {
             .map(|email| impersonation_for(&origin, email, &endpoints.iam, Vec::new(), None))
             .transpose()
             .map_err(|_| {
-                let shown = crate::validate::without_userinfo(&endpoints.iam);
+                let shown = crate::validate::shown_url(&endpoints.iam);
                 Error::usage("--iam-endpoint", format!("\"{shown}\" is not an http(s) base URL"))
             })?;
         Ok(Self {

@@ -174,11 +174,15 @@ impl Env {
         Some(dir.join("application_default_credentials.json"))
     }
 
-    /// The metadata server ADC falls back to.
-    pub fn metadata_server(&self) -> MetadataServer {
+    /// The metadata server ADC falls back to; a `GCE_METADATA_HOST` that is not `host[:port]`
+    /// is bad configuration (exit 64), never an unreachable server to retry.
+    pub fn metadata_server(&self) -> Result<MetadataServer> {
         match &self.gce_metadata_host {
-            Some(host) => MetadataServer { host: host.clone(), explicit: true },
-            None => MetadataServer { host: metadata::DEFAULT_METADATA_HOST.to_owned(), explicit: false },
+            Some(host) => {
+                metadata::check_host(host).map_err(|why| Error::usage("GCE_METADATA_HOST", why))?;
+                Ok(MetadataServer { host: host.trim().to_owned(), explicit: true })
+            }
+            None => Ok(MetadataServer { host: metadata::DEFAULT_METADATA_HOST.to_owned(), explicit: false }),
         }
     }
 }
@@ -252,7 +256,7 @@ pub(crate) fn resolve(
 ) -> Result<Loaded> {
     let loaded = match choice {
         Choice::File(path) => load_file(&Origin::file(path.clone(), "--credentials"), env),
-        Choice::Metadata => Ok(metadata_source(MetadataServer { explicit: true, ..env.metadata_server() })),
+        Choice::Metadata => Ok(metadata_source(MetadataServer { explicit: true, ..env.metadata_server()? })),
         Choice::Adc => discover(env),
         Choice::Federation { subject_token_file, audience, service_account } => {
             let account = ExternalAccount::from_flags(
@@ -314,7 +318,7 @@ fn discover(env: &Env) -> Result<Loaded> {
     if let Some(path) = env.well_known_adc_file().filter(|p| p.exists()) {
         return load_file(&Origin::file(path, "gcloud's application default credentials"), env);
     }
-    Ok(metadata_source(env.metadata_server()))
+    Ok(metadata_source(env.metadata_server()?))
 }
 
 fn metadata_source(server: MetadataServer) -> Loaded {
@@ -326,7 +330,7 @@ fn metadata_source(server: MetadataServer) -> Loaded {
 pub(crate) fn load_file(origin: &Origin, env: &Env) -> Result<Loaded> {
     let bytes = read(origin)?;
     let json: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| Error::parse(origin, format!("not valid JSON ({e})")))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::malformed(origin, "not valid JSON", &e))?;
     let source = parse_json(origin, json, env)?;
     Ok(Loaded { fingerprint: fingerprint(&bytes, &source), source })
 }

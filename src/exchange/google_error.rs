@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::UpstreamErrorKind;
+use crate::{error::UpstreamErrorKind, scrub::Scrubbed};
 
 /// Parses an error body in either of Google's shapes into a refusal.
 ///
@@ -32,16 +32,33 @@ pub(crate) fn parse(
         Ok(Body { error: ErrorField::Api { message, status }, .. }) => (status, message),
         Err(_) => (None, plain_text(body)),
     };
-    let scrub = |text: String| {
-        let text = sent.iter().fold(text, |text, secret| text.replace(secret.as_str(), "[redacted]"));
-        truncate(&clean(&text))
-    };
+    let scrub = |text: String| Scrubbed::new(&text, sent);
     UpstreamErrorKind::Refused {
         status,
         code: code.map(scrub),
         description: description.map(scrub),
         retry_after,
     }
+}
+
+/// A 2xx answer whose JSON carries a non-empty `error` is a refusal (golang/oauth2 reads it
+/// so), and its text goes through the same scrubbing as any other refusal; `None` for an
+/// answer to use.
+pub(crate) fn refusal_in_success(status: u16, body: &[u8], sent: &[String]) -> Option<UpstreamErrorKind> {
+    #[derive(Deserialize)]
+    struct Probe {
+        error: Option<serde_json::Value>,
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let error = serde_json::from_slice::<Probe>(body).ok()?.error?;
+    let refused = match &error {
+        serde_json::Value::Null => false,
+        serde_json::Value::String(s) => !s.is_empty(),
+        _ => true,
+    };
+    refused.then(|| parse(status, body, None, sent))
 }
 
 /// Whether Google's libraries would try this refusal again (the rule lives with the error
@@ -55,21 +72,6 @@ fn plain_text(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?.trim();
     let looks_plain = !text.is_empty() && !text.starts_with('<') && !text.starts_with('{');
     looks_plain.then(|| text.to_owned())
-}
-
-/// Text from upstream with control characters (terminal escapes, newlines) made spaces.
-pub(crate) fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
-}
-
-/// Keeps messages to one readable line.
-fn truncate(text: &str) -> String {
-    const MAX: usize = 300;
-    let line = text.replace(['\n', '\r'], " ");
-    match line.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
 }
 
 #[cfg(test)]
@@ -111,6 +113,25 @@ mod tests {
         assert!(is_retryable(&refused(400, r#"{"error":"temporarily_unavailable"}"#)));
         assert!(!is_retryable(&refused(401, r#"{"error":"unauthorized_client"}"#)));
         assert!(!is_retryable(&refused(403, "")));
+    }
+
+    #[test]
+    fn a_2xx_with_an_error_is_a_scrubbed_refusal_whatever_the_secret_s_length() {
+        let sent = ["1//0gRefresh".to_owned(), "cs-1".to_owned()];
+        let body = r#"{"error":"invalid_grant\nFORGED","error_description":"rt=1%2F%2F0gRefresh"}"#;
+        let text = refusal_in_success(200, body.as_bytes(), &sent).expect("a refusal").to_string();
+        assert!(!text.contains("0gRefresh") && !text.contains('\n'), "{text}");
+        assert!(text.starts_with("HTTP 200 invalid_grant\\nFORGED"), "{text}");
+        let short = r#"{"error":"invalid_client","error_description":"secret cs-1 is wrong"}"#;
+        let text = refusal_in_success(200, short.as_bytes(), &sent).expect("a refusal").to_string();
+        assert!(!text.contains("cs-1"), "{text}");
+        let huge = format!(r#"{{"error":"{}"}}"#, "x".repeat(1 << 20));
+        assert!(refusal_in_success(200, huge.as_bytes(), &[]).expect("refusal").to_string().len() < 400);
+        for usable in
+            [r#"{"access_token":"t","expires_in":5}"#, r#"{"error":null}"#, r#"{"error":""}"#, "text"]
+        {
+            assert!(refusal_in_success(200, usable.as_bytes(), &sent).is_none(), "{usable}");
+        }
     }
 
     #[test]

@@ -9,7 +9,10 @@ use reqwest::{
 };
 
 use super::google_error;
-use crate::error::{Endpoint, Error, UpstreamError, UpstreamErrorKind};
+use crate::{
+    error::{Endpoint, Error, UpstreamError, UpstreamErrorKind},
+    scrub::Scrubbed,
+};
 
 /// Google's answers are a few KiB; a bigger one is refused rather than held in memory.
 pub(super) const MAX_BODY: usize = 1 << 20;
@@ -137,11 +140,11 @@ impl Http {
             .adjust(|f, delay| delay.map(|d| f.retry_after().map_or(d, |r| r.min(retry.max_retry_after))))
             .notify(|f, delay| tracing::warn!(%endpoint, url = %shown, "{}; retrying in {delay:.1?}", f.kind))
             .await
-            .map_err(|f| UpstreamError { endpoint, url: shown.clone(), kind: f.kind })
+            .map_err(|f| UpstreamError::new(endpoint, url, f.kind))
     }
 
     async fn attempt(&self, request: RequestBuilder) -> Result<Vec<u8>, Failure> {
-        let unreachable = |e: &reqwest::Error| Failure { kind: UpstreamErrorKind::Unreachable(describe(e)) };
+        let unreachable = |e: &reqwest::Error| Failure { kind: unreachable_kind(e) };
         let (client, request) = request.build_split();
         let request = request.map_err(|e| unreachable(&e))?;
         let sent = sent_secrets(&request);
@@ -149,12 +152,17 @@ impl Http {
         let mut response = client.execute(request).await.map_err(|e| unreachable(&e))?;
         let status = response.status();
         if status.is_redirection() {
-            return Err(Failure { kind: UpstreamErrorKind::BadResponse(redirected(&url, &response)) });
+            return Err(Failure {
+                kind: UpstreamErrorKind::BadResponse(Scrubbed::ours(&redirected(&url, &response))),
+            });
         }
         let retry_after = retry_after(&response);
         let body = read_capped(&mut response).await?;
         if status.is_success() {
-            return Ok(body);
+            return match google_error::refusal_in_success(status.as_u16(), &body, &sent) {
+                Some(kind) => Err(Failure { kind }),
+                None => Ok(body),
+            };
         }
         Err(Failure { kind: google_error::parse(status.as_u16(), &body, retry_after, &sent) })
     }
@@ -163,15 +171,16 @@ impl Http {
 /// The body, refused past [`MAX_BODY`] (checked as it arrives, not only by Content-Length).
 async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, Failure> {
     let too_big = || Failure {
-        kind: UpstreamErrorKind::BadResponse(format!("the answer is larger than {} KiB", MAX_BODY / 1024)),
+        kind: UpstreamErrorKind::BadResponse(Scrubbed::ours(&format!(
+            "the answer is larger than {} KiB",
+            MAX_BODY / 1024
+        ))),
     };
     if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_big());
     }
     let mut body = Vec::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| Failure { kind: UpstreamErrorKind::Unreachable(describe(&e)) })?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| Failure { kind: unreachable_kind(&e) })? {
         if body.len().saturating_add(chunk.len()) > MAX_BODY {
             return Err(too_big());
         }
@@ -186,41 +195,82 @@ fn redirected(url: &Url, response: &reqwest::Response) -> String {
         response.headers().get(LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok());
     let host = target.as_ref().and_then(Url::host_str).unwrap_or("an unnamed host");
     format!(
-        "answered HTTP {} redirecting to {}; token requests are never redirected",
+        "answered HTTP {} redirecting to {host}; token requests are never redirected",
         response.status().as_u16(),
-        google_error::clean(host)
     )
 }
 
-/// What this request carries that an error answer must never echo: form and JSON string
-/// values and the Authorization credentials.
+/// Form fields and JSON keys whose values are credentials: whatever their length, an error
+/// answer that echoes them is redacted.
+const SECRET_FIELDS: [&str; 11] = [
+    "assertion",
+    "client_assertion",
+    "client_secret",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "subject_token",
+    "actor_token",
+    "subjectToken",
+    "password",
+    "access_token",
+];
+
+/// What this request carries that an error answer must never echo: the secret form fields
+/// and JSON values, and the Authorization credentials (a `Basic` one decoded too).
 fn sent_secrets(request: &reqwest::Request) -> Vec<String> {
     let mut sent = Vec::new();
-    if let Some(value) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        sent.extend(value.split_once(' ').map(|(_, credentials)| credentials.to_owned()));
+    let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Some((scheme, credentials)) = authorization.and_then(|v| v.split_once(' ')) {
+        sent.push(credentials.to_owned());
+        if scheme.eq_ignore_ascii_case("basic") {
+            sent.extend(basic_parts(credentials));
+        }
     }
     // Headers marked sensitive: a `credential_source.url`'s `headers`, which often hold tokens.
     let sensitive = request.headers().values().filter(|v| v.is_sensitive());
     sent.extend(sensitive.filter_map(|v| v.to_str().ok()).map(str::to_owned));
     let body = request.body().and_then(reqwest::Body::as_bytes).unwrap_or_default();
     if let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
-        sent.extend(pairs.into_iter().map(|(_, value)| value));
+        sent.extend(
+            pairs.into_iter().filter(|(name, _)| SECRET_FIELDS.contains(&name.as_str())).map(|(_, v)| v),
+        );
     }
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
-        collect_strings(&json, &mut sent);
+        collect_secrets(&json, &mut sent);
     }
-    // Short values (`grant_type=...`, scopes) are not secret and would redact too much.
-    sent.retain(|s| s.len() >= 16);
+    sent.retain(|s| !s.is_empty());
     sent
 }
 
-fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+/// `id:secret` from a `Basic` credential, and the secret alone.
+fn basic_parts(credentials: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(credentials.trim()).unwrap_or_default();
+    let text = String::from_utf8_lossy(&decoded).into_owned();
+    let secret = text.split_once(':').map(|(_, secret)| secret.to_owned());
+    [Some(text), secret].into_iter().flatten().collect()
+}
+
+fn collect_secrets(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
-        serde_json::Value::String(s) => out.push(s.clone()),
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, out)),
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    serde_json::Value::String(s) if SECRET_FIELDS.contains(&key.as_str()) => {
+                        out.push(s.clone())
+                    }
+                    other => collect_secrets(other, out),
+                }
+            }
+        }
         _ => {}
     }
+}
+
+fn unreachable_kind(error: &reqwest::Error) -> UpstreamErrorKind {
+    UpstreamErrorKind::Unreachable(Scrubbed::ours(&describe(error)))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare from Google and ignored).
@@ -263,7 +313,11 @@ mod tests {
             .post("https://sts.googleapis.com/v1/token")
             .bearer_auth("ya29.a-long-enough-bearer-token")
             .header("x-custom-token", secret)
-            .form(&[("subject_token", "eyJhbGciOiJSUzI1NiJ9.a-subject-token"), ("grant_type", "short")])
+            .form(&[
+                ("subject_token", "eyJhbGciOiJSUzI1NiJ9.a-subject-token"),
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("client_secret", "short"),
+            ])
             .build()
             .expect("request");
         let sent = sent_secrets(&request);
@@ -271,10 +325,11 @@ mod tests {
             "ya29.a-long-enough-bearer-token",
             "Bearer-a-long-subject-token-value",
             "eyJhbGciOiJSUzI1NiJ9.a-subject-token",
+            "short",
         ] {
             assert!(sent.iter().any(|s| s == expected), "{expected} missing from {sent:?}");
         }
-        assert!(!sent.iter().any(|s| s == "short"), "short values are not secrets");
+        assert!(!sent.iter().any(|s| s.contains("token-exchange")), "a grant type is not a secret");
     }
 
     #[test]

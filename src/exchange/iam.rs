@@ -87,7 +87,8 @@ async fn post<T: serde::de::DeserializeOwned>(
 ) -> Result<T, UpstreamError> {
     let bytes =
         http.send(ENDPOINT, url, |client| client.post(url).bearer_auth(bearer.expose()).json(body)).await?;
-    serde_json::from_slice(&bytes).map_err(|e| bad(url, &format!("not an IAM Credentials answer ({e})")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| bad(url, &format!("not an IAM Credentials answer ({})", oauth::unquoted(&e))))
 }
 
 fn bad(url: &str, why: &str) -> UpstreamError {

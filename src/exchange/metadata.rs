@@ -32,8 +32,8 @@ pub(crate) async fn access_token(
     let query: Vec<(&str, &str)> = joined.iter().map(|s| ("scopes", s.as_str())).collect();
     let url = format!("{}{ACCOUNT}token", server.base_url());
     let body = get(http, server, &url, &query).await?;
-    let answer: Answer =
-        serde_json::from_slice(&body).map_err(|e| bad(&url, &format!("not a token answer ({e})")))?;
+    let answer: Answer = serde_json::from_slice(&body)
+        .map_err(|e| bad(&url, &format!("not a token answer ({})", super::oauth::unquoted(&e))))?;
     let value =
         answer.access_token.filter(|t| !t.is_empty()).ok_or_else(|| bad(&url, "no \"access_token\""))?;
     let seconds =

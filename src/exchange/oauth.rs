@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{Http, jwt};
 use crate::{
     credentials::{AuthorizedUser, ServiceAccountKey},
-    error::{Endpoint, Result, UpstreamError, UpstreamErrorKind},
+    error::{Endpoint, Result, UpstreamError},
     secret::Secret,
     token::{Token, jwt_expiry},
 };
@@ -23,8 +23,6 @@ struct TokenResponse {
     id_token: Option<Secret>,
     /// Seconds; some servers send a string, and Google's libraries accept both.
     expires_in: Option<serde_json::Value>,
-    /// A 2xx carrying `error` is a failure (golang/oauth2 does the same).
-    error: Option<String>,
 }
 
 /// An access token for `scopes` from a service-account key.
@@ -94,20 +92,8 @@ pub(crate) async fn refresh_grant(
 
 async fn post(http: &Http, url: &str, form: &[(&str, &str)]) -> Result<TokenResponse, UpstreamError> {
     let body = http.send(ENDPOINT, url, |client| client.post(url).form(form)).await?;
-    let response: TokenResponse =
-        serde_json::from_slice(&body).map_err(|e| bad(url, &format!("not a token response ({e})")))?;
-    if let Some(code) = response.error {
-        return Err(UpstreamError {
-            endpoint: ENDPOINT,
-            url: url.to_owned(),
-            kind: UpstreamErrorKind::Refused {
-                status: 200,
-                code: Some(code),
-                description: None,
-                retry_after: None,
-            },
-        });
-    }
+    let response: TokenResponse = serde_json::from_slice(&body)
+        .map_err(|e| bad(url, &format!("not a token response ({})", unquoted(&e))))?;
     Ok(response)
 }
 
@@ -136,6 +122,11 @@ pub(crate) fn expires_in(value: Option<&serde_json::Value>) -> Option<u64> {
         _ => return None,
     };
     (seconds > 0).then_some(seconds)
+}
+
+/// A parser's message about an upstream answer, without the values it quotes.
+pub(crate) fn unquoted(error: &serde_json::Error) -> String {
+    crate::validate::without_quoted(&error.to_string())
 }
 
 pub(crate) fn bad(url: &str, why: &str) -> UpstreamError {

@@ -49,9 +49,9 @@ async fn get(http: &Http, url: &str, bearer: &Secret) -> Result<String, Upstream
     let once = RetryPolicy { attempts: 1, ..RetryPolicy::default() };
     let build = |client: &reqwest::Client| client.get(url).bearer_auth(bearer.expose());
     let body = http.send_with(once, ENDPOINT, url, build).await?;
-    let bad = |why: &str| UpstreamError::bad_response(ENDPOINT, &crate::validate::shown_url(url), why);
-    let project: Project =
-        serde_json::from_slice(&body).map_err(|e| bad(&format!("not a Resource Manager project ({e})")))?;
+    let bad = |why: &str| UpstreamError::bad_response(ENDPOINT, url, why);
+    let project: Project = serde_json::from_slice(&body)
+        .map_err(|e| bad(&format!("not a Resource Manager project ({})", super::oauth::unquoted(&e))))?;
     let number = project.project_number.ok_or_else(|| bad("no \"projectNumber\""))?;
     if crate::validate::project_number(&number) {
         Ok(number)

@@ -58,8 +58,8 @@ pub(crate) async fn exchange(
             }
         })
         .await?;
-    let answer: Answer =
-        serde_json::from_slice(&body).map_err(|e| bad(url, &format!("not an STS answer ({e})")))?;
+    let answer: Answer = serde_json::from_slice(&body)
+        .map_err(|e| bad(url, &format!("not an STS answer ({})", super::oauth::unquoted(&e))))?;
     let value =
         answer.access_token.filter(|t| !t.is_empty()).ok_or_else(|| bad(url, "no \"access_token\""))?;
     let now = SystemTime::now();

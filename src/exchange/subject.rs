@@ -29,7 +29,7 @@ pub(crate) async fn read(http: &Http, account: &ExternalAccount) -> Result<Secre
         }
         CredentialSource::Url { url, headers, format } => {
             // Shown in errors: no user:password@, no query (either may carry a secret).
-            let shown = crate::validate::shown_url(url);
+            let shown = crate::scrub::ShownUrl::new(url);
             let origin = Origin { what: Named::Url(shown), via: "credential_source.url" };
             let body = http
                 .send(Endpoint::SubjectTokenUrl, url, |client| {

@@ -191,16 +191,16 @@ mod tests {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
                 if n < fail_first {
-                    return Err(Error::Upstream(UpstreamError {
-                        endpoint: crate::error::Endpoint::Token,
-                        url: "http://test".into(),
-                        kind: UpstreamErrorKind::Refused {
+                    return Err(Error::Upstream(UpstreamError::new(
+                        crate::error::Endpoint::Token,
+                        "http://test",
+                        UpstreamErrorKind::Refused {
                             status: 503,
                             code: None,
                             description: None,
                             retry_after: None,
                         },
-                    }));
+                    )));
                 }
                 Ok(Token::new(Secret::new(format!("t{n}")), SystemTime::now(), lifetime))
             })
@@ -382,11 +382,11 @@ mod tests {
                 if first {
                     return Ok(token);
                 }
-                Err(Error::Upstream(UpstreamError {
-                    endpoint: crate::error::Endpoint::Token,
-                    url: "http://test".into(),
-                    kind: UpstreamErrorKind::Unreachable("outage".into()),
-                }))
+                Err(Error::Upstream(UpstreamError::new(
+                    crate::error::Endpoint::Token,
+                    "http://test",
+                    UpstreamErrorKind::Unreachable(crate::scrub::Scrubbed::ours("outage")),
+                )))
             })
         });
         let (publish, tokens) = watch::channel(None);

@@ -148,7 +148,7 @@ fn hot_token(
     if method != Method::GET || uri.path() != HOT_TOKEN || uri.query().is_some() {
         return None;
     }
-    if forbidden(headers, state.listen).is_some() {
+    if forbidden(uri, headers, state.listen).is_some() {
         return None;
     }
     let (body, length) = fresh_default(state)?;
@@ -200,7 +200,7 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
     let started = Instant::now();
     // The template is shared (an Arc), so naming the route for metrics copies nothing.
     let matched = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = match forbidden(request.headers(), state.listen) {
+    let mut response = match forbidden(request.uri(), request.headers(), state.listen) {
         Some(why) => (StatusCode::FORBIDDEN, why).into_response(),
         None => next.run(request).await,
     };
@@ -211,11 +211,20 @@ async fn guard(State(state): State<Arc<MetadataState>>, request: Request, next: 
 }
 
 /// Why a request is refused (403), if it is.
-fn forbidden(headers: &HeaderMap, listen: Option<IpAddr>) -> Option<&'static str> {
+fn forbidden(uri: &Uri, headers: &HeaderMap, listen: Option<IpAddr>) -> Option<&'static str> {
     let flavored =
         headers.get("metadata-flavor").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Google"));
-    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
-    if !host.is_some_and(|h| host_allowed(h, listen)) {
+    // Exactly one Host, and a target in origin form (`/path`): an absolute-form target
+    // (`GET http://evil.example/...`) names another authority than the Host checked here,
+    // and two Host headers let a proxy and this server read different ones.
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => Some(host.to_str().unwrap_or("\u{fffd}")),
+        _ => None,
+    };
+    if uri.authority().is_some() || uri.scheme().is_some() {
+        Some("requests with an absolute-form target are refused\n")
+    } else if !host.is_some_and(|h| host_allowed(h, listen)) {
         // A page on a name that re-resolves to 127.0.0.1 (DNS rebinding) is same-origin with
         // this API, so Metadata-Flavor alone would not stop it; its Host header does.
         Some("requests without a metadata or loopback Host are refused\n")

@@ -199,7 +199,7 @@ pub(crate) fn write_ready_file(
     let Some(path) = path else { return Ok(()) };
     let show = |addr: Option<std::net::SocketAddr>| addr.map(|a| a.to_string());
     let body = serde_json::json!({ "listen": show(listen), "admin_listen": show(admin) }).to_string();
-    crate::sinks::atomic::write(path, body.as_bytes(), 0o644, false)
+    crate::sinks::atomic::write_regular(path, body.as_bytes(), 0o644, false)
         .map_err(|source| Error::WriteFile { path: path.to_owned(), source })
 }
 

@@ -25,6 +25,27 @@ pub(crate) fn write(path: &Path, contents: &[u8], mode: u32, durable: bool) -> i
     Ok(())
 }
 
+/// Like [`write`] for a path the user names (`--ready-file`): a symlink is written through to
+/// its target, never replaced, and only a regular file (or nothing) is replaced: a device,
+/// FIFO, socket or directory at the path is an error, even for root.
+pub(crate) fn write_regular(path: &Path, contents: &[u8], mode: u32, durable: bool) -> io::Result<()> {
+    let target = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("is a symlink whose target cannot be resolved ({e})"))
+        })?,
+        _ => path.to_owned(),
+    };
+    match fs::symlink_metadata(&target) {
+        Ok(meta) if !meta.is_file() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is not a regular file (a device, FIFO, socket or directory is never replaced)",
+        )),
+        Ok(_) => write(&target, contents, mode, durable),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => write(&target, contents, mode, durable),
+        Err(e) => Err(e),
+    }
+}
+
 fn write_temp(temp: &Path, contents: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(temp)?;
     file.write_all(contents)?;
@@ -46,6 +67,8 @@ fn temp_path(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::FileTypeExt as _;
+
     use super::*;
 
     #[test]
@@ -59,6 +82,23 @@ mod tests {
         assert_eq!(mode, 0o640);
         let leftovers = fs::read_dir(dir.path()).expect("list").count();
         assert_eq!(leftovers, 1, "no temp files are left behind");
+    }
+
+    #[test]
+    fn a_named_path_is_written_through_a_symlink_and_a_device_is_never_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("target.json");
+        fs::write(&target, b"old").expect("write");
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        write_regular(&link, b"new", 0o644, false).expect("through the link");
+        assert!(fs::symlink_metadata(&link).expect("meta").file_type().is_symlink(), "still a link");
+        assert_eq!(fs::read(&target).expect("read"), b"new");
+        let device = Path::new("/dev/null");
+        assert!(write_regular(device, b"x", 0o644, false).is_err(), "a device");
+        assert!(fs::metadata(device).expect("meta").file_type().is_char_device());
+        assert!(write_regular(dir.path(), b"x", 0o644, false).is_err(), "a directory");
+        write_regular(&dir.path().join("fresh.json"), b"x", 0o644, false).expect("a new file");
     }
 
     #[test]

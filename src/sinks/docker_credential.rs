@@ -6,6 +6,10 @@ use serde::Serialize;
 use super::OAUTH2_USERNAME;
 use crate::token::Token;
 
+/// What Docker's helpers print (exit 1) for a registry they hold nothing for: Docker then
+/// goes on without credentials, as for any registry its helper does not know.
+pub(crate) const NOT_FOUND: &str = "credentials not found in native keychain\n";
+
 /// A registry URL fits in far less; anything longer on stdin is not one.
 pub(crate) const MAX_SERVER_URL: u64 = 4096;
 

@@ -7,6 +7,7 @@ pub(crate) mod docker_credential;
 pub(crate) mod exec_credential;
 pub(crate) mod files;
 pub(crate) mod git_credential;
+pub(crate) mod helper_scope;
 pub(crate) mod links;
 pub(crate) mod token_cache;
 

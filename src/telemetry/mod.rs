@@ -32,7 +32,10 @@ pub fn init_logging(args: &LogArgs, default_level: &str) -> Result<()> {
     let level = most_verbose.unwrap_or(LevelFilter::OFF);
     let format = args.log_format;
     let make = move || -> Box<dyn Subscriber + Send + Sync> {
-        let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level);
+        let builder = tracing_subscriber::fmt()
+            .with_writer(stderr::Stderr)
+            .log_internal_errors(false)
+            .with_max_level(level);
         match format {
             LogFormat::Text => Box::new(builder.with_ansi(false).finish().with(targets.clone())),
             LogFormat::Json => Box::new(builder.json().finish().with(targets.clone())),
@@ -44,3 +47,4 @@ pub fn init_logging(args: &LogArgs, default_level: &str) -> Result<()> {
 
 mod lazy;
 pub(crate) mod metrics;
+mod stderr;

@@ -7,6 +7,7 @@ mod accounts;
 mod agent;
 mod annotations;
 mod auto_tls;
+mod flags;
 mod handler;
 mod issue;
 mod lease;
@@ -120,6 +121,7 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
 
 /// The injection settings from the flags, each checked as `run` would check it.
 fn inject_context(args: &WebhookArgs) -> Result<InjectContext> {
+    flags::check(args)?;
     if let Some(provider) =
         args.workload_identity_provider.as_deref().filter(|p| *p != annotations::METADATA_PROVIDER)
     {

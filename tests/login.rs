@@ -250,19 +250,48 @@ fn assert_failed_cleanly(login: Login, emulator: &Emulator, dir: &Path, reason: 
 }
 
 #[test]
-fn a_denial_or_a_redirect_for_another_login_fails_and_writes_nothing() {
-    for (query, reason) in
-        [("error=access_denied", "access_denied"), ("code=4%2F0Aforged", "state does not match")]
-    {
-        let (emulator, _sandbox, login, dir) = failing_login(&[]);
-        // A denial carries this login's state; the forged code comes with someone else's.
-        let state = if reason == "access_denied" { login.param("state") } else { "not-this-login".into() };
-        let answer = get(login.loopback(), &format!("/?{query}&state={state}"), &[]);
-        assert_eq!(answer.status, 200);
-        assert!(answer.body.contains("Sign-in failed"), "{}", answer.body);
-        assert!(unanswered(login.loopback()), "one redirect only");
-        assert_failed_cleanly(login, &emulator, &dir, reason, 69);
+fn a_denial_fails_and_writes_nothing_and_stray_or_forged_redirects_are_ignored() {
+    let (emulator, _sandbox, login, dir) = failing_login(&[]);
+    // Any web page can send the browser to the loopback port: without this login's state the
+    // request is answered and ignored, and the login keeps waiting.
+    for stray in ["/?code=4%2F0Aforged&state=not-this-login", "/?code=4%2F0Aforged", "/?error=access_denied", "/"] {
+        let answer = get(login.loopback(), stray, &[]);
+        assert_eq!(answer.status, 400, "{stray}");
+        assert!(answer.body.contains("Not this sign-in"), "{stray}: {}", answer.body);
     }
+    assert!(!unanswered(login.loopback()), "still listening after stray requests");
+    // A denial carries this login's state: it ends the login.
+    let state = login.param("state");
+    let answer = get(login.loopback(), &format!("/?error=access_denied%0AFORGED&state={state}"), &[]);
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.contains("Sign-in failed"), "{}", answer.body);
+    assert!(unanswered(login.loopback()), "one redirect only");
+    assert_failed_cleanly(login, &emulator, &dir, "access_denied\\nFORGED", 69);
+}
+
+#[test]
+fn login_urls_must_be_https_or_loopback_http_and_are_refused_at_once() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let good = emulator.add_oauth_client("installed");
+    for (field, value) in [
+        ("token_uri", "http://oauth.example.com/token"),
+        ("token_uri", "file:///etc/passwd"),
+        ("token_uri", "ftp://oauth.example.com/token"),
+        ("auth_uri", "javascript:alert(1)"),
+        ("auth_uri", "data:text/html,hi"),
+        ("auth_uri", "file:///etc/passwd"),
+        ("token_uri", "https://user:s3cret/x@oauth.example.com/token"),
+    ] {
+        let mut secrets = good.clone();
+        secrets["installed"][field] = value.into();
+        let path = sandbox.write("bad-client.json", secrets.to_string());
+        let out = sandbox.run(&["login", "--no-browser", "--client-secrets", &path]);
+        let message = out.fails_with(64);
+        assert!(message.contains(field) && !message.contains("s3cret"), "{value}: {message}");
+        assert!(!message.contains("Open this URL"), "refused before the flow starts: {message}");
+    }
+    assert_eq!(emulator.calls("token"), 0);
 }
 
 #[test]

@@ -198,6 +198,57 @@ fn malformed_or_credential_bearing_urls_fail_at_once_naming_the_flag_or_field() 
     }
 }
 
+#[test]
+fn malformed_urls_anywhere_fail_at_once_with_64_and_never_show_a_password() {
+    let sandbox = Sandbox::new();
+    let subject = sandbox.write("ksa/token", "a.b.c");
+    // Passwords holding `/`, `?`, `#`: a parser ends the authority early, the mask does not.
+    for url in [
+        "https://u:pw/s3cret@sts.example.com",
+        "https://u:pw?s3cret@sts.example.com",
+        "https://u:pw#s3cret@sts.example.com",
+    ] {
+        for flag in ["--sts-endpoint", "--iam-endpoint"] {
+            let args = [
+                "print-access-token",
+                "--no-cache",
+                "--subject-token-file",
+                &subject,
+                "--workload-identity-provider",
+                PROVIDER,
+                "--service-account",
+                "app@emulator-project.iam.gserviceaccount.com",
+                flag,
+                url,
+            ];
+            let ran = run(&sandbox, &args);
+            expect_usage_error(&ran, &format!("{flag} {url}"), flag);
+            assert!(!ran.stderr.contains("s3cret"), "{flag} {url}: {}", ran.stderr);
+        }
+    }
+    let mut metadata = Sandbox::new();
+    for host in ["u:pw/s3cret@169.254.169.254", "http://169.254.169.254", "h:0", "a b"] {
+        metadata.env("GCE_METADATA_HOST", host);
+        let ran = run(&metadata, &["print-access-token", "--no-cache", "--source", "metadata"]);
+        expect_usage_error(&ran, &format!("GCE_METADATA_HOST={host}"), "GCE_METADATA_HOST");
+        assert!(!ran.stderr.contains("s3cret"), "{host}: {}", ran.stderr);
+    }
+    let source = |url: &str| {
+        json!({
+            "type": "external_account", "audience": PROVIDER,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": "https://sts.googleapis.com/v1/token",
+            "credential_source": {"url": url},
+        })
+    };
+    for url in ["file:///etc/passwd", "ftp://idp.example.com/token", "https://u:s3cret@idp.example.com/t"] {
+        let path = sandbox.write("federated.json", source(url).to_string());
+        let ran = run(&sandbox, &["print-access-token", "--no-cache", "--credentials", &path]);
+        expect_usage_error(&ran, url, "credential_source.url");
+        assert!(!ran.stderr.contains("s3cret") && !ran.stderr.contains("unreachable"), "{}", ran.stderr);
+    }
+}
+
 /// `webhook` with the flags it needs to start, then `extra`.
 fn webhook<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     [&["webhook", "--agent-image", "x", "--tls-cert", "c", "--tls-key", "k"][..], extra].concat()
@@ -229,6 +280,21 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         (vec!["run", "--attribute", "k=\u{1b}[31m"], "--attribute"),
         (webhook(&["--zone", "us-central1"]), "--zone"),
         (webhook(&["--cluster-name", "a/b"]), "--cluster-name"),
+        // The webhook checks its own flags as `run` does: nothing injects an empty image.
+        (vec!["webhook", "--agent-image", "", "--tls-cert", "c", "--tls-key", "k"], "--agent-image"),
+        (
+            vec!["webhook", "--agent-image", "img\nevil: x", "--tls-cert", "c", "--tls-key", "k"],
+            "--agent-image",
+        ),
+        (webhook(&["--review-deadline", "0s"]), "--review-deadline"),
+        (webhook(&["--review-deadline", "31s"]), "--review-deadline"),
+        // The print commands check scopes and emails as `run` does.
+        (vec!["print-access-token", "--scopes", "a b"], "--scopes"),
+        (
+            vec!["print-access-token", "--impersonate-service-account", "x@gmail.com"],
+            "--impersonate-service-account",
+        ),
+        (vec!["run", "--impersonate-service-account", "x@gmail.com"], "--impersonate-service-account"),
     ];
     for (args, needle) in cases {
         expect_usage_error(&run(&sandbox, &args), &args.join(" "), needle);
@@ -250,4 +316,35 @@ fn kubernetes_exec_info_that_is_not_utf8_is_refused_not_ignored() {
     let ran = run(&sandbox, &["exec-credential"]);
     expect_usage_error(&ran, "non-UTF-8 KUBERNETES_EXEC_INFO", "KUBERNETES_EXEC_INFO");
     assert!(ran.stderr.contains("not UTF-8"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_ready_file_that_is_not_a_regular_file_is_refused_and_left_as_it_is() {
+    let sandbox = Sandbox::new();
+    let emulator = Emulator::start();
+    let key = sandbox.path("key.json");
+    emulator.add_service_account("app@emulator-project.iam.gserviceaccount.com").write_to(&key).expect("key");
+    let key = key.to_string_lossy().into_owned();
+    let dir = sandbox.path("a-directory");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (what, path) in
+        [("a FIFO", fifo(&sandbox, "ready-fifo")), ("a directory", dir.to_string_lossy().into_owned())]
+    {
+        let args = [
+            "run",
+            "--credentials",
+            &key,
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "off",
+            "--ready-file",
+            &path,
+        ];
+        let ran = run(&sandbox, &args);
+        assert_eq!(ran.code, Some(1), "{what}: {}", ran.stderr);
+        assert!(ran.stderr.contains("not a regular file"), "{what}: {}", ran.stderr);
+        let kind = std::fs::symlink_metadata(&path).expect("still there").file_type();
+        assert!(!kind.is_file(), "{what} was replaced by a regular file");
+    }
 }

@@ -255,3 +255,60 @@ fn drip_is_cut_off(route: &str) {
     // Without the deadline the drip would finish and print a token: "timed out" proves it fired.
     assert!(out.stderr.contains("timed out"), "{route}: {}", out.stderr);
 }
+
+/// An `authorized_user` file whose secrets are known, and a body that echoes them in every
+/// form an upstream might: raw, URL-encoded, base64, with a terminal escape, a forged log line
+/// and half a megabyte of padding.
+fn reflecting_user(emulator: &Emulator, sandbox: &Sandbox) -> (String, [String; 2], Vec<u8>) {
+    use base64::Engine;
+    let user = emulator.add_authorized_user("person@example.com");
+    let client_secret = user["client_secret"].as_str().expect("client secret").to_owned();
+    let refresh = user["refresh_token"].as_str().expect("refresh token").to_owned();
+    let path = sandbox.write("user.json", user.to_string());
+    let encoded: String = refresh.bytes().map(|b| format!("%{b:02X}")).collect();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("client:{refresh}"));
+    let body = json!({
+        "error": "invalid_grant\nFORGED ERROR injected line",
+        "error_description": format!(
+            "raw {refresh} url {encoded} b64 {basic} secret {client_secret} \u{1b}[2J\n2026-01-01T00:00:00Z ERROR forged {}",
+            "x".repeat(1 << 19)
+        ),
+    });
+    (path, [refresh, client_secret], body.to_string().into_bytes())
+}
+
+fn assert_scrubbed(text: &str, secrets: &[String; 2], what: &str) {
+    for secret in secrets {
+        let tail = &secret[secret.len() - 8..];
+        assert!(!text.contains(tail), "{what}: a secret came back: {text}");
+    }
+    assert!(!text.contains('\u{1b}'), "{what}: a terminal escape came back");
+    assert!(!text.lines().any(|l| l.starts_with("FORGED") || l.starts_with("2026-01-01")), "{what}: {text}");
+}
+
+#[test]
+fn a_2xx_answer_with_an_error_field_is_scrubbed_in_the_cli_the_log_and_the_metadata_api() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let (path, secrets, body) = reflecting_user(&emulator, &sandbox);
+    // The CLI: a 200 carrying "error" is a refusal, shown scrubbed and short.
+    for status in [200, 401] {
+        emulator.push_fault_to("token", raw(status, body.clone()));
+        let out = sandbox.run(&["print-access-token", "--no-cache", "--credentials", &path]);
+        assert_eq!(out.code, 69, "{status}: {}", out.stderr);
+        assert!(out.stdout.is_empty());
+        assert_scrubbed(&out.stderr, &secrets, &format!("print-access-token, HTTP {status}"));
+        assert!(out.stderr.len() < 2048, "{status}: bounded, not the 1 MiB body: {} bytes", out.stderr.len());
+        assert_eq!(out.stderr.lines().count(), 1, "{status}: one line: {}", out.stderr);
+    }
+    // `run`: the on-demand route answers 503 with the scrubbed reason, and the log stays clean.
+    let agent = support::running::RunningAgent::start(&sandbox, &["--credentials", &path]);
+    agent.wait_ready();
+    emulator.push_fault_to("token", raw(200, body));
+    let path = "/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/bigquery";
+    let answer = agent.metadata_get(path);
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_scrubbed(&answer.body, &secrets, "the metadata API's 503");
+    assert!(answer.body.len() < 2048, "{} bytes", answer.body.len());
+    assert_scrubbed(&agent.logs(), &secrets, "run's log");
+}

@@ -254,7 +254,9 @@ fn a_denial_fails_and_writes_nothing_and_stray_or_forged_redirects_are_ignored()
     let (emulator, _sandbox, login, dir) = failing_login(&[]);
     // Any web page can send the browser to the loopback port: without this login's state the
     // request is answered and ignored, and the login keeps waiting.
-    for stray in ["/?code=4%2F0Aforged&state=not-this-login", "/?code=4%2F0Aforged", "/?error=access_denied", "/"] {
+    for stray in
+        ["/?code=4%2F0Aforged&state=not-this-login", "/?code=4%2F0Aforged", "/?error=access_denied", "/"]
+    {
         let answer = get(login.loopback(), stray, &[]);
         assert_eq!(answer.status, 400, "{stray}");
         assert!(answer.body.contains("Not this sign-in"), "{stray}: {}", answer.body);

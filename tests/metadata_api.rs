@@ -359,3 +359,28 @@ fn instance_flags_are_served_like_a_gke_node_s_metadata() {
     assert_eq!(all["attributes"]["team"], "payments");
     assert_eq!(all["serviceAccounts"]["default"]["email"], EMAIL);
 }
+
+#[test]
+fn absolute_form_targets_and_duplicate_host_headers_are_refused_without_a_token() {
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let agent = agent_with(&emulator, &sandbox, &[]);
+    agent.wait_ready();
+    let addr = agent.metadata.expect("metadata listener");
+    let flavor = ("Metadata-Flavor", "Google");
+    let token = format!("{SA}/default/token");
+    let fine = get(addr, &token, &[flavor]);
+    assert_eq!(fine.status, 200, "{}", fine.body);
+    // `get` sends `Host: <listen address>`, a host the API accepts; the target names another.
+    for target in [format!("http://evil.example{token}"), format!("http://{addr}{token}")] {
+        let answer = get(addr, &target, &[flavor]);
+        assert_eq!(answer.status, 403, "{target}: {}", answer.body);
+        assert!(!answer.body.contains("access_token"), "{target}");
+        assert_eq!(answer.header("metadata-flavor"), Some("Google"));
+    }
+    for second in ["evil.example", "localhost"] {
+        let answer = get(addr, &token, &[flavor, ("Host", second)]);
+        assert_eq!(answer.status, 403, "a second Host {second}: {}", answer.body);
+        assert!(!answer.body.contains("access_token"));
+    }
+}

@@ -404,3 +404,49 @@ fn outside_googleapis_com_access_tokens_are_self_signed_jwts_without_a_request()
     let dwd = sandbox.run(&["print-access-token", "--credentials", &path, "--subject", "u@x", "--no-cache"]);
     assert!(dwd.fails_with(64).contains("--subject"));
 }
+
+/// `gcp-token-agent ARGS` with stdout and stderr redirected as `redirects` says (`sh` syntax).
+fn redirected(sandbox: &Sandbox, redirects: &str, args: &[&str]) -> std::process::Output {
+    let script = format!("exec \"$0\" \"$@\" {redirects}");
+    let mut command = sandbox.command_for("sh");
+    command.args(["-c", &script, support::agent::BIN]).args(args);
+    command.output().expect("sh runs the agent")
+}
+
+#[test]
+fn a_log_line_that_cannot_be_written_is_dropped_and_the_answer_still_arrives() {
+    let (emulator, sandbox, key) = with_key();
+    // Two WARN lines (the cache cannot be used) go to a full stderr.
+    std::fs::write(sandbox.path("cache"), "a file where the cache directory would go").expect("write");
+    let out = redirected(&sandbox, "2>/dev/full", &["print-access-token", "--credentials", &key]);
+    assert_eq!(out.status.code(), Some(0), "not a panic (101)");
+    assert!(emulator.issued(String::from_utf8_lossy(&out.stdout).trim()).is_some());
+    // `run --oneshot` logs at info.
+    let dir = sandbox.path("out");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let dir = dir.to_string_lossy().into_owned();
+    let args = ["run", "--oneshot", "--credentials", &key, "--output-dir", &dir, "--listen", "off"];
+    let oneshot = redirected(&sandbox, "2>/dev/full", &[&args[..], &["--admin-listen", "off"]].concat());
+    assert_eq!(oneshot.status.code(), Some(0), "{}", String::from_utf8_lossy(&oneshot.stdout));
+    assert!(emulator.issued(&std::fs::read_to_string(sandbox.path("out/token")).expect("token")).is_some());
+}
+
+#[test]
+fn a_lost_stdout_is_an_error_and_help_that_cannot_be_printed_is_not_success() {
+    let (_emulator, sandbox, key) = with_key();
+    let closed = redirected(&sandbox, ">&-", &["print-access-token", "--credentials", &key]);
+    assert_eq!(closed.status.code(), Some(1), "{}", String::from_utf8_lossy(&closed.stderr));
+    assert!(String::from_utf8_lossy(&closed.stderr).contains("stdout"));
+    let full = redirected(&sandbox, ">/dev/full", &["print-access-token", "--credentials", &key]);
+    assert_eq!(full.status.code(), Some(1));
+    let discarded = redirected(&sandbox, ">/dev/null", &["print-access-token", "--credentials", &key]);
+    assert_eq!(discarded.status.code(), Some(0), "a stdout the caller chose to discard is fine");
+    for flag in ["--help", "--version"] {
+        for redirect in [">/dev/full", ">&-"] {
+            let out = redirected(&sandbox, redirect, &[flag]);
+            assert_ne!(out.status.code(), Some(0), "{flag} {redirect}");
+            assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{flag} {redirect}");
+        }
+        assert_eq!(sandbox.run(&[flag]).code, 0, "{flag} to a working stdout");
+    }
+}

@@ -42,6 +42,9 @@ use crate::{
     validate,
 };
 
+mod hardening;
+pub use hardening::{cache_entry, login_redirect, success_answer};
+
 /// Where errors say the fuzzed input came from.
 fn origin() -> Origin {
     Origin::file("fuzz-input.json", "fuzz")
@@ -561,6 +564,9 @@ mod tests {
         metadata_request: MUTATIONS,
         flag_values: MUTATIONS,
         credential_helpers: MUTATIONS,
+        login_redirect: MUTATIONS,
+        cache_entry: MUTATIONS,
+        success_answer: MUTATIONS,
     );
 
     /// Without this the metadata target could silently test nothing: the harness must answer.

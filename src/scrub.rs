@@ -33,7 +33,8 @@ pub struct Scrubbed(String);
 impl Scrubbed {
     /// Scrubs `text`, redacting each of `secrets` (what the request carried) whatever its length.
     pub(crate) fn new(text: &str, secrets: &[String]) -> Self {
-        Self(bounded(&escape(&redact(text, secrets)), MAX_TEXT))
+        // Redacted again after escaping: an escape (`\n`) must not spell a secret either.
+        Self(bounded(&redact(&escape(&redact(text, secrets)), secrets), MAX_TEXT))
     }
 
     /// Text this crate wrote around an upstream's words: escaped and bounded like the rest.

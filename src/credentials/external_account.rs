@@ -184,8 +184,9 @@ pub(crate) fn impersonation_from_url(
         Error::parse(
             origin,
             format!(
-                "field \"service_account_impersonation_url\" is \"{url}\"; expected \
-                 https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken"
+                "field \"service_account_impersonation_url\" is \"{}\"; expected \
+                 https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken",
+                crate::validate::shown_url(url)
             ),
         )
     };

@@ -298,7 +298,8 @@ fn impersonate_on_top(
     let mut target =
         external_account::impersonation_for(&origin, email, iam_base, flags.delegates.clone(), None)
             .map_err(|_| {
-                Error::usage("--iam-endpoint", format!("\"{iam_base}\" is not an http(s) base URL"))
+                let shown = crate::validate::shown_url(iam_base);
+                Error::usage("--iam-endpoint", format!("\"{shown}\" is not an http(s) base URL"))
             })?;
     target.lifetime = lifetime;
     let identity = loaded.fingerprint.map(|inner| {

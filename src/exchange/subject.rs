@@ -198,16 +198,18 @@ fn cached_output(exe: &Executable) -> Option<String> {
 }
 
 pub(crate) fn parse_response(stdout: &[u8], now: SystemTime) -> std::result::Result<String, String> {
-    let response: ExecutableResponse = serde_json::from_slice(stdout)
-        .map_err(|e| format!("printed something that is not its JSON response ({e})"))?;
+    let response: ExecutableResponse = serde_json::from_slice(stdout).map_err(|e| {
+        format!("printed something that is not its JSON response ({})", super::oauth::unquoted(&e))
+    })?;
     match response.version {
         Some(v) if v <= 1 => {}
         Some(v) => return Err(format!("answered version {v}; only version 1 is supported")),
         None => return Err("answered without \"version\"".to_owned()),
     }
     if response.success != Some(true) {
-        let code = response.code.unwrap_or_default();
-        let message = response.message.unwrap_or_default();
+        // The program's own words, shown as any upstream text is: escaped and bounded.
+        let code = crate::scrub::Scrubbed::ours(&response.code.unwrap_or_default());
+        let message = crate::scrub::Scrubbed::ours(&response.message.unwrap_or_default());
         return Err(format!("reported failure {code}: {message}"));
     }
     if response.expiration_time.is_some_and(|exp| exp <= unix_seconds(now)) {

@@ -337,6 +337,7 @@ fn known(state: &MetadataState, account: &str) -> bool {
 }
 
 fn undefined(account: &str) -> Response {
+    let account = crate::scrub::escape(account);
     (StatusCode::NOT_FOUND, format!("service account \"{account}\" is not defined\n")).into_response()
 }
 
@@ -424,6 +425,7 @@ async fn identity(
         None | Some("standard") => false,
         Some("full") => true,
         Some(other) => {
+            let other = crate::scrub::escape(other);
             return (StatusCode::BAD_REQUEST, format!("format \"{other}\" is not standard or full\n"))
                 .into_response();
         }

@@ -173,7 +173,7 @@ pub struct GitCredentialArgs {
     pub action: GitAction,
     /// Also answer for this host (HOST or HOST:PORT; repeat for more). Without it only
     /// source.developers.google.com and *.sourcemanager.dev over https get a token; plain http
-    /// only ever for a loopback host named here (localhost, 127.0.0.1, [::1]). git passes it
+    /// only ever for a loopback host named here (localhost, 127.0.0.1, ::1). git passes it
     /// from its config: `helper = gcp-token-agent --allow-host git.example.com`.
     #[arg(long, value_name = "HOST", env = "GCP_TOKEN_AGENT_ALLOW_HOST", value_delimiter = ',')]
     pub allow_host: Vec<String>,

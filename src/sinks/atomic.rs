@@ -25,7 +25,7 @@ pub(crate) fn write(path: &Path, contents: &[u8], mode: u32, durable: bool) -> i
     Ok(())
 }
 
-/// Like [`write`] for a path the user names (`--ready-file`): a symlink is written through to
+/// Like [`write()`] for a path the user names (`--ready-file`): a symlink is written through to
 /// its target, never replaced, and only a regular file (or nothing) is replaced: a device,
 /// FIFO, socket or directory at the path is an error, even for root.
 pub(crate) fn write_regular(path: &Path, contents: &[u8], mode: u32, durable: bool) -> io::Result<()> {

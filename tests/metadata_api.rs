@@ -384,3 +384,19 @@ fn absolute_form_targets_and_duplicate_host_headers_are_refused_without_a_token(
         assert!(!answer.body.contains("access_token"));
     }
 }
+
+#[test]
+fn an_upstream_metadata_server_s_malformed_names_are_not_passed_on() {
+    let emulator = Emulator::start();
+    emulator.set_metadata_account("vm@emulator-project.iam.gserviceaccount.com", "evil\nX-Injected: 1", 42);
+    let mut sandbox = Sandbox::new();
+    sandbox.env("GCE_METADATA_HOST", emulator.metadata_host());
+    let agent = RunningAgent::start(&sandbox, &["--source", "metadata"]);
+    agent.wait_ready();
+    let project = agent.metadata_get("/computeMetadata/v1/project/project-id");
+    // Not the upstream's malformed id: the one the account's email names.
+    assert_eq!((project.status, project.body.trim()), (200, "emulator-project"), "{}", project.body);
+    let email = agent.metadata_get(&format!("{SA}/default/email"));
+    assert_eq!(email.body.trim(), "vm@emulator-project.iam.gserviceaccount.com");
+    assert!(!agent.logs().contains("X-Injected"), "{}", agent.logs());
+}

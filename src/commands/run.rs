@@ -325,11 +325,15 @@ async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata:
         }
         Source::AuthorizedUser(user) => facts.project_id = facts.project_id.or(user.quota_project_id.clone()),
         Source::Metadata(server) => {
-            let fetch = |path: &'static str| exchange::metadata::text(http, server, path);
+            // The upstream's words become this API's answers: only a plain name is taken (no
+            // newline, control character or `/` to corrupt a text answer or a log line).
+            let fetch = |path: &'static str| async move {
+                let text = exchange::metadata::text(http, server, path).await.ok()?;
+                crate::validate::metadata_name(&text).is_ok().then_some(text)
+            };
             facts.email = fetch("instance/service-accounts/default/email").await.unwrap_or(facts.email);
-            facts.project_id = facts.project_id.or(fetch("project/project-id").await.ok());
-            facts.numeric_project_id =
-                facts.numeric_project_id.or(fetch("project/numeric-project-id").await.ok());
+            facts.project_id = facts.project_id.or(fetch("project/project-id").await);
+            facts.numeric_project_id = facts.numeric_project_id.or(fetch("project/numeric-project-id").await);
         }
     }
     // A service account's email names its project: NAME@PROJECT.iam.gserviceaccount.com.

@@ -12,10 +12,15 @@ import subprocess
 import sys
 import time
 
+# Where the printed tokens go: /dev/null opened write-only, as a shell's `>/dev/null` does. The
+# agent takes a read-write /dev/null on stdout (subprocess.DEVNULL) for a closed stdout, which
+# the Rust runtime reopens that way, and exits 1 rather than lose the token.
+SINK = open("/dev/null", "wb")
+
 
 def timed(argv):
     start = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(argv, stdout=SINK, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"{argv[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")

@@ -31,13 +31,18 @@ import sys
 import tempfile
 import time
 
+# Where the printed tokens go: /dev/null opened write-only, as a shell's `>/dev/null` does. The
+# agent takes a read-write /dev/null on stdout (subprocess.DEVNULL) for a closed stdout, which
+# the Rust runtime reopens that way, and exits 1 rather than lose the token.
+SINK = open("/dev/null", "wb")
+
 GNU_TIME = "/usr/bin/time"
 
 
 def run_plain(argv):
     """One run: (wall seconds, max RSS KiB)."""
     start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(argv, stdout=SINK, stderr=subprocess.PIPE)
     stderr = child.stderr.read()
     _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - start
@@ -52,7 +57,7 @@ def run_time(argv, scratch):
     """One run under GNU time: max RSS KiB (%M)."""
     out = os.path.join(scratch, "time.out")
     done = subprocess.run([GNU_TIME, "-f", "%M", "-o", out, "--"] + argv,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                          stdout=SINK, stderr=subprocess.PIPE)
     if done.returncode != 0:
         sys.exit(f"time {argv[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
     with open(out) as f:
@@ -63,7 +68,7 @@ def run_perf(argv, scratch):
     """One run under perf stat: (task-clock ms, page faults)."""
     out = os.path.join(scratch, "perf.csv")
     done = subprocess.run(["perf", "stat", "-x,", "-e", "task-clock,page-faults", "-o", out, "--"] + argv,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                          stdout=SINK, stderr=subprocess.PIPE)
     if done.returncode != 0:
         sys.exit(f"perf stat {argv[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
     values = {}

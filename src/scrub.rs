@@ -166,7 +166,7 @@ fn redact(text: &str, secrets: &[String]) -> String {
 pub(crate) fn forms(secret: &str) -> Vec<String> {
     let mut forms = vec![secret.to_owned()];
     for encoded in [percent(secret, false), percent(secret, true)] {
-        forms.push(encoded.to_ascii_lowercase_hex());
+        forms.push(lowercase_hex(&encoded));
         forms.push(encoded);
     }
     let json = serde_json::to_string(secret).unwrap_or_default();
@@ -196,26 +196,20 @@ fn percent(text: &str, form: bool) -> String {
     out
 }
 
-trait LowerHex {
-    fn to_ascii_lowercase_hex(&self) -> String;
-}
-
-impl LowerHex for String {
-    /// The same percent-encoding with lowercase hex digits (`%2f`).
-    fn to_ascii_lowercase_hex(&self) -> String {
-        let mut out = String::with_capacity(self.len());
-        let mut hex_left = 0;
-        for c in self.chars() {
-            if hex_left > 0 {
-                out.push(c.to_ascii_lowercase());
-                hex_left -= 1;
-            } else {
-                hex_left = if c == '%' { 2 } else { 0 };
-                out.push(c);
-            }
+/// The same percent-encoding with lowercase hex digits (`%2f`).
+fn lowercase_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut hex_left = 0;
+    for c in encoded.chars() {
+        if hex_left > 0 {
+            out.push(c.to_ascii_lowercase());
+            hex_left -= 1;
+        } else {
+            hex_left = if c == '%' { 2 } else { 0 };
+            out.push(c);
         }
-        out
     }
+    out
 }
 
 /// The characters of `bytes`' base64 encoding that depend on `bytes` alone, for each of the

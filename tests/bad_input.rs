@@ -290,6 +290,7 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         (webhook(&["--review-deadline", "31s"]), "--review-deadline"),
         // The print commands check scopes and emails as `run` does.
         (vec!["print-access-token", "--scopes", "a b"], "--scopes"),
+        (vec!["exec-credential", "--scopes", "a b"], "--scopes"),
         (
             vec!["print-access-token", "--impersonate-service-account", "x@gmail.com"],
             "--impersonate-service-account",

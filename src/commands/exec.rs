@@ -27,9 +27,12 @@ pub fn exec_credential(args: &ExecCredentialArgs, env: &Env) -> Result<String> {
 
 fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> Result<Token> {
     let source = args.source.with_provider_alias(args.audience.as_ref());
+    // Checked and expanded as `run` does: `--scopes 'a b'` is exit 64, not a mint.
+    let scopes = match &args.scopes {
+        Some(scopes) => crate::validate::scopes(scopes).map_err(|why| Error::usage("--scopes", why))?,
+        None => vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()],
+    };
     let loaded = load_source(&source, env)?;
-    let scopes =
-        args.scopes.clone().unwrap_or_else(|| vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()]);
     let request = AccessRequest { scopes: Some(scopes.clone()), subject: None };
     let server = info.cluster_server.as_deref().unwrap_or("");
     let slot = cache_slot(&source, env, &loaded, "exec", &[&scopes.join(" "), server]);

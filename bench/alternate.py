@@ -12,9 +12,7 @@ import subprocess
 import sys
 import time
 
-# Where the printed tokens go: /dev/null opened write-only, as a shell's `>/dev/null` does. The
-# agent takes a read-write /dev/null on stdout (subprocess.DEVNULL) for a closed stdout, which
-# the Rust runtime reopens that way, and exits 1 rather than lose the token.
+# Where the printed tokens go: /dev/null, opened once, as a shell's `>/dev/null` does.
 SINK = open("/dev/null", "wb")
 
 

@@ -67,7 +67,7 @@ pub use commands::{
     helper::{docker_credential, git_credential},
     login::login,
     print::{access_token as print_access_token, identity_token as print_identity_token},
-    process::{harden as harden_process, print_answer, stdout_is_open},
+    process::{harden as harden_process, print_answer},
     run::run,
     serve,
 };

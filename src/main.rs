@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Err(ParseError::Clap(e)) => {
             // --help and --version are not errors, unless their text cannot be printed;
             // everything else is bad usage.
-            let printed = (e.use_stderr() || gcp_token_agent::stdout_is_open()) && e.print().is_ok();
+            let printed = e.print().is_ok();
             return match (e.use_stderr(), printed) {
                 (true, _) => ExitCode::from(EXIT_USAGE),
                 (false, true) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod instance;
+mod kept;
 pub(crate) mod metadata;
 mod rendered;
 

@@ -11,7 +11,7 @@ use crate::{
     error::{Error, Result},
     exchange::{self, Http, IdRequest, RetryPolicy},
     refresh::{EarlyRefresh, MintFn, Minter, OnDemand, Owner, Progress, Published},
-    server::{self, admin, instance::Instance, metadata},
+    server::{self, Limits, admin, instance::Instance, metadata},
     sinks::files::{FileSink, Target},
     telemetry::metrics::Metrics,
     watch as source_watch,
@@ -238,14 +238,26 @@ fn start_servers(
     tasks: &mut server::Tasks,
 ) {
     if let Some(listener) = listeners.metadata {
-        let serve = server::serve(listener, None, metadata::site(metadata_state), shutdown.clone(), grace);
+        let serve = server::serve(
+            (listener, Limits::METADATA),
+            None,
+            metadata::site(metadata_state),
+            shutdown.clone(),
+            grace,
+        );
         tasks.spawn(async move {
             serve.await;
             "metadata API"
         });
     }
     if let Some(listener) = listeners.admin {
-        let serve = server::serve(listener, None, admin::router(admin_state), shutdown.clone(), grace);
+        let serve = server::serve(
+            (listener, Limits::ADMIN),
+            None,
+            admin::router(admin_state),
+            shutdown.clone(),
+            grace,
+        );
         tasks.spawn(async move {
             serve.await;
             "admin listener"

@@ -24,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::{
     cli::{AgentArgs, SidecarMode, WebhookArgs},
     error::{Error, Result},
-    server::{self, admin},
+    server::{self, Limits, admin},
     telemetry::metrics::Metrics,
     validate, watch as source_watch,
 };
@@ -94,7 +94,13 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
     let admin_listener = server::bind("--admin-listen", args.admin_listen).await?;
     let addresses = (listener.local_addr().ok(), admin_listener.local_addr().ok());
     server::write_ready_file(args.ready_file.as_deref(), addresses.0, addresses.1)?;
-    let reviews = server::serve(listener, Some(acceptor), review, shutdown.clone(), args.shutdown_grace);
+    let reviews = server::serve(
+        (listener, Limits::WEBHOOK),
+        Some(acceptor),
+        review,
+        shutdown.clone(),
+        args.shutdown_grace,
+    );
     servers.spawn(async move {
         reviews.await;
         "review server"
@@ -107,8 +113,13 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         gate,
         health: health.clone(),
     };
-    let admin =
-        server::serve(admin_listener, None, admin::router(admin_state), shutdown, args.shutdown_grace);
+    let admin = server::serve(
+        (admin_listener, Limits::ADMIN),
+        None,
+        admin::router(admin_state),
+        shutdown,
+        args.shutdown_grace,
+    );
     servers.spawn(async move {
         admin.await;
         "admin server"

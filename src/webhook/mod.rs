@@ -7,6 +7,7 @@ mod accounts;
 mod agent;
 mod annotations;
 mod auto_tls;
+mod budget;
 mod handler;
 mod issue;
 mod lease;
@@ -88,6 +89,7 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         accounts,
         metrics: metrics.clone(),
         deadline: args.review_deadline,
+        budget: budget::Budget::default(),
     });
     let review = Router::new().route("/mutate", post(handler::review)).with_state(state);
     let listener = server::bind("--listen", args.listen).await?;
@@ -280,7 +282,8 @@ async fn native_sidecars(mode: SidecarMode, client: Option<&kube::Client>) -> bo
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz_review(body: &[u8]) {
     let Ok(request) = review::Request::parse(body) else { return };
-    let Some(pod) = &request.object else { return };
+    let Some(Ok(pod)) = request.object.map(review::parse_object) else { return };
+    let pod = &pod;
     for context in fuzz_contexts() {
         let answer = match mutate::mutate(pod, &context) {
             Ok(outcome) => review::Answer::Allow { patch: outcome.patch, warnings: outcome.warnings },

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// All reviews together: a few full-size reviews, or hundreds of ordinary ones (a pod is a
-/// few KiB). The chart's memory limit is sized from this (README, "Webhook memory").
+/// few KiB). The chart's memory limit is sized from this (README, "Webhook memory and limits").
 pub(crate) const BUDGET: usize = 40 << 20;
 /// The most one pod's parsed tree may be estimated at: about 280 000 JSON values, far beyond
 /// any pod the API server stores (etcd keeps objects under 1.5 MiB). A pod past it is denied
 /// without being parsed.
 pub(crate) const MAX_PARSE: usize = 24 << 20;
-/// What one parsed JSON value can cost: a `serde_json::Value` (32 bytes), its slot in a
-/// growing array or map, and an object key. Measured with `[0,0,…]` and `{"k":0,…}` bodies
-/// (README, "Webhook memory").
+/// What one counted JSON value can cost, with room to spare: a `serde_json::Value` (32 bytes),
+/// its slot in a growing array or map, and an object key. Measured peaks: 33 bytes a value
+/// for an array of zeros, 66 for an object of short keys (counting each key and value), 16
+/// for an array of `{}`.
 const PER_VALUE: usize = 88;
 /// Permits are KiB, so a semaphore's count holds any budget.
 const UNIT: usize = 1 << 10;

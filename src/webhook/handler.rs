@@ -50,8 +50,9 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
             let why = format!("the review is {length} bytes; the API server sends at most {MAX_BODY}");
             return Err((StatusCode::PAYLOAD_TOO_LARGE, why));
         }
-        // Held until the answer is built: the body and everything parsed from it.
-        let _body = state.budget.reserve(declared.unwrap_or(MAX_BODY)).await;
+        // Held until the answer is built. Twice the body: collecting it holds the chunks and the
+        // contiguous copy at once.
+        let _body = state.budget.reserve(declared.unwrap_or(MAX_BODY).saturating_mul(2)).await;
         let body = axum::body::to_bytes(request.into_body(), MAX_BODY).await;
         match body {
             Ok(body) => handle(&state, &body).await,

@@ -14,9 +14,14 @@
 #      (each answer checked for "allowed":true and a patch), or webhook_load.py --rate 0
 #      without wrk.
 #
-# Also the webhook's VmRSS/RssAnon idle and after each run, its admissions_total counters and
-# the ServiceAccount GETs the fake API server answered (the webhook caches an account 30 s).
-# No figure is asserted.
+# Between the two, an attack: bench/webhook_attack.py sends 4 concurrent hostile bodies (the
+# ~8 MB `[0,0,...]` of the original report, a 2.9 MB pod of a million zeros, a pod of 250 000
+# zeros that is parsed) for 10 s while a real review goes in every 0.2 s.
+#
+# Also the webhook's VmRSS/RssAnon idle and after each run, its peak (VmHWM) after the steady
+# load and after the attack (what the chart's memory limit is sized from), its admissions_total
+# counters and the ServiceAccount GETs the fake API server answered (the webhook caches an
+# account 30 s). No figure is asserted.
 #
 #   bench/webhook.sh [RATE] [SECONDS]
 source "$(dirname "$0")/common.sh"
@@ -72,7 +77,7 @@ for _ in $(seq 100); do curl -sf "http://$admin/readyz" >/dev/null && break; sle
 url="https://$listen/mutate"
 
 status_kb() { awk -v k="$1:" '$1 == k { printf "%.1f MiB", $2 / 1024 }' "/proc/$webhook_pid/status"; }
-rss() { echo "VmRSS $(status_kb VmRSS), RssAnon $(status_kb RssAnon)"; }
+rss() { echo "VmRSS $(status_kb VmRSS), RssAnon $(status_kb RssAnon), peak VmHWM $(status_kb VmHWM)"; }
 echo "webhook: $url, $(nproc) cores shared with the clients, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "webhook RSS idle: $(rss)"
 
@@ -83,6 +88,11 @@ python3 "$root/bench/webhook_load.py" --url "$url" --ca "$work/tls.crt" --review
 p99=$(sed -n 's/.* p99 \([0-9.]*\) ms.*/\1/p' "$work/steady.out" | head -1)
 echo "  goal for reference: p99 < 10 ms at ${rate} reviews/s; measured p99 ${p99:-?} ms"
 echo "webhook RSS after run 1: $(rss)"
+
+echo
+echo "attack: 4 concurrent hostile bodies for 10 s, a real review every 0.2 s"
+python3 "$root/bench/webhook_attack.py" --url "$url" --ca "$work/tls.crt" --review "$review" --seconds 10 --concurrency 4
+echo "webhook RSS after the attack: $(rss)"
 
 echo
 if command -v wrk >/dev/null; then

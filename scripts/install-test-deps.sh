@@ -14,13 +14,14 @@ python_deps() {
 apt_deps() {
   # promtool (from prometheus) lints /metrics; wrk drives bench/metadata.sh; chromium is the
   # real browser of the login test; skopeo is the Docker credential helper's real client;
-  # groff renders the generated man pages.
+  # groff renders the generated man pages; strace holds fsyncs (a stuck volume) in tests/run.rs
+  # and bench/slow_volume.sh.
   if command -v promtool >/dev/null && command -v wrk >/dev/null && command -v chromium >/dev/null \
-    && command -v skopeo >/dev/null && command -v groff >/dev/null; then return; fi
-  log "apt: prometheus wrk chromium skopeo groff-base"
+    && command -v skopeo >/dev/null && command -v groff >/dev/null && command -v strace >/dev/null; then return; fi
+  log "apt: prometheus wrk chromium skopeo groff-base strace"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus wrk chromium skopeo groff-base >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus wrk chromium skopeo groff-base strace >/dev/null
 }
 
 node_deps() {

@@ -678,7 +678,11 @@ pub struct RunArgs {
     /// serves IPv4 and IPv6.
     #[arg(long, value_name = "ADDR", env = "GCP_TOKEN_AGENT_ADMIN_LISTEN", default_value = "[::]:8990")]
     pub admin_listen: String,
-    /// /readyz answers 200 only while every token is valid for at least this long.
+    /// /readyz answers 200 only while every token is valid for at least this long, and the
+    /// metadata API asks for an early refresh of a token with less left (waiting at most 1 s,
+    /// and only for a refresh that starts). Tokens that never live longer than this (short
+    /// impersonation lifetimes) are served as they are, renewed at about half their life, and
+    /// ready while a quarter of it is left.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_MIN_REMAINING", default_value = "60s")]
     pub min_remaining: Duration,
     /// The project the metadata API reports [default: the credential's project_id].

@@ -264,7 +264,11 @@ impl MetadataApi {
             let token = Token::new(Secret::new("ya29.fuzz"), SystemTime::now(), token::MAX_LIFETIME);
             let (sender, tokens) = tokio::sync::watch::channel(Some(token));
             senders.push(sender);
-            Published { name: name.to_owned(), tokens }
+            Published {
+                name: name.to_owned(),
+                tokens,
+                progress: tokio::sync::watch::channel(Default::default()).1,
+            }
         };
         let listen = Some(IpAddr::from([127, 0, 0, 1]));
         let metrics = Metrics::new();

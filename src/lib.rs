@@ -21,10 +21,12 @@
 //! * [`watch`]: credential-file watching (directory watch, symlink swaps, periodic re-check).
 //! * [`sinks`]: atomic file writes, token files, the CLI's disk cache, ExecCredential output,
 //!   the credential-helper protocols, Docker's config.json.
-//! * [`server`]: the loopback metadata API and the admin listener (health, readiness, metrics).
+//! * [`server`]: the loopback metadata API and the admin listener (health, readiness, metrics),
+//!   and the one place every server is built, with its listener's limits.
 //! * [`commands`]: each face: `print-*`, `exec-credential`, the Docker and git credential
 //!   helpers, `configure-docker`, `run`, `login`.
-//! * [`webhook`](mod@webhook): the admission webhook (pure mutation, thin HTTPS adaptor, reloading TLS).
+//! * [`webhook`](mod@webhook): the admission webhook (pure mutation, thin HTTPS adaptor within a
+//!   memory budget, reloading TLS).
 //! * [`telemetry`]: logging setup and the Prometheus registry.
 //! * [`error`]: errors named by the step that failed, and their exit codes.
 //! * [`secret`]: the masking wrapper every token, key and refresh token lives in.

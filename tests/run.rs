@@ -410,3 +410,41 @@ fn a_second_sigterm_aborts_a_drain_that_is_waiting_for_a_slow_request() {
     assert_eq!(sidecar.agent.wait_exit(Duration::from_secs(15)), 130, "{}", sidecar.agent.logs());
     assert!(sidecar.agent.logs().contains("second signal"), "{}", sidecar.agent.logs());
 }
+
+#[test]
+fn the_metadata_api_answers_while_a_token_file_write_is_stuck_in_fsync() {
+    // strace holds every fsync for an hour: a volume that stopped answering. (`run` has one
+    // worker thread; a write on it would hold every request.)
+    let emulator = Emulator::start();
+    let sandbox = Sandbox::new();
+    let (_, key) = key_in(&emulator, &sandbox, "key.json");
+    let out = out_dir(&sandbox);
+    let strace = [
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=fsync",
+        "-e",
+        "inject=fsync:delay_enter=3600s",
+    ];
+    let agent =
+        RunningAgent::start_under(&sandbox, &strace, "run", &["--credentials", &key, "--output-dir", &out]);
+    // A write reaches its first fsync right after creating its temp file.
+    let writing = || {
+        std::fs::read_dir(&out)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+    };
+    agent.wait_until(Duration::from_secs(20), "a token file write to begin", writing);
+    let answer = agent.metadata_get("/computeMetadata/v1/instance/service-accounts/default/token");
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", agent.logs());
+    let admin = agent.admin.expect("admin");
+    let ready = support::running::get(admin, "/readyz", &[]);
+    assert_eq!(ready.status, 503, "the files are not written yet, so not ready: {ready:?}");
+    assert!(read(&out, "token").is_empty(), "the write is still held");
+}

@@ -423,3 +423,50 @@ fn automatic_tls_issues_a_certificate_patches_the_ca_bundle_and_rotates() {
         api.get(SECRET_PATH).and_then(|s| s["data"]["ca.crt"].as_str().map(str::to_owned))
     );
 }
+
+#[test]
+fn reviews_for_a_missing_service_account_share_one_api_read_for_a_few_seconds() {
+    // No ServiceAccount exists: every review's lookup answers NotFound.
+    let api = ApiServer::start();
+    let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
+    let (rt, http) = (runtime(), client(&pem));
+    let before = api.bearer_tokens().len();
+    for n in 0..8 {
+        let mut review = fixture("pod.json");
+        review["request"]["uid"] = Value::String(format!("forged-{n}"));
+        let (status, answer) = post(&rt, &http, &webhook, review.to_string());
+        assert_eq!((status, &answer["response"]["allowed"]), (200, &Value::Bool(true)), "{answer}");
+    }
+    // Before, each review cost an API read (8); now NotFound is remembered for 3 s.
+    let reads = api.bearer_tokens().len() - before;
+    assert!((1..8).contains(&reads), "{reads} ServiceAccount reads for 8 reviews");
+}
+
+#[test]
+fn a_body_over_3_mib_is_refused_and_a_pod_of_a_million_values_is_denied_unparsed() {
+    let api = ApiServer::start();
+    let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
+    let (rt, http) = (runtime(), client(&pem));
+    let big = format!("[{}0]", "0,".repeat(2 << 20));
+    let url = format!("https://{}/mutate", webhook.agent.metadata.expect("listener"));
+    // Refused from its Content-Length, unread: the client may still be writing when the
+    // connection closes, and then sees the close instead of the 413.
+    match rt.block_on(http.post(&url).header("content-type", "application/json").body(big).send()) {
+        Ok(response) => assert_eq!(response.status(), 413, "over the API server's own 3 MiB limit"),
+        Err(e) => assert!(format!("{e:?}").contains("BodyWrite"), "{e:?}"),
+    }
+    let mut review = fixture("pod.json");
+    review["request"]["object"]["metadata"]["annotations"]["x"] = Value::Null;
+    let zeros = format!("{{\"pad\":[{}0]}}", "0,".repeat(1_400_000));
+    let body = review.to_string().replacen(r#""x":null"#, &format!(r#""x":{zeros}"#), 1);
+    assert!(body.len() < 3 << 20);
+    let (status, answer) = post(&rt, &http, &webhook, body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    assert_eq!(answer["response"]["status"]["code"], 413, "{answer}");
+    let message = answer["response"]["status"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("too many JSON values"), "{message}");
+    // The webhook goes on admitting pods.
+    let (status, answer) = post(&rt, &http, &webhook, fixture("pod.json").to_string());
+    assert_eq!((status, &answer["response"]["allowed"]), (200, &Value::Bool(true)), "{answer}");
+}

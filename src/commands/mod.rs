@@ -117,7 +117,12 @@ pub fn serve<F: Future<Output = Result<()>>>(workers: Workers, make: impl FnOnce
     if let Workers::One = workers {
         builder.worker_threads(1);
     }
-    start(builder)?.block_on(make()).map(|()| String::new())
+    let runtime = start(builder)?;
+    let result = runtime.block_on(make());
+    // A token file write stuck on a dead volume (a blocking-pool thread) must not hold the
+    // exit: the drain is over, the files are left as they are.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result.map(|()| String::new())
 }
 
 fn start(mut builder: tokio::runtime::Builder) -> Result<tokio::runtime::Runtime> {

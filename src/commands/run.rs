@@ -10,8 +10,8 @@ use crate::{
     credentials::{Env, Loaded, Source},
     error::{Error, Result},
     exchange::{self, Http, IdRequest, RetryPolicy},
-    refresh::{EarlyRefresh, MintFn, Minter, OnDemand, Owner, Published},
-    server::{self, admin, instance::Instance, metadata},
+    refresh::{EarlyRefresh, MintFn, Minter, OnDemand, Owner, Progress, Published},
+    server::{self, Limits, admin, instance::Instance, metadata},
     sinks::files::{FileSink, Target},
     telemetry::metrics::Metrics,
     watch as source_watch,
@@ -101,7 +101,11 @@ fn follow_with_files(
             follow.await;
             "token file writer"
         });
-        written.push(Published { name: published.name.clone(), tokens: rx });
+        written.push(Published {
+            name: published.name.clone(),
+            tokens: rx,
+            progress: published.progress.clone(),
+        });
     }
     written
 }
@@ -151,6 +155,7 @@ fn spawn_owner(
     tasks: &mut server::Tasks,
 ) -> Published {
     let (publish, tokens) = watch::channel(None);
+    let (progress, watched) = watch::channel(Progress::default());
     let owner = Owner {
         name: name.clone(),
         mint,
@@ -159,13 +164,14 @@ fn spawn_owner(
         early: EarlyRefresh { asks: signals.asks.clone(), below },
         metrics: signals.metrics.clone(),
         clock: crate::refresh::owner::system_clock(),
+        progress,
     };
     let run = owner.run(signals.shutdown.clone());
     tasks.spawn(async move {
         run.await;
         "token owner"
     });
-    Published { name, tokens }
+    Published { name, tokens, progress: watched }
 }
 
 /// `--oneshot`: every token once, files written, done.
@@ -232,14 +238,26 @@ fn start_servers(
     tasks: &mut server::Tasks,
 ) {
     if let Some(listener) = listeners.metadata {
-        let serve = server::serve(listener, None, metadata::site(metadata_state), shutdown.clone(), grace);
+        let serve = server::serve(
+            (listener, Limits::METADATA),
+            None,
+            metadata::site(metadata_state),
+            shutdown.clone(),
+            grace,
+        );
         tasks.spawn(async move {
             serve.await;
             "metadata API"
         });
     }
     if let Some(listener) = listeners.admin {
-        let serve = server::serve(listener, None, admin::router(admin_state), shutdown.clone(), grace);
+        let serve = server::serve(
+            (listener, Limits::ADMIN),
+            None,
+            admin::router(admin_state),
+            shutdown.clone(),
+            grace,
+        );
         tasks.spawn(async move {
             serve.await;
             "admin listener"
@@ -279,7 +297,7 @@ fn metadata_state(
 fn access_of(tokens: &Tokens) -> Published {
     tokens.iter().find(|(_, target)| matches!(target, Target::Access)).map_or_else(
         // Unreachable in practice; an empty channel answers 503 rather than panicking.
-        || Published { name: "access".to_owned(), tokens: watch::channel(None).1 },
+        || Published::unowned("access"),
         |(published, _)| published.clone(),
     )
 }

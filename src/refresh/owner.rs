@@ -9,7 +9,7 @@ use std::{
 
 use tokio::{sync::watch, time::Instant};
 
-use super::schedule;
+use super::{Progress, schedule};
 use crate::{
     error::{Error, Result},
     telemetry::metrics::Metrics,
@@ -53,6 +53,8 @@ pub(crate) struct Owner {
     pub metrics: Metrics,
     /// Where "now" comes from, for every expiry decision.
     pub(crate) clock: Clock,
+    /// Whether a refresh runs, and which early-refresh request was answered last.
+    pub progress: watch::Sender<Progress>,
 }
 
 impl Owner {
@@ -72,11 +74,18 @@ impl Owner {
 
     /// One refresh attempt; returns how long to wait before the next.
     async fn refresh_once(&mut self, failures: &mut u32, renewal_helps: &mut bool) -> Duration {
+        self.progress.send_if_modified(|p| !std::mem::replace(&mut p.refreshing, true));
         let outcome = {
             let _timer = self.metrics.refresh_timer(&self.name);
             (self.mint)().await
         };
         let now = (self.clock)();
+        let lifetime = outcome.as_ref().map(|token| token.remaining(now)).ok();
+        // Before the token is published: a request woken by it finds the refresh over.
+        self.progress.send_modify(|p| {
+            p.refreshing = false;
+            p.lifetime = lifetime.unwrap_or(p.lifetime);
+        });
         match outcome {
             Ok(token) => {
                 *failures = 0;
@@ -85,10 +94,13 @@ impl Owner {
                 tracing::info!(token = %self.name, expiry = %token.expiry_rfc3339(), "refreshed");
                 let lifetime = token.remaining(now);
                 if lifetime <= self.early.below && *renewal_helps {
-                    tracing::warn!(
+                    // Supported: a new token would be as close to expiry, so requests get the
+                    // current one at once, it is renewed at about half its life, and /readyz
+                    // asks for a quarter of its lifetime instead.
+                    tracing::info!(
                         token = %self.name,
-                        "the token lives {lifetime:.0?}, no longer than --min-remaining ({:?}): /readyz \
-                         stays unready and early refreshes are not made for it; lower --min-remaining",
+                        "the token lives {lifetime:.0?}, no longer than --min-remaining ({:?}): it is \
+                         served as it is, renewed at about half its life, and ready while a quarter is left",
                         self.early.below
                     );
                 }
@@ -140,6 +152,7 @@ impl Owner {
                     }
                 }
                 result = self.early.asks.changed(), if asks_open => {
+                    let asked = *self.early.asks.borrow_and_update();
                     let now = (self.clock)();
                     // No token (withdrawn at its expiry, e.g. after the wall clock jumped past the
                     // owner's schedule) is always worth asking for.
@@ -147,7 +160,14 @@ impl Owner {
                         None => true,
                         Some(token) => renewal_helps && token.remaining(now) < self.early.below,
                     };
-                    if result.is_ok() && wanted && !backing_off {
+                    let heeded = result.is_ok() && wanted && !backing_off;
+                    // Answered either way, so the request that asked waits only for a refresh
+                    // that really starts.
+                    self.progress.send_modify(|p| {
+                        p.answered = asked;
+                        p.refreshing |= heeded;
+                    });
+                    if heeded {
                         tracing::info!(token = %self.name, "an early refresh was asked for; refreshing now");
                         return true;
                     }
@@ -219,6 +239,7 @@ mod tests {
             early: never_asked(),
             metrics: Metrics::new(),
             clock: system_clock(),
+            progress: watch::channel(Progress::default()).0,
         };
         tokio::spawn(owner.run(shutdown));
         (tokens, reload_tx, stop)
@@ -230,19 +251,29 @@ mod tests {
 
     /// An owner of `lifetime` tokens from `mint`, asked for early refreshes on the returned sender.
     fn start_asked(mint: MintFn, clock: Clock) -> (watch::Receiver<Option<Token>>, watch::Sender<u64>) {
+        let (tokens, asks, _) = start_watched(mint, clock);
+        (tokens, asks)
+    }
+
+    /// Like [`start_asked`], also returning what the owner reports of its progress.
+    fn start_watched(
+        mint: MintFn,
+        clock: Clock,
+    ) -> (watch::Receiver<Option<Token>>, watch::Sender<u64>, watch::Receiver<Progress>) {
         let (publish, tokens) = watch::channel(None);
         let (asks_tx, asks) = watch::channel(0);
         let (reload_tx, reload) = watch::channel(0);
         let (stop, shutdown) = watch::channel(false);
+        let (progress, watched) = watch::channel(Progress::default());
         let early = EarlyRefresh { asks, below: Duration::from_secs(300) };
-        let owner =
-            Owner { name: "access".into(), mint, publish, reload, early, metrics: Metrics::new(), clock };
+        let metrics = Metrics::new();
+        let owner = Owner { name: "access".into(), mint, publish, reload, early, metrics, clock, progress };
         tokio::spawn(async move {
             // The senders live as long as the owner.
             let _keep = (reload_tx, stop);
             owner.run(shutdown).await;
         });
-        (tokens, asks_tx)
+        (tokens, asks_tx, watched)
     }
 
     /// Asks for an early refresh `times` times, `gap` apart (the gap also after the last).
@@ -302,6 +333,39 @@ mod tests {
         jumped.store(400, Ordering::SeqCst);
         ask(&asks, 1, Duration::from_millis(10)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "under --min-remaining by the wall clock: refreshed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_ask_is_answered_and_only_a_heeded_one_starts_a_refresh() {
+        // 200 s tokens under a 300 s --min-remaining: asks are declined, and say so at once.
+        let calls = Arc::new(AtomicU32::new(0));
+        let (_tokens, asks, mut progress) =
+            start_watched(counting_mint(Duration::from_secs(200), 0, calls.clone()), paused_clock());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        asks.send_replace(7);
+        let answered = *progress.wait_for(|p| p.answered == 7).await.expect("the owner answers");
+        assert!(!answered.refreshing, "declined: no refresh runs");
+        assert_eq!(answered.lifetime.as_secs(), 200);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // 500 s tokens, 290 s left: the ask is heeded and reported as a refresh running.
+        let calls = Arc::new(AtomicU32::new(0));
+        let (_tokens, asks, mut progress) =
+            start_watched(counting_mint(Duration::from_secs(500), 0, calls.clone()), paused_clock());
+        tokio::time::sleep(Duration::from_secs(210)).await;
+        asks.send_replace(8);
+        // (The mint here is instant: the refresh may be over by the time this task looks.)
+        progress.wait_for(|p| p.answered == 8 && !p.refreshing).await.expect("the owner answers");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "heeded: a refresh ran");
+    }
+
+    #[test]
+    fn a_token_shorter_than_min_remaining_is_ready_with_a_quarter_of_its_life_left() {
+        let min = Duration::from_secs(60);
+        let progress = |secs| Progress { lifetime: Duration::from_secs(secs), ..Progress::default() };
+        assert_eq!(progress(3600).ready_floor(min), min);
+        assert_eq!(progress(0).ready_floor(min), min, "no token yet");
+        assert_eq!(progress(60).ready_floor(min), Duration::from_secs(15));
     }
 
     #[tokio::test(start_paused = true)]
@@ -401,6 +465,7 @@ mod tests {
                 early: never_asked(),
                 metrics: Metrics::new(),
                 clock,
+                progress: watch::channel(Progress::default()).0,
             }
             .run(shutdown),
         );

@@ -53,14 +53,15 @@ pub(crate) fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Whether every token is valid for at least `min_remaining`; the reasons if not.
+/// Whether every token is valid for at least `min_remaining` (a quarter of its lifetime for a
+/// token that never lives longer); the reasons if not.
 pub(crate) fn readiness(state: &AdminState) -> Result<(), Vec<String>> {
     let now = SystemTime::now();
     let mut problems: Vec<String> = state
         .tokens
         .iter()
         .filter_map(|p| match &*p.tokens.borrow() {
-            Some(t) if t.remaining(now) >= state.min_remaining => None,
+            Some(t) if t.remaining(now) >= p.progress.borrow().ready_floor(state.min_remaining) => None,
             Some(t) => Some(format!("{}: expires in {}s", p.name, t.remaining(now).as_secs())),
             None => Some(format!("{}: no valid token yet", p.name)),
         })

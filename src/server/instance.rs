@@ -212,6 +212,7 @@ mod tests {
             access: Published {
                 name: "access".to_owned(),
                 tokens: tokio::sync::watch::channel(Some(token)).1,
+                progress: tokio::sync::watch::channel(Default::default()).1,
             },
             scopes: vec![CLOUD_PLATFORM.to_owned()],
             scope_set: [CLOUD_PLATFORM.to_owned()].into(),

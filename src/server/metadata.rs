@@ -25,21 +25,15 @@ use serde_json::{Value, json};
 use super::{
     HotPath, Site,
     instance::{self, Instance, text},
+    kept::published,
     rendered::render,
 };
 use crate::{
     exchange::{AccessRequest, IdRequest},
     refresh::{Minter, OnDemand, Published},
     telemetry::metrics::{Metrics, RouteMetrics},
-    token::Token,
 };
 
-/// How long a request waits for the first token at a cold start before answering 503.
-const COLD_START_WAIT: Duration = Duration::from_secs(30);
-/// How long a request waits for an early refresh of a token close to expiry.
-const NUDGE_WAIT: Duration = Duration::from_secs(5);
-/// At most one early refresh this often.
-const NUDGE_INTERVAL: Duration = Duration::from_secs(10);
 const V1: &str = "/computeMetadata/v1";
 
 /// The identity facts the API reports.
@@ -395,7 +389,7 @@ impl MetadataState {
     /// The least a served token may have left: `--min-remaining`, and never under
     /// [`MIN_LIFETIME`](crate::token::MIN_LIFETIME) even with `--min-remaining 0` (an expired
     /// token the owner has not withdrawn yet is never served).
-    fn serve_floor(&self) -> Duration {
+    pub(super) fn serve_floor(&self) -> Duration {
         self.min_remaining.max(crate::token::MIN_LIFETIME)
     }
 }
@@ -443,61 +437,6 @@ async fn identity(
         Ok(token) => token.value.expose().to_owned().into_response(),
         Err((status, why)) => (status, format!("{why}\n")).into_response(),
     }
-}
-
-/// The owner's current token. One with less than `min_remaining` left makes the owners
-/// refresh early, and the request waits a moment for the new one (if the refresh fails, the
-/// old one is served while it is valid). Only during the cold start does a request wait for
-/// a first token; after that, no valid token is an immediate 503.
-async fn published(state: &MetadataState, published: &Published) -> Result<Token, (StatusCode, String)> {
-    let fresh =
-        |t: &Option<Token>| t.as_ref().is_some_and(|t| t.remaining(SystemTime::now()) >= state.serve_floor());
-    let mut tokens = published.tokens.clone();
-    let current = tokens.borrow_and_update().clone();
-    if let Some(token) = current.as_ref().filter(|_| fresh(&current)) {
-        return Ok(token.clone());
-    }
-    let still_valid = |t: &Token| t.remaining(SystemTime::now()) >= crate::token::MIN_LIFETIME;
-    match &current {
-        // Already expired (a refresh is in flight, or the wall clock jumped past the owner's
-        // schedule): ask for a refresh, but do not hold the request.
-        Some(token) if !still_valid(token) => {
-            nudge(state);
-        }
-        // Close to expiry: a refresh was asked for (at most one per NUDGE_INTERVAL); take
-        // the next token it publishes, or the current one if none comes in time.
-        Some(_) => {
-            if nudge(state) {
-                let _ = tokio::time::timeout(NUDGE_WAIT, tokens.changed()).await;
-            }
-        }
-        None => {
-            let wait = COLD_START_WAIT.saturating_sub(state.started.elapsed());
-            if wait.is_zero() {
-                // Withdrawn at its expiry: ask for a refresh, answer 503 now.
-                nudge(state);
-            } else {
-                let _ = tokio::time::timeout(wait, tokens.wait_for(Option::is_some)).await;
-            }
-        }
-    }
-    let latest = tokens.borrow().clone().or(current);
-    latest.filter(still_valid).ok_or_else(|| {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("no valid {} token; see the agent's log", published.name))
-    })
-}
-
-/// Asks the owners for an early refresh; false when one was asked for too recently.
-fn nudge(state: &MetadataState) -> bool {
-    let Some(sender) = &state.nudge else { return false };
-    let mut last = state.last_nudge.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if last.is_some_and(|at| at.elapsed() < NUDGE_INTERVAL) {
-        return false;
-    }
-    *last = Some(Instant::now());
-    tracing::info!("a served token is close to expiry; refreshing early");
-    sender.send_modify(|n| *n = n.wrapping_add(1));
-    true
 }
 
 /// How a failed on-demand mint is answered: 404 for what this credential can never do (as GKE

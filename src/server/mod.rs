@@ -1,8 +1,10 @@
-//! HTTP servers: the loopback metadata API and the admin listener. Both take a bound
-//! listener (tests bind port 0), cap connections, time out slow headers, and drain on shutdown.
+//! HTTP servers: the loopback metadata API, the admin listeners and the webhook's reviews. Each
+//! takes a bound listener (tests bind port 0) and its [`Limits`], and drains on shutdown.
 
 pub(crate) mod admin;
 pub(crate) mod instance;
+mod kept;
+mod limits;
 pub(crate) mod metadata;
 mod rendered;
 
@@ -16,7 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use hyper::{body::Incoming, service::Service};
-use hyper_util::{rt::TokioIo, rt::TokioTimer, service::TowerToHyperService};
+use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpListener,
@@ -26,11 +28,8 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::{Error, Result};
-
-/// A client must send its request headers within this time (slowloris protection).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// At most this many connections at once; more wait in the kernel's backlog.
-pub(crate) const MAX_CONNECTIONS: usize = 1024;
+pub(crate) use limits::Limits;
+use limits::WriteDeadline;
 
 /// What a listener serves: the routes, and optionally a hot path that answers the most
 /// frequent request without routing (the metadata token route).
@@ -50,18 +49,18 @@ impl From<Router> for Site {
     }
 }
 
-/// Serves `site` on `listener` (over TLS when `tls` is given) until `shutdown` turns true,
-/// then lets in-flight requests finish for at most `grace`; one still running just before
-/// the grace ends is answered 503 rather than cut off without an answer.
+/// Serves `site` on `listener` (over TLS when `tls` is given) within `limits` until `shutdown`
+/// turns true, then lets in-flight requests finish for at most `grace`; one still running just
+/// before the grace ends is answered 503 rather than cut off without an answer.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    (listener, limits): (TcpListener, Limits),
     tls: Option<TlsAcceptor>,
     site: impl Into<Site>,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
     let site = site.into();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Semaphore::new(limits.connections));
     loop {
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
@@ -78,15 +77,17 @@ pub(crate) async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let _ = stream.set_nodelay(true);
+        limits.apply(&stream);
+        let stream = WriteDeadline::new(stream, limits.write_timeout);
         let (site, tls, stop) = (site.clone(), tls.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            let serving = Serving { site, stop, grace, limits };
             match tls {
-                None => connection(stream, site, stop, grace).await,
+                None => connection(stream, serving).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection(stream, site, stop, grace).await,
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => connection(stream, serving).await,
                         Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -96,7 +97,7 @@ pub(crate) async fn serve(
     }
     drop(listener);
     // Every connection holds a permit: having them all back means every connection closed.
-    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    let all = u32::try_from(limits.connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
         tracing::warn!("shutdown grace of {grace:?} elapsed with requests still in flight");
     }
@@ -135,12 +136,21 @@ enum Answer<F> {
     Routed(F),
 }
 
+/// What a connection is served with.
+struct Serving {
+    site: Site,
+    /// Turns true at shutdown.
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+    limits: Limits,
+}
+
 /// One HTTP/1.1 connection, closed gracefully when `stop` turns true.
-async fn connection<I>(io: I, site: Site, stop: watch::Receiver<bool>, grace: Duration)
+async fn connection<I>(io: I, serving: Serving)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Site { router, hot } = site;
+    let Serving { site: Site { router, hot }, stop, grace, limits } = serving;
     let routed = TowerToHyperService::new(router);
     let requests = stop.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -157,10 +167,7 @@ where
             }
         }
     });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(io), service);
+    let connection = limits.http1().serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let mut stop = stop;
     tokio::select! {

@@ -52,6 +52,15 @@ impl FileSink {
         result.map_err(|source| Error::WriteFile { path, source })
     }
 
+    /// [`FileSink::write`] on the blocking pool: four fsyncs on a slow volume take as long as
+    /// the disk does, and `run` has one worker thread, which the metadata API needs.
+    async fn write_off_thread(&self, target: &Target, token: &Token) -> Result<(), Error> {
+        let (sink, target, token) = (self.clone(), target.clone(), token.clone());
+        tokio::task::spawn_blocking(move || sink.write(&target, &token))
+            .await
+            .unwrap_or_else(|e| Err(Error::Internal(format!("the token file writer stopped: {e}"))))
+    }
+
     /// Writes each token `tokens` publishes until the channel closes, and republishes it on
     /// `written` once its files are on disk (readiness waits for that, so an app started by
     /// the startup probe always finds the files). A failed write keeps the last good files
@@ -87,7 +96,7 @@ impl FileSink {
         tokens: &mut watch::Receiver<Option<Token>>,
     ) -> Retry {
         let mut failures = 0;
-        while let Err(error) = self.write(target, token) {
+        while let Err(error) = self.write_off_thread(target, token).await {
             failures += 1;
             self.metrics.refresh_failed(label, error.stage(), error.reason());
             let delay = schedule::backoff(failures, true, fastrand::f64());

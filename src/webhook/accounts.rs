@@ -1,8 +1,8 @@
 //! Kubernetes service accounts' `iam.gke.io/gcp-service-account`, cached briefly so a burst
-//! of pods costs one API read per account. A miss reads the API directly, so an account
-//! created just before its pods is found; concurrent misses for one account share that read;
-//! when the API fails, an answer up to [`STALE_IF_ERROR`] old is used rather than refusing the
-//! pod.
+//! of pods costs one API read per account. An account that does not exist is remembered for
+//! only [`MISSING_FOR`] (it may be created a moment later), which still spares the API server
+//! a read per forged review; concurrent misses for one account share that read; when the API
+//! fails, an answer up to [`STALE_IF_ERROR`] old is used rather than refusing the pod.
 
 use std::{
     collections::HashMap,
@@ -17,17 +17,22 @@ use super::annotations::GKE_GSA_ANNOTATION;
 
 /// How long an answer is reused without asking again.
 const FRESH_FOR: Duration = Duration::from_secs(30);
+/// How long "no such account" is reused: short, since pods often arrive just before their
+/// account (one `kubectl apply` of both).
+const MISSING_FOR: Duration = Duration::from_secs(3);
 /// How old an answer may be when the API server cannot be reached.
 const STALE_IF_ERROR: Duration = Duration::from_secs(600);
 /// Bound on remembered accounts; past it, the oldest half is dropped.
 const MAX_ENTRIES: usize = 4096;
 
 type Key = (String, String);
+/// The account's annotation (`None`: absent); the outer `None`: no such account.
+type Found = Option<Option<String>>;
 
 /// The lookups, with their cache.
 pub(crate) struct Accounts {
     client: kube::Client,
-    cache: Mutex<HashMap<Key, (Instant, Option<String>)>>,
+    cache: Mutex<HashMap<Key, (Instant, Found)>>,
     /// One read at a time per account: the reviews that miss together wait for the first.
     reading: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -40,16 +45,16 @@ impl Accounts {
     /// The annotation of `namespace/name`, `None` when the account or annotation is absent.
     pub(crate) async fn gsa(&self, namespace: &str, name: &str) -> Result<Option<String>, String> {
         let key = (namespace.to_owned(), name.to_owned());
-        if let Some((age, value)) = self.cached(&key)
-            && age < FRESH_FOR
+        if let Some((age, found)) = self.cached(&key)
+            && fresh(age, &found)
         {
-            return Ok(value);
+            return Ok(found.flatten());
         }
         let turn = self.turn(&key);
         let _reading = turn.lock().await;
         // Another review may have read it while this one waited.
         let answer = match self.cached(&key) {
-            Some((age, value)) if age < FRESH_FOR => Ok(value),
+            Some((age, found)) if fresh(age, &found) => Ok(found.flatten()),
             cached => self.read(namespace, name, key.clone(), cached).await,
         };
         self.done(&key, &turn);
@@ -61,23 +66,26 @@ impl Accounts {
         namespace: &str,
         name: &str,
         key: Key,
-        cached: Option<(Duration, Option<String>)>,
+        cached: Option<(Duration, Found)>,
     ) -> Result<Option<String>, String> {
         let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
         match api.get_opt(name).await {
-            Ok(None) => Ok(None), // not remembered: the account may be created a moment later
+            Ok(None) => {
+                self.remember(key, None);
+                Ok(None)
+            }
             Ok(Some(account)) => {
                 let value = account.metadata.annotations.and_then(|mut a| a.remove(GKE_GSA_ANNOTATION));
-                self.remember(key, value.clone());
+                self.remember(key, Some(value.clone()));
                 Ok(value)
             }
             Err(e) => match cached {
-                Some((age, value)) if age < STALE_IF_ERROR => {
+                Some((age, found)) if age < STALE_IF_ERROR => {
                     tracing::warn!(
                         "cannot read ServiceAccount {namespace}/{name} ({e}); using the answer from {}s ago",
                         age.as_secs()
                     );
-                    Ok(value)
+                    Ok(found.flatten())
                 }
                 _ => Err(format!("cannot read ServiceAccount {namespace}/{name}: {e}")),
             },
@@ -99,12 +107,12 @@ impl Accounts {
         }
     }
 
-    fn cached(&self, key: &Key) -> Option<(Duration, Option<String>)> {
+    fn cached(&self, key: &Key) -> Option<(Duration, Found)> {
         let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.get(key).map(|(at, value)| (at.elapsed(), value.clone()))
     }
 
-    fn remember(&self, key: Key, value: Option<String>) {
+    fn remember(&self, key: Key, value: Found) {
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= MAX_ENTRIES {
             let mut ages: Vec<Instant> = cache.values().map(|(at, _)| *at).collect();
@@ -114,4 +122,9 @@ impl Accounts {
         }
         cache.insert(key, (Instant::now(), value));
     }
+}
+
+/// Whether an answer `age` old is reused without asking again.
+fn fresh(age: Duration, found: &Found) -> bool {
+    age < if found.is_some() { FRESH_FOR } else { MISSING_FOR }
 }

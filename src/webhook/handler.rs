@@ -16,13 +16,15 @@ use serde_json::Value;
 use super::{
     accounts::Accounts,
     annotations::PREFIX,
+    budget::{self, Budget},
     mutate::{InjectContext, mutate},
-    review::{Answer, Request},
+    review::{Answer, Request, parse_object},
 };
 use crate::telemetry::metrics::Metrics;
 
-/// Reviews are small (one pod); anything bigger is not from the API server.
-const MAX_BODY: usize = 8 << 20;
+/// The most the API server sends in one request (its own limit on a request body is 3 MiB);
+/// anything bigger is not from it.
+const MAX_BODY: usize = 3 << 20;
 
 /// What the handler needs.
 pub(crate) struct WebhookState {
@@ -33,11 +35,24 @@ pub(crate) struct WebhookState {
     pub(crate) metrics: Metrics,
     /// Body read plus handling must finish within this, well inside `timeoutSeconds`.
     pub(crate) deadline: Duration,
+    /// The memory all reviews may hold at once.
+    pub(crate) budget: Budget,
 }
 
 /// `POST /mutate`.
 pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: HttpRequest<Body>) -> Response {
     let work = async {
+        let declared = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if let Some(length) = declared.filter(|l| *l > MAX_BODY) {
+            let why = format!("the review is {length} bytes; the API server sends at most {MAX_BODY}");
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, why));
+        }
+        // Held until the answer is built. Twice the body: collecting it holds the chunks and the
+        // contiguous copy at once.
+        let _body = state.budget.reserve(declared.unwrap_or(MAX_BODY).saturating_mul(2)).await;
         let body = axum::body::to_bytes(request.into_body(), MAX_BODY).await;
         match body {
             Ok(body) => handle(&state, &body).await,
@@ -83,10 +98,27 @@ async fn handle(state: &WebhookState, body: &[u8]) -> Handled {
         let warning = format!("gcp-token-agent injects into Pods only; {} left unchanged", request.kind);
         return reply("skipped", Answer::Allow { patch: Vec::new(), warnings: vec![warning] });
     }
-    let Some(pod) = &request.object else {
+    let Some(raw) = request.object else {
         let message = "gcp-token-agent: the review carries no object".to_owned();
         return reply("invalid", Answer::Deny { code: 400, message });
     };
+    let cost = budget::parse_cost(raw.get());
+    if cost > budget::MAX_PARSE {
+        let message = format!(
+            "gcp-token-agent: the pod holds too many JSON values to review ({} KiB parsed, at most {} KiB)",
+            cost >> 10,
+            budget::MAX_PARSE >> 10
+        );
+        return reply("invalid", Answer::Deny { code: 413, message });
+    }
+    let _parsed = state.budget.reserve(cost).await;
+    let pod = match parse_object(raw) {
+        Ok(pod) => pod,
+        Err(why) => {
+            return reply("invalid", Answer::Deny { code: 400, message: format!("gcp-token-agent: {why}") });
+        }
+    };
+    let pod = &pod;
     let mut context = state.context.clone();
     context.ksa_service_account = lookup_gsa(state, request.namespace.as_deref(), pod)
         .await

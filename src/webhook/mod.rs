@@ -7,6 +7,7 @@ mod accounts;
 mod agent;
 mod annotations;
 mod auto_tls;
+mod budget;
 mod flags;
 mod handler;
 mod issue;
@@ -25,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::{
     cli::{AgentArgs, SidecarMode, WebhookArgs},
     error::{Error, Result},
-    server::{self, admin},
+    server::{self, Limits, admin},
     telemetry::metrics::Metrics,
     validate, watch as source_watch,
 };
@@ -89,13 +90,20 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         accounts,
         metrics: metrics.clone(),
         deadline: args.review_deadline,
+        budget: budget::Budget::default(),
     });
     let review = Router::new().route("/mutate", post(handler::review)).with_state(state);
     let listener = server::bind("--listen", args.listen).await?;
     let admin_listener = server::bind("--admin-listen", args.admin_listen).await?;
     let addresses = (listener.local_addr().ok(), admin_listener.local_addr().ok());
     server::write_ready_file(args.ready_file.as_deref(), addresses.0, addresses.1)?;
-    let reviews = server::serve(listener, Some(acceptor), review, shutdown.clone(), args.shutdown_grace);
+    let reviews = server::serve(
+        (listener, Limits::WEBHOOK),
+        Some(acceptor),
+        review,
+        shutdown.clone(),
+        args.shutdown_grace,
+    );
     servers.spawn(async move {
         reviews.await;
         "review server"
@@ -108,8 +116,13 @@ pub async fn run(args: &WebhookArgs) -> Result<()> {
         gate,
         health: health.clone(),
     };
-    let admin =
-        server::serve(admin_listener, None, admin::router(admin_state), shutdown, args.shutdown_grace);
+    let admin = server::serve(
+        (admin_listener, Limits::ADMIN),
+        None,
+        admin::router(admin_state),
+        shutdown,
+        args.shutdown_grace,
+    );
     servers.spawn(async move {
         admin.await;
         "admin server"
@@ -271,7 +284,8 @@ async fn native_sidecars(mode: SidecarMode, client: Option<&kube::Client>) -> bo
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz_review(body: &[u8]) {
     let Ok(request) = review::Request::parse(body) else { return };
-    let Some(pod) = &request.object else { return };
+    let Some(Ok(pod)) = request.object.map(review::parse_object) else { return };
+    let pod = &pod;
     for context in fuzz_contexts() {
         let answer = match mutate::mutate(pod, &context) {
             Ok(outcome) => review::Answer::Allow { patch: outcome.patch, warnings: outcome.warnings },

@@ -1,46 +1,79 @@
-//! The AdmissionReview envelope, read from and written as plain JSON: the object stays
-//! exactly as the API server sent it, and the patch goes out in the documented form (a
-//! base64 string), not as an array of numbers.
+//! The AdmissionReview envelope, read into a typed struct that keeps the object as raw JSON
+//! (borrowed from the body) until it is needed, and written as plain JSON: the object stays
+//! exactly as the API server sent it, and the patch goes out in the documented form (a base64
+//! string), not as an array of numbers.
 
 use base64::Engine;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::{Value, json, value::RawValue};
 
-/// What the webhook needs of `request`.
+/// What the webhook needs of `request`; the object stays unparsed text.
 #[derive(Debug)]
-pub(crate) struct Request {
+pub(crate) struct Request<'a> {
     /// `admission.k8s.io/v1` (echoed back, as the API server requires).
     pub(crate) api_version: String,
     pub(crate) uid: String,
     /// `request.kind.kind`.
     pub(crate) kind: String,
     pub(crate) namespace: Option<String>,
-    /// The object as received.
-    pub(crate) object: Option<Value>,
+    /// The object as received, when it is a JSON object.
+    pub(crate) object: Option<&'a RawValue>,
 }
 
-impl Request {
+/// The envelope as sent; anything else in it is skipped without being kept.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "apiVersion", default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(borrow, default)]
+    request: Option<Fields<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    kind: Option<Kind>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+impl<'a> Request<'a> {
     /// Reads the envelope; the message says what is missing.
-    pub(crate) fn parse(body: &[u8]) -> Result<Self, String> {
-        let mut review: Value =
+    pub(crate) fn parse(body: &'a [u8]) -> Result<Self, String> {
+        let review: Envelope<'a> =
             serde_json::from_slice(body).map_err(|e| format!("the body is not an AdmissionReview: {e}"))?;
-        let api_version = review.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
-        if review.get("kind").and_then(Value::as_str) != Some("AdmissionReview")
-            || !api_version.starts_with("admission.k8s.io/")
+        let api_version = review.api_version.unwrap_or_default();
+        if review.kind.as_deref() != Some("AdmissionReview") || !api_version.starts_with("admission.k8s.io/")
         {
             return Err("the body is not an admission.k8s.io AdmissionReview".to_owned());
         }
-        let request = review.get_mut("request").filter(|r| r.is_object());
-        let mut request = request.map(Value::take).ok_or("the AdmissionReview carries no request")?;
-        let text = |v: &Value, pointer: &str| v.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
-        let uid = text(&request, "/uid").filter(|u| !u.is_empty()).ok_or("the request has no uid")?;
+        let request = review.request.ok_or("the AdmissionReview carries no request")?;
+        let uid = request.uid.filter(|u| !u.is_empty()).ok_or("the request has no uid")?;
         Ok(Self {
             api_version,
             uid,
-            kind: text(&request, "/kind/kind").unwrap_or_default(),
-            namespace: text(&request, "/namespace").filter(|n| !n.is_empty()),
-            object: request.get_mut("object").map(Value::take).filter(|o| o.is_object()),
+            kind: request.kind.and_then(|k| k.kind).unwrap_or_default(),
+            namespace: request.namespace.filter(|n| !n.is_empty()),
+            object: request.object.filter(|o| o.get().starts_with('{')),
         })
     }
+}
+
+/// The object, parsed: only once the envelope says it is a pod to review.
+pub(crate) fn parse_object(raw: &RawValue) -> Result<Value, String> {
+    serde_json::from_str(raw.get()).map_err(|e| format!("the object is not valid JSON: {e}"))
 }
 
 /// The answer to one review.
@@ -92,7 +125,8 @@ mod tests {
             "object":{"spec":{"containers":[{"name":"a","restartPolicyRules":[{"x":1}]}]}}}}"#;
         let request = Request::parse(body.as_bytes()).expect("parses");
         assert_eq!((request.uid.as_str(), request.kind.as_str()), ("u1", "Pod"));
-        assert_eq!(request.object.expect("object")["spec"]["containers"][0]["restartPolicyRules"][0]["x"], 1);
+        let object = parse_object(request.object.expect("object")).expect("json");
+        assert_eq!(object["spec"]["containers"][0]["restartPolicyRules"][0]["x"], 1);
         for bad in ["{", "{}", r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#] {
             assert!(Request::parse(bad.as_bytes()).is_err(), "{bad}");
         }

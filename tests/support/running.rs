@@ -47,10 +47,24 @@ impl RunningAgent {
     /// Starts `SUBCOMMAND ARGS` (run or webhook) with both listeners on free loopback ports,
     /// learning them from `--ready-file` (the documented, machine-readable way), not from logs.
     pub fn start_command(sandbox: &Sandbox, subcommand: &str, args: &[&str]) -> Self {
+        Self::start_under(sandbox, &[], subcommand, args)
+    }
+
+    /// Like [`RunningAgent::start_command`], run by `wrapper` (a program and its arguments,
+    /// e.g. strace) when it is not empty; dropping the agent then kills the wrapper's children
+    /// too, which a dying tracer would leave running.
+    pub fn start_under(sandbox: &Sandbox, wrapper: &[&str], subcommand: &str, args: &[&str]) -> Self {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ready = sandbox.path(&format!("ready-{n}.json"));
-        let mut command = sandbox.command();
+        let mut command = match wrapper.split_first() {
+            None => sandbox.command(),
+            Some((program, wrapper_args)) => {
+                let mut command = sandbox.command_for(program);
+                command.args(wrapper_args).arg(super::agent::BIN);
+                command
+            }
+        };
         command
             .arg(subcommand)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--ready-file"])
@@ -142,6 +156,12 @@ impl RunningAgent {
 
 impl Drop for RunningAgent {
     fn drop(&mut self) {
+        let pid = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for child in children.split_whitespace() {
+            let _ = std::process::Command::new("kill").args(["-KILL", child]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

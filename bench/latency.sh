@@ -83,7 +83,9 @@ slow = sum(1 for x in lat if x > 0.05)
 print(f"{label}: {n} requests in {seconds:.0f} s; max {lat[-1]*1000 if lat else float('nan'):.1f} ms, "
       f"p50 {pct(50):.2f} ms, p99 {pct(99):.2f} ms; over 50 ms: {slow}; 3 s timeouts: {timeouts}; errors: {errors}")
 PY
-  # A tracer that exits leaves its tracee running: stop the agent itself first.
+  # A tracer that exits leaves its tracee running: stop the agent itself first (the children
+  # file is a list of pids: split on purpose).
+  # shellcheck disable=SC2046
   kill $(cat "/proc/$top/task/$top/children" 2>/dev/null) "$top" 2>/dev/null || true
   wait "$top" 2>/dev/null || true
   echo "  $label: early-refresh asks $(grep -c 'asking for an early refresh' "$dir/agent.log"), token mints $(grep -c '"refreshed"\|refreshed' "$dir/agent.log")"

@@ -470,3 +470,24 @@ fn a_body_over_3_mib_is_refused_and_a_pod_of_a_million_values_is_denied_unparsed
     let (status, answer) = post(&rt, &http, &webhook, fixture("pod.json").to_string());
     assert_eq!((status, &answer["response"]["allowed"]), (200, &Value::Bool(true)), "{answer}");
 }
+
+#[test]
+fn the_webhooks_admin_port_refuses_a_300_kib_request_head_and_keeps_answering_probes() {
+    use std::io::{Read, Write};
+    let api = ApiServer::start();
+    let (webhook, _pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
+    let admin = webhook.agent.admin.expect("admin");
+    for _ in 0..10 {
+        let mut stream = std::net::TcpStream::connect(admin).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(40))).expect("timeout");
+        let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(300 << 10));
+        // The webhook closes part-way, with the rest of the head unread: a write error, or a
+        // reset instead of the 431, is the same refusal.
+        let _ = stream.write_all(head.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let status = String::from_utf8_lossy(&answer).split_whitespace().nth(1).map(str::to_owned);
+        assert!(matches!(status.as_deref(), Some("431") | None), "{status:?}");
+    }
+    assert_eq!(support::running::get(admin, "/healthz", &[]).status, 200);
+}

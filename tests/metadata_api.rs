@@ -155,6 +155,7 @@ fn the_identity_route_serves_kept_and_on_demand_id_tokens() {
 }
 
 #[test]
+#[ignore = "needs promtool: scripts/install-test-deps.sh"]
 fn admin_routes_report_health_readiness_and_metrics_that_promtool_accepts() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();

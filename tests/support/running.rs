@@ -119,12 +119,20 @@ impl RunningAgent {
         get(self.metadata.expect("metadata listener"), path, &[("Metadata-Flavor", "Google")])
     }
 
-    /// Sends a signal (by name, e.g. "TERM").
+    /// Sends a signal (by name, e.g. "TERM"), with kill(2) itself: a bare machine has no kill(1).
     pub fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status();
-        assert!(status.expect("kill").success());
+        use rustix::process::{Pid, Signal, kill_process};
+        let signal = match name {
+            "TERM" => Signal::TERM,
+            "INT" => Signal::INT,
+            "HUP" => Signal::HUP,
+            "QUIT" => Signal::QUIT,
+            "KILL" => Signal::KILL,
+            "USR1" => Signal::USR1,
+            "USR2" => Signal::USR2,
+            other => panic!("no signal named {other} in RunningAgent::signal"),
+        };
+        kill_process(Pid::from_child(&self.child), signal).expect("kill(2) the agent");
     }
 
     /// Waits for the process to exit; its exit code.

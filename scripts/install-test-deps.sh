@@ -64,7 +64,7 @@ image_deps() {
   # The image is built and run without a registry (scripts/build-image.sh): podman (with
   # buildah inside) builds it; runc runs it, since crun refuses the hybrid cgroup set-up of
   # some machines; docker-registry (CNCF distribution) is the loopback OCI registry that the
-  # image and the chart are pushed to and installed from (tests/release.rs).
+  # image and the chart are pushed to and installed from (tests/it/release.rs).
   if command -v podman >/dev/null && command -v runc >/dev/null \
     && command -v docker-registry >/dev/null; then return; fi
   log "apt: podman runc docker-registry"

@@ -58,7 +58,7 @@ actionlint .github/workflows/*.yml
 zizmor --quiet --offline .github/workflows/
 # The release, from one release build of the binary: scripts/release.sh writes dist/ (the
 # archive, SBOM, chart and image all ship that binary); then the image run as in a pod, the
-# loopback OCI registry, the README's Install blocks and cargo install (tests/image.rs and
-# tests/release.rs, ignored under plain `cargo test`).
+# loopback OCI registry, the README's Install blocks and cargo install (tests/it/image.rs and
+# tests/it/release.rs, ignored under plain `cargo test`).
 bash scripts/release.sh "$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
-run_tests --locked --test image --test release -- --include-ignored
+run_tests --locked --test it -- --include-ignored image:: release::

@@ -1,7 +1,7 @@
 //! The loopback metadata API and the admin listener of a live `run`: every route, header rule
 //! and status, metrics linted by promtool, and one upstream call for a cold-start stampede.
 
-mod support;
+use crate::support;
 
 use std::{process::Command, time::Duration};
 

@@ -2,7 +2,7 @@
 //! credential fill` and `git ls-remote` against a smart-HTTP stand-in (`git http-backend`)
 //! that accepts only tokens the emulator issued — finding the helper on PATH by its name.
 
-mod support;
+use crate::support;
 
 use std::{path::Path, sync::Arc};
 

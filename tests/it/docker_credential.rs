@@ -2,7 +2,7 @@
 //! (by subcommand and by its symlink name), config.json edits, and a real client, skopeo,
 //! pulling a manifest from a stand-in registry that accepts only tokens the emulator issued.
 
-mod support;
+use crate::support;
 
 use std::{
     ffi::OsString,

@@ -2,7 +2,7 @@
 //! google-auth-library, gcloud and gke-gcloud-auth-plugin each receive exactly the token the
 //! emulator issued to the agent.
 
-mod support;
+use crate::support;
 
 use std::{path::PathBuf, time::Duration};
 

@@ -2,7 +2,7 @@
 //! out; the KSA annotation read through a stand-in API server by the real kube client;
 //! certificate rotation while running; patched pods validated against the official schemas.
 
-mod support;
+use crate::support;
 
 use std::{path::Path, process::Command, time::Duration};
 

@@ -2,7 +2,7 @@
 //! Chromium (driven by playwright-core) clicking "Allow"; then the credential it wrote is used
 //! by `print-access-token`. Failure paths send the loopback redirect by hand.
 
-mod support;
+use crate::support;
 
 use std::{
     io::{BufRead, BufReader, Read, Write},

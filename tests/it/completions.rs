@@ -1,7 +1,7 @@
 //! `completions` and `man`, with the real consumers: bash completes subcommands, flags and
 //! flag values from the generated script; groff renders the generated man pages.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! and gcloud obtain tokens from it with the same key files the agent uses, so it accepts
 //! what Google's own libraries send, not only what ours sends.
 
-mod support;
+use crate::support;
 
 use support::{
     agent::Sandbox,

@@ -1,7 +1,7 @@
 //! `exec-credential` as kubectl really runs it: real kubectl binaries, a kubeconfig with an
 //! exec entry, an HTTPS stand-in API server that records the bearer token it receives.
 
-mod support;
+use crate::support;
 
 use std::{
     path::{Path, PathBuf},

@@ -3,7 +3,7 @@
 //! `impersonated_service_account` files against the emulator's STS and IAM
 //! Credentials, and must end up with tokens for the same principal.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{

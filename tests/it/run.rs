@@ -1,7 +1,7 @@
 //! `run`: the sidecar against the emulator — oneshot, refresh before expiry, key rotation by a
 //! kubelet-style `..data` swap, broken sources, torn reads, an outage, config, shutdown.
 
-mod support;
+use crate::support;
 
 use std::{
     os::unix::fs::{PermissionsExt, symlink},

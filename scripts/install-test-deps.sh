@@ -14,7 +14,7 @@ python_deps() {
 apt_deps() {
   # promtool (from prometheus) lints /metrics; wrk drives bench/metadata.sh; chromium is the
   # real browser of the login test; skopeo is the Docker credential helper's real client;
-  # groff renders the generated man pages; strace holds fsyncs (a stuck volume) in tests/run.rs
+  # groff renders the generated man pages; strace holds fsyncs (a stuck volume) in tests/it/run.rs
   # and bench/slow_volume.sh.
   if command -v promtool >/dev/null && command -v wrk >/dev/null && command -v chromium >/dev/null \
     && command -v skopeo >/dev/null && command -v groff >/dev/null && command -v strace >/dev/null; then return; fi
@@ -65,7 +65,7 @@ image_deps() {
   # The image is built and run without a registry (scripts/build-image.sh): podman (with
   # buildah inside) builds it; runc runs it, since crun refuses the hybrid cgroup set-up of
   # some machines; docker-registry (CNCF distribution) is the loopback OCI registry that the
-  # image and the chart are pushed to and installed from (tests/release.rs).
+  # image and the chart are pushed to and installed from (tests/it/release.rs).
   if command -v podman >/dev/null && command -v runc >/dev/null \
     && command -v docker-registry >/dev/null; then return; fi
   log "apt: podman runc docker-registry"

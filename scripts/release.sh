@@ -112,6 +112,8 @@ log "SBOM (cargo cyclonedx)"
 cargo cyclonedx --quiet --format json --spec-version 1.5 --target "$host" --no-build-deps \
   --override-filename sbom >&2
 mv sbom.json "$dist/$name.cdx.json"
+# cargo cyclonedx writes one per workspace member; the emulator (a test crate) ships nowhere.
+rm -f emulator/sbom.json
 
 log "chart (helm package)"
 helm package charts/gcp-token-agent --version "$version" --app-version "$version" \

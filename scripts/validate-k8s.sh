@@ -507,7 +507,7 @@ refuse "kubectl loads the kubeconfig and runs gcp-token-agent as its credential 
 check "hadolint Dockerfile" hadolint Dockerfile
 check "the Dockerfile's base images default to digest-pinned references" \
   test "$(grep -cE '^ARG (RUST|RUNTIME)_IMAGE=[^ ]+:[^ ]+@sha256:[0-9a-f]{64}$' Dockerfile)" -eq 2
-# The runtime stage must hold what scripts/build-image.sh's image holds (tests/image.rs runs
+# The runtime stage must hold what scripts/build-image.sh's image holds (tests/it/image.rs runs
 # that one): scripts/image-rootfs.sh's files, on scratch for linux/amd64, as user 65532.
 check "the Dockerfile's linux/amd64 runtime is scratch" grep -qx 'FROM scratch AS runtime-amd64' Dockerfile
 check "the Dockerfile's runtime files come from scripts/image-rootfs.sh" \

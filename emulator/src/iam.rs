@@ -117,7 +117,7 @@ fn target_email(path: &str) -> Outcome<String> {
     Ok(email.replace("%40", "@"))
 }
 
-/// caller -> delegates[0] -> ... -> target: each must hold the permission on the next.
+/// caller -> `delegates[0]` -> ... -> target: each must hold the permission on the next.
 fn check_chain(
     policy: &IamPolicy,
     caller: &str,

@@ -2,7 +2,7 @@
 //! credential fill` and `git ls-remote` against a smart-HTTP stand-in (`git http-backend`)
 //! that accepts only tokens the emulator issued — finding the helper on PATH by its name.
 
-mod support;
+use crate::support;
 
 use std::{path::Path, sync::Arc};
 
@@ -54,6 +54,7 @@ fn value<'a>(output: &'a str, key: &str) -> Option<&'a str> {
 }
 
 #[test]
+#[ignore = "needs git: scripts/install-test-deps.sh"]
 fn git_credential_fill_gets_an_issued_token_from_the_helper_on_path() {
     let (emulator, sandbox) = setup();
     let fill = b"protocol=https\nhost=source.developers.google.com\npath=p/my-project/r/repo\n\n";
@@ -80,6 +81,7 @@ fn helper_allowing(host: &GitHost) -> String {
 }
 
 #[test]
+#[ignore = "needs git: scripts/install-test-deps.sh"]
 fn git_ls_remote_lists_the_branch_with_the_opted_in_helper_and_fails_without_it() {
     let (emulator, sandbox) = setup();
     let ledger = Arc::clone(&emulator);
@@ -111,6 +113,7 @@ fn git_ls_remote_lists_the_branch_with_the_opted_in_helper_and_fails_without_it(
 }
 
 #[test]
+#[ignore = "needs git: scripts/install-test-deps.sh"]
 fn git_credential_fill_gives_no_password_over_http_or_to_other_hosts_without_an_opt_in() {
     let (emulator, sandbox) = setup();
     let fill = |gitconfig: &str, protocol: &str, host: &str| {
@@ -140,6 +143,7 @@ fn git_credential_fill_gives_no_password_over_http_or_to_other_hosts_without_an_
 }
 
 #[test]
+#[ignore = "needs git: scripts/install-test-deps.sh"]
 fn a_helper_scoped_to_another_host_is_not_asked() {
     let (emulator, sandbox) = setup();
     let ledger = Arc::clone(&emulator);

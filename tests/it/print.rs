@@ -1,7 +1,7 @@
 //! `print-access-token` and `print-identity-token` against the local Google emulator:
 //! every credential type, ADC discovery, the retry policy, the cache, and bad input.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -2,7 +2,7 @@
 //! exchange. In its own test binary so no other test competes for the two cores meanwhile
 //! (cargo runs test binaries one after another).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

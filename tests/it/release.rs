@@ -7,7 +7,7 @@
 //! All but the first are ignored under plain `cargo test` (they need the release, podman,
 //! skopeo, helm and docker-registry); scripts/test.sh runs them with `--ignored`.
 
-mod support;
+use crate::support;
 
 use std::{
     path::{Path, PathBuf},

@@ -2,7 +2,7 @@
 //! out; the KSA annotation read through a stand-in API server by the real kube client;
 //! certificate rotation while running; patched pods validated against the official schemas.
 
-mod support;
+use crate::support;
 
 use std::{path::Path, process::Command, time::Duration};
 
@@ -124,6 +124,7 @@ fn webhook_with_annotated_account() -> (ApiServer, Webhook, String) {
 }
 
 #[test]
+#[ignore = "needs kubernetes-validate: scripts/install-test-deps.sh"]
 fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() {
     let (_api, webhook, pem) = webhook_with_annotated_account();
     let (rt, http) = (runtime(), client(&pem));
@@ -166,6 +167,7 @@ fn a_burst_of_reviews_for_one_account_costs_one_api_read() {
 }
 
 #[test]
+#[ignore = "needs kubernetes-validate: scripts/install-test-deps.sh"]
 fn the_injected_agent_reports_the_cluster_zone_and_pod_name_as_instance_metadata() {
     let api = ApiServer::start();
     let mut sandbox = Sandbox::new();
@@ -283,6 +285,7 @@ fn review_of(pod: &Value, uid: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs kubernetes-validate: scripts/install-test-deps.sh"]
 fn a_reinvocation_wires_containers_added_by_later_webhooks_and_then_adds_nothing() {
     let (_api, webhook, pem) = webhook_with_annotated_account();
     let (rt, http) = (runtime(), client(&pem));

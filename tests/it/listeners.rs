@@ -2,7 +2,7 @@
 //! clients and clients that pipeline without reading are cut off, and the probes keep
 //! answering meanwhile.
 
-mod support;
+use crate::support;
 
 use std::{
     io::{Read, Write},

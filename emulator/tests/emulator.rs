@@ -1,7 +1,10 @@
 //! Tests of the Google emulator itself. It exists to catch client bugs, so
 //! most of these check that it rejects bad input exactly like Google does.
 
-mod support;
+mod support {
+    //! The emulator crate, at the path the tests name it by.
+    pub use gcp_token_agent_emulator as emulator;
+}
 
 // Crate roots resolve `mod x;` beside themselves, so name the folder explicitly.
 #[path = "emulator/authorization.rs"]

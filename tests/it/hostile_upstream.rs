@@ -4,7 +4,7 @@
 //! upstream error (exit 69), or for an over-long lifetime a token capped at 12 h; never a
 //! panic, a printed bad token or a leaked secret.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{

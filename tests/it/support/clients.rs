@@ -1,9 +1,6 @@
 //! Real clients nobody here wrote: Python google-auth and gcloud, run as child processes.
 
-use std::{
-    path::Path,
-    process::{Command, Stdio},
-};
+use std::process::{Command, Stdio};
 
 /// `program` with a clean environment: only what finding and running it needs, so no
 /// `GOOGLE_*`, `CLOUDSDK_*`, `GCE_*` or proxy setting of the machine reaches an interop test.
@@ -51,11 +48,6 @@ impl Gcloud {
         gcloud.ok(&["config", "set", "core/disable_usage_reporting", "true"], &[]);
         gcloud.ok(&["config", "set", "component_manager/disable_update_check", "true"], &[]);
         gcloud
-    }
-
-    /// The configuration directory (CLOUDSDK_CONFIG).
-    pub fn config_dir(&self) -> &Path {
-        self.config.path()
     }
 
     /// Runs gcloud and returns what it did, success or not.

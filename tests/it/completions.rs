@@ -1,7 +1,7 @@
 //! `completions` and `man`, with the real consumers: bash completes subcommands, flags and
 //! flag values from the generated script; groff renders the generated man pages.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 
@@ -47,6 +47,7 @@ fn zsh_and_fish_scripts_are_generated_too() {
 }
 
 #[test]
+#[ignore = "needs groff: scripts/install-test-deps.sh"]
 fn groff_renders_the_man_pages_for_the_tool_and_every_subcommand() {
     let sandbox = Sandbox::new();
     let dir = sandbox.path("man1");

@@ -2,7 +2,7 @@
 //! and gcloud obtain tokens from it with the same key files the agent uses, so it accepts
 //! what Google's own libraries send, not only what ours sends.
 
-mod support;
+use crate::support;
 
 use support::{
     agent::Sandbox,
@@ -31,6 +31,7 @@ print(creds.token)
 "#;
 
 #[test]
+#[ignore = "needs python3 with google-auth: scripts/install-test-deps.sh"]
 fn python_google_auth_gets_access_and_id_tokens_from_the_emulator_with_our_key_file() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();
@@ -54,6 +55,7 @@ fn python_google_auth_gets_access_and_id_tokens_from_the_emulator_with_our_key_f
 }
 
 #[test]
+#[ignore = "needs gcloud: scripts/install-test-deps.sh"]
 fn gcloud_gets_an_access_token_from_the_emulator_with_our_key_file() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();

@@ -1,7 +1,7 @@
 //! `exec-credential` as kubectl really runs it: real kubectl binaries, a kubeconfig with an
 //! exec entry, an HTTPS stand-in API server that records the bearer token it receives.
 
-mod support;
+use crate::support;
 
 use std::{
     path::{Path, PathBuf},
@@ -101,6 +101,7 @@ fn kubectl_version(sandbox: &Sandbox, kubectl: &Path, config: &str) {
 }
 
 #[test]
+#[ignore = "needs kubectl: scripts/install-test-deps.sh"]
 fn real_kubectl_sends_exactly_the_token_the_emulator_issued_with_v1_and_v1beta1() {
     let emulator = Emulator::start();
     let server = ApiServer::start();
@@ -125,6 +126,7 @@ fn real_kubectl_sends_exactly_the_token_the_emulator_issued_with_v1_and_v1beta1(
 }
 
 #[test]
+#[ignore = "needs kubectl: scripts/install-test-deps.sh"]
 fn two_credential_files_give_two_different_tokens() {
     let emulator = Emulator::start();
     let server = ApiServer::start();
@@ -150,6 +152,7 @@ fn two_credential_files_give_two_different_tokens() {
 }
 
 #[test]
+#[ignore = "needs kubectl: scripts/install-test-deps.sh"]
 fn the_bare_subcommand_kubectl_runs_reads_adc_and_every_agent_variable() {
     // `args: [exec-credential]` alone is parsed without clap unless a GCP_TOKEN_AGENT_*
     // variable is set: then clap parses, and the variable wins over ADC.

@@ -133,12 +133,20 @@ impl RunningAgent {
         get(self.metadata.expect("metadata listener"), path, &[("Metadata-Flavor", "Google")])
     }
 
-    /// Sends a signal (by name, e.g. "TERM").
+    /// Sends a signal (by name, e.g. "TERM"), with kill(2) itself: a bare machine has no kill(1).
     pub fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status();
-        assert!(status.expect("kill").success());
+        use rustix::process::{Pid, Signal, kill_process};
+        let signal = match name {
+            "TERM" => Signal::TERM,
+            "INT" => Signal::INT,
+            "HUP" => Signal::HUP,
+            "QUIT" => Signal::QUIT,
+            "KILL" => Signal::KILL,
+            "USR1" => Signal::USR1,
+            "USR2" => Signal::USR2,
+            other => panic!("no signal named {other} in RunningAgent::signal"),
+        };
+        kill_process(Pid::from_child(&self.child), signal).expect("kill(2) the agent");
     }
 
     /// Waits for the process to exit; its exit code.
@@ -159,8 +167,9 @@ impl Drop for RunningAgent {
         let pid = self.child.id();
         let children =
             std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        for child in children.split_whitespace() {
-            let _ = std::process::Command::new("kill").args(["-KILL", child]).status();
+        let pids = children.split_whitespace().filter_map(|c| c.parse().ok());
+        for child in pids.filter_map(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process(child, rustix::process::Signal::KILL);
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -3,7 +3,7 @@
 //! URLs, out-of-range durations and modes. Each must end promptly with exit 64 and a message
 //! naming what to fix, never a hang, a panic or a secret in the output.
 
-mod support;
+use crate::support;
 
 use std::{
     process::Stdio,

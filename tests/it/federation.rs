@@ -2,7 +2,7 @@
 //! external_account files (file, url and executable sources), the Kubernetes flag form,
 //! impersonated_service_account files, --impersonate-service-account, and bad input.
 
-mod support;
+use crate::support;
 
 use std::{os::unix::fs::PermissionsExt, path::Path, time::Duration};
 

@@ -7,7 +7,7 @@
 //! Ignored under plain `cargo test` (they need the release and podman); scripts/test.sh builds
 //! the release and runs them with `--ignored`.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

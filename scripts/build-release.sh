@@ -6,8 +6,8 @@
 #
 # On x86_64 Linux with glibc this is a static PIE (`-C target-feature=+crt-static`): the kernel
 # maps one file and the binary relocates itself, instead of the dynamic loader finding, mapping
-# and binding libc, libm and libgcc_s at every start. That is about 0.3 ms of every cached
-# `exec-credential` (README, "Binary size, start-up and memory"), and the binary runs on any
+# and binding libc, libm and libgcc_s at every start. That is a measurable part of every cached
+# `exec-credential` (docs/performance.md, "Binary size, start-up and memory"), and the binary runs on any
 # x86_64 Linux, whatever its glibc. Addresses stay randomised (PIE) and the relocated data
 # read-only after start (RELRO); the build is checked to be a PIE.
 #

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The order of functions in the shipped binary's code: what a cached CLI call runs first,
-# together, instead of scattered over 6.5 MB of .text. Every 64 KB of code a call touches
+# together, instead of scattered over the whole .text. Every 64 KB of code a call touches
 # costs it a page fault (the kernel maps file pages 16 at a time); grouped, a cached
-# `exec-credential` touches 18 such windows instead of 56, and its maximum RSS drops from 6.0
-# to 2.8 MiB (README, "Build").
+# `exec-credential` touches far fewer such windows and its maximum RSS drops (figures:
+# docs/build.md and docs/performance.md).
 #
 #   scripts/link-order.sh select MAP [LIST]
 #                                          the ordering file for lld's --symbol-ordering-file:

@@ -61,6 +61,9 @@ pub(crate) mod watch;
 pub(crate) mod webhook;
 
 // What the binary (`main.rs`) needs; everything else is `pub(crate)`.
+/// docs/reference.md's text, for the test that keeps the file in step with the flags.
+#[doc(hidden)]
+pub use commands::reference::reference_markdown;
 pub use commands::{
     Workers,
     configure_docker::configure_docker,

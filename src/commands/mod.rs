@@ -10,6 +10,7 @@ pub(crate) mod helper;
 pub(crate) mod login;
 pub(crate) mod print;
 pub(crate) mod process;
+pub(crate) mod reference;
 pub(crate) mod run;
 
 use std::{future::Future, time::Duration};
@@ -101,8 +102,8 @@ pub(crate) fn block_on<F: Future>(make: impl FnOnce() -> F) -> Result<F::Output>
 pub enum Workers {
     /// One, for `run`: a sidecar serves one pod and should leave the cores to it. Tokio's
     /// default, a thread per core, would start 64 on a 64-core node. On 2 cores the metadata
-    /// API still serves 1.2x nginx's requests (2 workers), with a lower p99 than with a
-    /// thread per core (README, "Benchmarks").
+    /// API still serves more requests than nginx (2 workers), with a lower p99 than with a
+    /// thread per core (docs/performance.md, "Benchmarks").
     One,
     /// One per core (or `TOKIO_WORKER_THREADS`), for the webhook, which serves the cluster.
     PerCore,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// All reviews together: a few full-size reviews, or hundreds of ordinary ones (a pod is a
-/// few KiB). The chart's memory limit is sized from this (README, "Webhook memory and limits").
+/// few KiB). The chart's memory limit is sized from this (docs/kubernetes.md, "Webhook memory and limits"; figures in docs/performance.md).
 pub(crate) const BUDGET: usize = 40 << 20;
 /// The most one pod's parsed tree may be estimated at: about 280 000 JSON values, far beyond
 /// any pod the API server stores (etcd keeps objects under 1.5 MiB). A pod past it is denied

@@ -61,7 +61,7 @@ fn no_proxy(
                 let seed = value_of(env, other).unwrap_or_default();
                 missing.push(json!({"name": name, "value": with_loopback(seed)}));
             }
-            // A list from `valueFrom` cannot be seen here; the README says to add 127.0.0.1 there.
+            // A list from `valueFrom` cannot be seen here; docs/kubernetes.md says to add 127.0.0.1 there.
             Some((_, entry)) if entry.get("valueFrom").is_some() => {}
             Some((i, entry)) => {
                 let list = entry.get("value").and_then(Value::as_str).unwrap_or_default();

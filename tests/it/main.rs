@@ -6,6 +6,7 @@ mod support;
 
 mod bad_input;
 mod completions;
+mod docs_blocks;
 mod docker_credential;
 mod exec_credential;
 mod federation;

@@ -26,7 +26,7 @@ pub fn metadata_host(data: &[u8]) {
     // The guard reads the header as text; a value that is not turns into U+FFFD.
     let host = String::from_utf8_lossy(data);
     for listen in [None, Some(IpAddr::from([10, 0, 0, 5])), Some(IpAddr::from(Ipv6Addr::LOCALHOST))] {
-        metadata::host_allowed(&host, listen);
+        metadata::guard::host_allowed(&host, listen);
     }
 }
 
@@ -49,7 +49,7 @@ fn metadata_answer(data: &[u8]) -> Option<StatusCode> {
     // A missing Host is refused like a foreign one.
     let foreign = !headers
         .get(header::HOST)
-        .is_some_and(|h| metadata::host_allowed(h.to_str().unwrap_or("\u{fffd}"), api.listen));
+        .is_some_and(|h| metadata::guard::host_allowed(h.to_str().unwrap_or("\u{fffd}"), api.listen));
     let response = api.send(request)?;
     let status = response.status();
     assert!(

@@ -52,7 +52,8 @@ pub(crate) struct Identity {
     /// set once by the lookup `run` starts in the background.
     pub numeric_project_id: Arc<OnceLock<String>>,
     /// True while that lookup runs: the route waits for it a moment (see
-    /// [`NUMBER_LOOKUP_WAIT`](project::NUMBER_LOOKUP_WAIT)) rather than answer 404, which gcloud would cache.
+    /// [`NUMBER_LOOKUP_WAIT`](project::NUMBER_LOOKUP_WAIT)) rather than answer 404, which
+    /// gcloud would cache.
     pub numeric_lookup: Option<tokio::sync::watch::Receiver<bool>>,
     /// `universe/universe-domain`.
     pub universe_domain: String,

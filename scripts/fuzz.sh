@@ -2,8 +2,8 @@
 # The long fuzz run: each cargo-fuzz target of fuzz/ under libFuzzer for SECONDS_PER_TARGET
 # seconds (default 60), starting from its committed seeds in fuzz/corpus/<target>/. Prints
 # each target's executions and verdict; exits non-zero if any target crashed, hung or ran
-# out of memory. The CI smoke is `cargo test` (src/fuzz.rs replays the seeds plus mutations
-# on stable); this is the coverage-guided run, by hand or on a schedule.
+# out of memory. The CI smoke is `cargo test` (src/fuzz/tests.rs replays the seeds plus
+# mutations on stable); this is the coverage-guided run, by hand or on a schedule.
 #
 #   scripts/fuzz.sh                              # every target, 60 s each
 #   SECONDS_PER_TARGET=600 scripts/fuzz.sh run_config admission_review

@@ -3,8 +3,8 @@
 #   docker build -t gcp-token-agent .
 #   docker run --rm gcp-token-agent --help
 #
-# The runtime image holds the files scripts/image-rootfs.sh lays out, the same files as
-# scripts/build-image.sh's image (which needs no registry): on linux/amd64 on `scratch`, since
+# The runtime image holds the files scripts/release/image-rootfs.sh lays out, the same files as
+# scripts/release/build-image.sh's image (which needs no registry): on linux/amd64 on `scratch`, since
 # the binary is a static PIE; on linux/arm64, where it links glibc dynamically, on RUNTIME_IMAGE.
 #
 # Base images are build arguments, each a full image reference. Pin them by digest, so that a
@@ -21,7 +21,7 @@
 # and then build all of them, so RUNTIME_IMAGE must be present too):
 #   podman build --skip-unused-stages=false --build-arg RUST_IMAGE=localhost/rust:bookworm \
 #     --build-arg RUNTIME_IMAGE=scratch .
-# Without a registry, scripts/build-image.sh builds the same image from a binary built here.
+# Without a registry, scripts/release/build-image.sh builds the same image from a binary built here.
 # RUNTIME_IMAGE (linux/arm64 only) must have glibc (Debian 12 or newer); the CA bundle and
 # /etc/passwd come from the build stage either way.
 ARG RUST_IMAGE=rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
@@ -34,23 +34,23 @@ WORKDIR /src
 # .dockerignore keeps target/, node_modules/, .git/ and the Kubernetes files out, so a change
 # to a chart does not rebuild the binary.
 COPY . .
-# scripts/build-release.sh builds the binary as it ships: for linux/amd64 a static PIE (glibc
+# scripts/release/build-release.sh builds the binary as it ships: for linux/amd64 a static PIE (glibc
 # linked in), for other platforms the dynamic binary (the runtime image has glibc). The cache
 # mounts keep crates.io downloads and compiled dependencies between builds (BuildKit, buildah
 # and podman all honour them); the binary is copied out of the mount.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    release=$(bash scripts/build-release.sh) \
-    && bash scripts/image-rootfs.sh "$release/gcp-token-agent" /rootfs
+    release=$(bash scripts/release/build-release.sh) \
+    && bash scripts/release/image-rootfs.sh "$release/gcp-token-agent" /rootfs
 
 # linux/amd64: the static binary needs nothing from a base image.
 FROM scratch AS runtime-amd64
-# linux/arm64: the binary is dynamic (scripts/build-release.sh) and needs glibc.
+# linux/arm64: the binary is dynamic (scripts/release/build-release.sh) and needs glibc.
 FROM ${RUNTIME_IMAGE} AS runtime-arm64
 
 # hadolint ignore=DL3006
 FROM runtime-${TARGETARCH}
-# The labels scripts/build-image.sh sets; the build knows no git, so pass these:
+# The labels scripts/release/build-image.sh sets; the build knows no git, so pass these:
 #   --build-arg VERSION=0.2.0 --build-arg REVISION="$(git rev-parse HEAD)" \
 #   --build-arg CREATED="$(git log -1 --format=%cI)"
 ARG VERSION="" REVISION="" CREATED=""

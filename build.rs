@@ -6,7 +6,7 @@
 //! glibc that understands DT_RELR (2.36 or newer) where the binary runs, so it is used only
 //! when building natively against such a glibc; `GCP_TOKEN_AGENT_NO_RELR=1` turns it off
 //! (for a dynamic binary meant for an older system). The static PIE that
-//! `scripts/build-release.sh` builds carries its own glibc, which applies the table wherever
+//! `scripts/release/build-release.sh` builds carries its own glibc, which applies the table wherever
 //! the binary runs.
 
 use std::process::Command;

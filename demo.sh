@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# bench/common.sh builds the binary as it ships (scripts/build-release.sh) and starts nothing
+# bench/common.sh builds the binary as it ships (scripts/release/build-release.sh) and starts nothing
 # yet. The first build compiles about 300 crates: several minutes on two cores, with cargo's
 # progress shown; later runs take seconds.
 echo "Building gcp-token-agent and the local Google emulator (release; a first build takes minutes)."

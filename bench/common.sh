@@ -2,12 +2,12 @@
 # shellcheck shell=bash
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# The binary as it ships (scripts/build-release.sh: a static PIE on x86_64 Linux), run as
+# The binary as it ships (scripts/release/build-release.sh: a static PIE on x86_64 Linux), run as
 # installed: copied, as `install`, a package or an image layer would. The linker's own output
 # file starts measurably slower (about 25 more page faults a start here) until it is rewritten,
 # and a rebuild of target/ while a bench runs cannot swap the binary under it.
 # Cargo's progress goes to stderr: a first build takes minutes.
-release=$(bash "$root/scripts/build-release.sh" --example google_emulator)
+release=$(bash "$root/scripts/release/build-release.sh" --example google_emulator)
 work=$(mktemp -d)
 agent="$work/gcp-token-agent"
 install -m 0755 "$release/gcp-token-agent" "$agent"

@@ -6,5 +6,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-release=$(bash scripts/build-release.sh --quiet --example rotation_bench)
+release=$(bash scripts/release/build-release.sh --quiet --example rotation_bench)
 "$release/examples/rotation_bench" "${1:-50}" "$release/gcp-token-agent"

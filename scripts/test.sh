@@ -3,12 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-test-deps.sh
+bash scripts/setup/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # The layer rule (CONTRIBUTING.md): no import cycle between top-level modules.
-python3 scripts/check-layers.py
-# The static build's code order (scripts/link-order.sh) finds the listed functions whatever
+python3 scripts/check/check-layers.py
+# The static build's code order (scripts/release/link-order.sh) finds the listed functions whatever
 # hashes a build puts into their names, in the list's order, and nothing else.
 order_test=$(mktemp -d)
 printf '%s\n' '# comment' '_ZN3foo3barE' '_RNvNtC3std2fs4read' memcpy '_ZN3foo4quuxE' >"$order_test/list"
@@ -21,7 +21,7 @@ cat >"$order_test/map" <<'MAP'
           26f500           26f500       10     1                 _ZN3foo4quux17hfedcba9876543210E.llvm.4242
           26f600           26f600       10     1                 _ZN3foo3bar17h0123456789abcdefE
 MAP
-order=$(bash scripts/link-order.sh select "$order_test/map" "$order_test/list" | tr '\n' ' ')
+order=$(bash scripts/release/link-order.sh select "$order_test/map" "$order_test/list" | tr '\n' ' ')
 rm -rf "$order_test"
 expected="_ZN3foo3bar17h0123456789abcdefE _RNvNtCs1a2B3c_3std2fs4read memcpy _ZN3foo4quux17hfedcba9876543210E.llvm.4242 "
 [ "$order" = "$expected" ] || { echo "link-order.sh select gave: $order" >&2; exit 1; }
@@ -32,10 +32,10 @@ RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links -A rustdoc::bare_u
 # Supply chain (deny.toml): licences, banned crates (one crypto backend), crates.io only;
 # then RustSec advisories from the copy vendored in supply-chain/ (CI cannot reach GitHub).
 cargo deny --locked check licenses bans sources
-bash scripts/deny-advisories.sh
+bash scripts/check/deny-advisories.sh
 # Every test, also those plain `cargo test` ignores because they need a tool that
-# scripts/install-test-deps.sh installs (#[ignore = "needs TOOL: ..."]): none may be left
-# ignored here. The image and release tests need dist/ and run after scripts/release.sh.
+# scripts/setup/install-test-deps.sh installs (#[ignore = "needs TOOL: ..."]): none may be left
+# ignored here. The image and release tests need dist/ and run after scripts/release/release.sh.
 run_tests() {
   local log
   log=$(mktemp)
@@ -51,14 +51,14 @@ run_tests() {
   rm -f "$log"
 }
 run_tests --all-targets --locked -- --include-ignored --skip image:: --skip release::
-bash scripts/validate-k8s.sh
+bash scripts/check/validate-k8s.sh
 # The release workflow: actionlint (syntax, expressions, and the shell of run: steps through
 # shellcheck) and zizmor (injection, credentials, unpinned actions).
 actionlint .github/workflows/*.yml
 zizmor --quiet --offline .github/workflows/
-# The release, from one release build of the binary: scripts/release.sh writes dist/ (the
+# The release, from one release build of the binary: scripts/release/release.sh writes dist/ (the
 # archive, SBOM, chart and image all ship that binary); then the image run as in a pod, the
 # loopback OCI registry, the README's Install blocks and cargo install (tests/it/image.rs and
 # tests/it/release.rs, ignored under plain `cargo test`).
-bash scripts/release.sh "$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
+bash scripts/release/release.sh "$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
 run_tests --locked --test it -- --include-ignored image:: release::

@@ -1,5 +1,5 @@
 //! The stable smoke run: every seed, then deterministic mutations of the seeds. Not
-//! coverage-guided (that is `scripts/fuzz.sh`), but it runs everywhere `cargo test` does
+//! coverage-guided (that is `scripts/check/fuzz.sh`), but it runs everywhere `cargo test` does
 //! and keeps every crash libFuzzer ever found, once its input is added to the corpus.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -47,7 +47,7 @@ fn zsh_and_fish_scripts_are_generated_too() {
 }
 
 #[test]
-#[ignore = "needs groff: scripts/install-test-deps.sh"]
+#[ignore = "needs groff: scripts/setup/install-test-deps.sh"]
 fn groff_renders_the_man_pages_for_the_tool_and_every_subcommand() {
     let sandbox = Sandbox::new();
     let dir = sandbox.path("man1");

@@ -63,7 +63,7 @@ fn issued_secret(emulator: &Emulator, out: &Output) -> String {
 }
 
 #[test]
-#[ignore = "needs skopeo: scripts/install-test-deps.sh"]
+#[ignore = "needs skopeo: scripts/setup/install-test-deps.sh"]
 fn skopeo_pulls_a_manifest_with_the_token_the_helper_prints() {
     let (emulator, sandbox) = setup();
     let ledger = Arc::clone(&emulator);
@@ -90,7 +90,7 @@ fn skopeo_pulls_a_manifest_with_the_token_the_helper_prints() {
 }
 
 #[test]
-#[ignore = "needs skopeo: scripts/install-test-deps.sh"]
+#[ignore = "needs skopeo: scripts/setup/install-test-deps.sh"]
 fn skopeo_is_refused_with_a_bogus_helper_and_without_a_helper() {
     let (emulator, sandbox) = setup();
     let ledger = Arc::clone(&emulator);
@@ -115,7 +115,7 @@ fn skopeo_is_refused_with_a_bogus_helper_and_without_a_helper() {
 }
 
 #[test]
-#[ignore = "needs skopeo: scripts/install-test-deps.sh"]
+#[ignore = "needs skopeo: scripts/setup/install-test-deps.sh"]
 fn skopeo_shows_the_helper_s_error_when_it_has_no_credential() {
     let (emulator, mut sandbox) = setup();
     let registry = Registry::start(|_| true);

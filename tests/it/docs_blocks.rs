@@ -150,7 +150,7 @@ fn every_shell_block_in_the_readme_and_docs_runs_or_says_why_not() {
 }
 
 #[test]
-#[ignore = "needs git: scripts/install-test-deps.sh"]
+#[ignore = "needs git: scripts/setup/install-test-deps.sh"]
 fn shell_blocks_that_need_installed_tools_run_with_them() {
     let all = every_block();
     let needing: Vec<&Block> = all.iter().filter(|b| matches!(b.marker, Marker::Needs(_))).collect();

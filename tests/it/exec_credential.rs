@@ -101,7 +101,7 @@ fn kubectl_version(sandbox: &Sandbox, kubectl: &Path, config: &str) {
 }
 
 #[test]
-#[ignore = "needs kubectl: scripts/install-test-deps.sh"]
+#[ignore = "needs kubectl: scripts/setup/install-test-deps.sh"]
 fn real_kubectl_sends_exactly_the_token_the_emulator_issued_with_v1_and_v1beta1() {
     let emulator = Emulator::start();
     let server = ApiServer::start();
@@ -126,7 +126,7 @@ fn real_kubectl_sends_exactly_the_token_the_emulator_issued_with_v1_and_v1beta1(
 }
 
 #[test]
-#[ignore = "needs kubectl: scripts/install-test-deps.sh"]
+#[ignore = "needs kubectl: scripts/setup/install-test-deps.sh"]
 fn two_credential_files_give_two_different_tokens() {
     let emulator = Emulator::start();
     let server = ApiServer::start();
@@ -152,7 +152,7 @@ fn two_credential_files_give_two_different_tokens() {
 }
 
 #[test]
-#[ignore = "needs kubectl: scripts/install-test-deps.sh"]
+#[ignore = "needs kubectl: scripts/setup/install-test-deps.sh"]
 fn the_bare_subcommand_kubectl_runs_reads_adc_and_every_agent_variable() {
     // `args: [exec-credential]` alone is parsed without clap unless a GCP_TOKEN_AGENT_*
     // variable is set: then clap parses, and the variable wins over ADC.

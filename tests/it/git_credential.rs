@@ -54,7 +54,7 @@ fn value<'a>(output: &'a str, key: &str) -> Option<&'a str> {
 }
 
 #[test]
-#[ignore = "needs git: scripts/install-test-deps.sh"]
+#[ignore = "needs git: scripts/setup/install-test-deps.sh"]
 fn git_credential_fill_gets_an_issued_token_from_the_helper_on_path() {
     let (emulator, sandbox) = setup();
     let fill = b"protocol=https\nhost=source.developers.google.com\npath=p/my-project/r/repo\n\n";
@@ -81,7 +81,7 @@ fn helper_allowing(host: &GitHost) -> String {
 }
 
 #[test]
-#[ignore = "needs git: scripts/install-test-deps.sh"]
+#[ignore = "needs git: scripts/setup/install-test-deps.sh"]
 fn git_ls_remote_lists_the_branch_with_the_opted_in_helper_and_fails_without_it() {
     let (emulator, sandbox) = setup();
     let ledger = Arc::clone(&emulator);
@@ -113,7 +113,7 @@ fn git_ls_remote_lists_the_branch_with_the_opted_in_helper_and_fails_without_it(
 }
 
 #[test]
-#[ignore = "needs git: scripts/install-test-deps.sh"]
+#[ignore = "needs git: scripts/setup/install-test-deps.sh"]
 fn git_credential_fill_gives_no_password_over_http_or_to_other_hosts_without_an_opt_in() {
     let (emulator, sandbox) = setup();
     let fill = |gitconfig: &str, protocol: &str, host: &str| {
@@ -143,7 +143,7 @@ fn git_credential_fill_gives_no_password_over_http_or_to_other_hosts_without_an_
 }
 
 #[test]
-#[ignore = "needs git: scripts/install-test-deps.sh"]
+#[ignore = "needs git: scripts/setup/install-test-deps.sh"]
 fn a_helper_scoped_to_another_host_is_not_asked() {
     let (emulator, sandbox) = setup();
     let ledger = Arc::clone(&emulator);

@@ -1,5 +1,5 @@
 //! The runtime image as a user runs it: loaded from the release's archive
-//! (dist/gcp-token-agent-VERSION-image.tar, scripts/release.sh), started by podman the way a
+//! (dist/gcp-token-agent-VERSION-image.tar, scripts/release/release.sh), started by podman the way a
 //! pod starts it (read-only, user 65532, no capabilities, no new privileges), serving Python
 //! google-auth, reaching an HTTPS token endpoint whose CA is given by SSL_CERT_FILE, with no
 //! shell inside.
@@ -38,7 +38,7 @@ print(creds.token)
 "#;
 
 #[test]
-#[ignore = "needs dist/ from scripts/release.sh and podman; scripts/test.sh runs it"]
+#[ignore = "needs dist/ from scripts/release/release.sh and podman; scripts/test.sh runs it"]
 fn the_image_serves_python_google_auth_from_a_read_only_container_without_capabilities() {
     let emulator = Emulator::start();
     let config = shared_dir(false);
@@ -92,7 +92,7 @@ fn the_image_serves_python_google_auth_from_a_read_only_container_without_capabi
 }
 
 #[test]
-#[ignore = "needs dist/ from scripts/release.sh and podman; scripts/test.sh runs it"]
+#[ignore = "needs dist/ from scripts/release/release.sh and podman; scripts/test.sh runs it"]
 fn print_access_token_in_the_image_reaches_https_google_with_the_ca_that_ssl_cert_file_names() {
     let emulator = Emulator::start();
     let front = TlsFront::start(emulator.addr());
@@ -123,7 +123,7 @@ fn print_access_token_in_the_image_reaches_https_google_with_the_ca_that_ssl_cer
 }
 
 #[test]
-#[ignore = "needs dist/ from scripts/release.sh and podman; scripts/test.sh runs it"]
+#[ignore = "needs dist/ from scripts/release/release.sh and podman; scripts/test.sh runs it"]
 fn the_image_holds_only_the_binary_ca_bundle_and_users_and_declares_user_labels_and_size() {
     let inspect: Value =
         serde_json::from_str(&ok(podman().args(["image", "inspect", image()]))).expect("inspect JSON");

@@ -31,7 +31,7 @@ print(creds.token)
 "#;
 
 #[test]
-#[ignore = "needs python3 with google-auth: scripts/install-test-deps.sh"]
+#[ignore = "needs python3 with google-auth: scripts/setup/install-test-deps.sh"]
 fn python_google_auth_gets_access_and_id_tokens_from_the_emulator_with_our_key_file() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();
@@ -55,7 +55,7 @@ fn python_google_auth_gets_access_and_id_tokens_from_the_emulator_with_our_key_f
 }
 
 #[test]
-#[ignore = "needs gcloud: scripts/install-test-deps.sh"]
+#[ignore = "needs gcloud: scripts/setup/install-test-deps.sh"]
 fn gcloud_gets_an_access_token_from_the_emulator_with_our_key_file() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();

@@ -125,7 +125,7 @@ fn impersonated_file(fed: &Federation) -> String {
 }
 
 #[test]
-#[ignore = "needs python3 with google-auth: scripts/install-test-deps.sh"]
+#[ignore = "needs python3 with google-auth: scripts/setup/install-test-deps.sh"]
 fn python_exchanges_a_projected_token_at_sts_for_the_pool_principal() {
     let fed = federation();
     let path = fed.external_account(false);
@@ -145,7 +145,7 @@ fn the_agent_exchanges_the_same_file_for_the_same_principal() {
 }
 
 #[test]
-#[ignore = "needs python3 with google-auth: scripts/install-test-deps.sh"]
+#[ignore = "needs python3 with google-auth: scripts/setup/install-test-deps.sh"]
 fn python_impersonates_the_target_through_sts_and_iam_credentials() {
     let fed = federation();
     let path = fed.external_account(true);
@@ -171,7 +171,7 @@ fn the_agent_impersonates_the_target_with_the_same_file() {
 }
 
 #[test]
-#[ignore = "needs python3 with google-auth: scripts/install-test-deps.sh"]
+#[ignore = "needs python3 with google-auth: scripts/setup/install-test-deps.sh"]
 fn python_impersonates_the_target_from_a_service_account_key() {
     let fed = federation();
     let path = impersonated_file(&fed);

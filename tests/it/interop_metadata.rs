@@ -82,7 +82,7 @@ print(id_token.fetch_id_token(Request(), sys.argv[1]))
 "#;
 
 #[test]
-#[ignore = "needs python3 with google-auth: scripts/install-test-deps.sh"]
+#[ignore = "needs python3 with google-auth: scripts/setup/install-test-deps.sh"]
 fn python_google_auth_uses_the_agent_as_its_metadata_server() {
     let live = Live::start("https://www.googleapis.com/auth/cloud-platform");
     let envs = live.envs();
@@ -113,7 +113,7 @@ const { GoogleAuth } = require('google-auth-library');
 "#;
 
 #[test]
-#[ignore = "needs node with google-auth-library (tests/interop/node): scripts/install-test-deps.sh"]
+#[ignore = "needs node with google-auth-library (tests/interop/node): scripts/setup/install-test-deps.sh"]
 fn node_google_auth_library_uses_the_agent_as_its_metadata_server() {
     let live = Live::start("https://www.googleapis.com/auth/cloud-platform");
     let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/node/node_modules");
@@ -134,7 +134,7 @@ fn node_google_auth_library_uses_the_agent_as_its_metadata_server() {
 }
 
 #[test]
-#[ignore = "needs gcloud: scripts/install-test-deps.sh"]
+#[ignore = "needs gcloud: scripts/setup/install-test-deps.sh"]
 fn gcloud_prints_the_agents_tokens_through_gce_metadata_root() {
     // gcloud detects a metadata server by its project/numeric-project-id.
     let live = Live::start_with(
@@ -151,7 +151,7 @@ fn gcloud_prints_the_agents_tokens_through_gce_metadata_root() {
 }
 
 #[test]
-#[ignore = "needs gcloud: scripts/install-test-deps.sh"]
+#[ignore = "needs gcloud: scripts/setup/install-test-deps.sh"]
 fn gcloud_detects_the_agent_once_it_has_looked_up_the_numeric_project_id() {
     // No --numeric-project-id: the agent learns it from (the emulator's) Resource Manager.
     let emulator = Emulator::start();
@@ -174,7 +174,7 @@ fn gcloud_detects_the_agent_once_it_has_looked_up_the_numeric_project_id() {
 }
 
 #[test]
-#[ignore = "needs gcloud: scripts/install-test-deps.sh"]
+#[ignore = "needs gcloud: scripts/setup/install-test-deps.sh"]
 fn gcloud_finds_no_credentials_while_the_numeric_project_id_is_unknown() {
     // A project Resource Manager refuses: the route stays 404, and gcloud does not take the
     // agent for a metadata server (why the README asks for --numeric-project-id then).
@@ -235,7 +235,7 @@ const INSTANCE_FLAGS: [&str; 7] = [
 ];
 
 #[test]
-#[ignore = "needs python3 with google-auth: scripts/install-test-deps.sh"]
+#[ignore = "needs python3 with google-auth: scripts/setup/install-test-deps.sh"]
 fn python_google_auth_reads_the_instance_metadata() {
     let live = Live::start_with("https://www.googleapis.com/auth/cloud-platform", &INSTANCE_FLAGS);
     let envs = live.envs();
@@ -255,7 +255,7 @@ fn python_google_auth_reads_the_instance_metadata() {
 }
 
 #[test]
-#[ignore = "needs node with gcp-metadata (tests/interop/node): scripts/install-test-deps.sh"]
+#[ignore = "needs node with gcp-metadata (tests/interop/node): scripts/setup/install-test-deps.sh"]
 fn node_gcp_metadata_reads_the_instance_metadata() {
     let live = Live::start_with("https://www.googleapis.com/auth/cloud-platform", &INSTANCE_FLAGS);
     let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/node/node_modules");
@@ -279,7 +279,7 @@ fn node_gcp_metadata_reads_the_instance_metadata() {
 }
 
 #[test]
-#[ignore = "needs gke-gcloud-auth-plugin: scripts/install-test-deps.sh"]
+#[ignore = "needs gke-gcloud-auth-plugin: scripts/setup/install-test-deps.sh"]
 fn gke_gcloud_auth_plugin_in_adc_mode_gets_the_agents_token() {
     // The plugin asks for cloud-platform + userinfo.email; configure the agent the same way.
     let live = Live::start(

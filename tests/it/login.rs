@@ -143,7 +143,7 @@ fn client_secrets(emulator: &Emulator, sandbox: &Sandbox, kind: &str) -> (String
 }
 
 #[test]
-#[ignore = "needs node and chromium (tests/interop/node): scripts/install-test-deps.sh"]
+#[ignore = "needs node and chromium (tests/interop/node): scripts/setup/install-test-deps.sh"]
 fn a_person_signs_in_with_a_browser_and_the_credential_works() {
     let emulator = Emulator::start();
     emulator.set_consenting_user(USER);
@@ -188,7 +188,7 @@ fn a_person_signs_in_with_a_browser_and_the_credential_works() {
 }
 
 #[test]
-#[ignore = "needs node and chromium (tests/interop/node): scripts/install-test-deps.sh"]
+#[ignore = "needs node and chromium (tests/interop/node): scripts/setup/install-test-deps.sh"]
 fn without_flags_the_browser_opens_and_a_web_client_credential_lands_where_adc_finds_it() {
     let emulator = Emulator::start();
     let mut sandbox = Sandbox::new();
@@ -299,7 +299,7 @@ fn login_urls_must_be_https_or_loopback_http_and_are_refused_at_once() {
 }
 
 #[test]
-#[ignore = "needs node and chromium (tests/interop/node): scripts/install-test-deps.sh"]
+#[ignore = "needs node and chromium (tests/interop/node): scripts/setup/install-test-deps.sh"]
 fn clicking_deny_in_the_browser_fails_and_writes_nothing() {
     let (emulator, _sandbox, login, dir) = failing_login(&[]);
     assert!(browser(login.url.as_str(), true).contains("Sign-in failed"));

@@ -1,13 +1,13 @@
 //! The integration tests: one binary with a module per surface, so `support` and the crate
-//! link once. Tests that need a tool scripts/install-test-deps.sh installs are
+//! link once. Tests that need a tool scripts/setup/install-test-deps.sh installs are
 //! `#[ignore = "needs TOOL: ..."]`; scripts/test.sh runs them all with `--include-ignored`.
 
 mod support;
 
 mod bad_input;
 mod completions;
-mod docs_blocks;
 mod docker_credential;
+mod docs_blocks;
 mod exec_credential;
 mod federation;
 mod git_credential;

@@ -155,7 +155,7 @@ fn the_identity_route_serves_kept_and_on_demand_id_tokens() {
 }
 
 #[test]
-#[ignore = "needs promtool: scripts/install-test-deps.sh"]
+#[ignore = "needs promtool: scripts/setup/install-test-deps.sh"]
 fn admin_routes_report_health_readiness_and_metrics_that_promtool_accepts() {
     let emulator = Emulator::start();
     let sandbox = Sandbox::new();
@@ -178,7 +178,7 @@ fn admin_routes_report_health_readiness_and_metrics_that_promtool_accepts() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("promtool (apt prometheus; scripts/install-test-deps.sh)");
+        .expect("promtool (apt prometheus; scripts/setup/install-test-deps.sh)");
     std::io::Write::write_all(promtool.stdin.as_mut().expect("stdin"), metrics.as_bytes()).expect("write");
     let output = promtool.wait_with_output().expect("promtool");
     assert!(

@@ -1,5 +1,5 @@
 //! The release as a user installs it: one version named everywhere; the archive and its
-//! checksums, SBOM and chart in dist/ (scripts/release.sh); the image and the chart pushed to a
+//! checksums, SBOM and chart in dist/ (scripts/release/release.sh); the image and the chart pushed to a
 //! real OCI registry on loopback (CNCF distribution, Debian's `docker-registry`) and installed
 //! from there pinned by digest; `cargo install` from a path and from a git URL; and the
 //! README's Install blocks, run as written with only the hosts swapped for local ones.
@@ -69,7 +69,7 @@ fn one_version_is_named_by_the_crate_the_chart_the_manifests_the_readme_and_the_
 
 #[test]
 fn release_sh_refuses_a_version_the_tree_does_not_name_and_bump_writes_it_everywhere() {
-    let refused = run(Command::new("bash").arg(root().join("scripts/release.sh")).arg("9.8.7"));
+    let refused = run(Command::new("bash").arg(root().join("scripts/release/release.sh")).arg("9.8.7"));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(64), "{stderr}");
     let names = [
@@ -88,16 +88,21 @@ fn release_sh_refuses_a_version_the_tree_does_not_name_and_bump_writes_it_everyw
 
     // --bump on a copy of the files that name the version.
     let copy = tempfile::tempdir().expect("temp dir");
-    for file in
-        ["Cargo.toml", "Cargo.lock", "README.md", "charts/gcp-token-agent/Chart.yaml", "scripts/release.sh"]
-    {
+    for file in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "charts/gcp-token-agent/Chart.yaml",
+        "scripts/release/release.sh",
+    ] {
         let to = copy.path().join(file);
         std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
         std::fs::copy(root().join(file), &to).expect("copy");
     }
     ok(Command::new("cp").arg("-r").arg(root().join("deploy")).arg(copy.path()));
-    let bumped =
-        run(Command::new("bash").arg(copy.path().join("scripts/release.sh")).args(["--bump", "9.8.7"]));
+    let bumped = run(Command::new("bash")
+        .arg(copy.path().join("scripts/release/release.sh"))
+        .args(["--bump", "9.8.7"]));
     let stderr = String::from_utf8_lossy(&bumped.stderr);
     assert!(bumped.status.success(), "{stderr}");
     assert_eq!(stderr.matches(": 9.8.7\n").count(), 6, "every place names 9.8.7:\n{stderr}");
@@ -135,7 +140,7 @@ fn bash(block: &str, dir: &Path, envs: &[(&str, &str)]) -> String {
 }
 
 #[test]
-#[ignore = "needs dist/ from scripts/release.sh; scripts/test.sh runs it"]
+#[ignore = "needs dist/ from scripts/release/release.sh; scripts/test.sh runs it"]
 fn the_release_archive_installs_from_the_readme_and_holds_docs_completions_and_man_pages() {
     let name = format!("gcp-token-agent-{VERSION}-{TARGET}");
     let archive = dist(&format!("{name}.tar.gz"));
@@ -190,7 +195,7 @@ fn the_release_archive_installs_from_the_readme_and_holds_docs_completions_and_m
 }
 
 #[test]
-#[ignore = "needs dist/ from scripts/release.sh, podman, skopeo, helm and docker-registry; scripts/test.sh runs it"]
+#[ignore = "needs dist/ from scripts/release/release.sh, podman, skopeo, helm and docker-registry; scripts/test.sh runs it"]
 fn the_image_and_chart_install_from_an_oci_registry_pinned_by_the_pushed_digest() {
     let registry = Registry::start();
     let host = registry.host.clone();
@@ -300,7 +305,7 @@ fn the_image_and_chart_install_from_an_oci_registry_pinned_by_the_pushed_digest(
 }
 
 /// `kubernetes-validate --strict` on every rendered object, for the chart's oldest Kubernetes
-/// and the newest the validator knows (as scripts/validate-k8s.sh checks the chart in the tree).
+/// and the newest the validator knows (as scripts/check/validate-k8s.sh checks the chart in the tree).
 fn strict_schema_check(rendered: &str, dir: &Path) {
     let file = dir.join("rendered.yaml");
     std::fs::write(&file, rendered).expect("write");

@@ -412,7 +412,7 @@ fn a_second_sigterm_aborts_a_drain_that_is_waiting_for_a_slow_request() {
 }
 
 #[test]
-#[ignore = "needs strace: scripts/install-test-deps.sh"]
+#[ignore = "needs strace: scripts/setup/install-test-deps.sh"]
 fn the_metadata_api_answers_while_a_token_file_write_is_stuck_in_fsync() {
     // strace holds every fsync for an hour: a volume that stopped answering. (`run` has one
     // worker thread; a write on it would hold every request.)

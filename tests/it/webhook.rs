@@ -124,7 +124,7 @@ fn webhook_with_annotated_account() -> (ApiServer, Webhook, String) {
 }
 
 #[test]
-#[ignore = "needs kubernetes-validate: scripts/install-test-deps.sh"]
+#[ignore = "needs kubernetes-validate: scripts/setup/install-test-deps.sh"]
 fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() {
     let (_api, webhook, pem) = webhook_with_annotated_account();
     let (rt, http) = (runtime(), client(&pem));
@@ -167,7 +167,7 @@ fn a_burst_of_reviews_for_one_account_costs_one_api_read() {
 }
 
 #[test]
-#[ignore = "needs kubernetes-validate: scripts/install-test-deps.sh"]
+#[ignore = "needs kubernetes-validate: scripts/setup/install-test-deps.sh"]
 fn the_injected_agent_reports_the_cluster_zone_and_pod_name_as_instance_metadata() {
     let api = ApiServer::start();
     let mut sandbox = Sandbox::new();
@@ -206,7 +206,7 @@ fn validate_pod(pod: &Value) {
         let output = Command::new("kubernetes-validate")
             .args(["--strict", "-k", version, file.to_str().expect("utf8")])
             .output()
-            .expect("kubernetes-validate (pip; scripts/install-test-deps.sh)");
+            .expect("kubernetes-validate (pip; scripts/setup/install-test-deps.sh)");
         assert!(
             output.status.success(),
             "{version}: {}{}",
@@ -285,7 +285,7 @@ fn review_of(pod: &Value, uid: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs kubernetes-validate: scripts/install-test-deps.sh"]
+#[ignore = "needs kubernetes-validate: scripts/setup/install-test-deps.sh"]
 fn a_reinvocation_wires_containers_added_by_later_webhooks_and_then_adds_nothing() {
     let (_api, webhook, pem) = webhook_with_annotated_account();
     let (rt, http) = (runtime(), client(&pem));

@@ -112,7 +112,7 @@ fn every_generated_run_command_line_is_accepted_by_run() {
 /// Every patched pod of the corpus passes the official schemas strictly, at the oldest and
 /// newest Kubernetes the chart claims (pods carrying deliberately unknown fields excepted).
 #[test]
-#[ignore = "needs kubernetes-validate: scripts/install-test-deps.sh"]
+#[ignore = "needs kubernetes-validate: scripts/setup/install-test-deps.sh"]
 fn patched_pods_pass_kubernetes_validate_strictly() {
     let dir = tempfile::tempdir().expect("dir");
     let mut files = Vec::new();
@@ -130,7 +130,7 @@ fn patched_pods_pass_kubernetes_validate_strictly() {
             .args(["--strict", "-k", version])
             .args(&files)
             .output()
-            .expect("kubernetes-validate (pip; scripts/install-test-deps.sh)");
+            .expect("kubernetes-validate (pip; scripts/setup/install-test-deps.sh)");
         let text =
             format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert!(output.status.success() && !text.contains("WARN"), "{version}: {text}");

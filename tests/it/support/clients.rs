@@ -25,7 +25,7 @@ pub fn python(script: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
         .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
         .stdin(Stdio::null())
         .output()
-        .expect("python3 runs (scripts/install-test-deps.sh installs google-auth)");
+        .expect("python3 runs (scripts/setup/install-test-deps.sh installs google-auth)");
     assert!(output.status.success(), "python failed:\n{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

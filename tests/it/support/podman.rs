@@ -1,4 +1,4 @@
-//! The release in dist/ (scripts/release.sh) and podman, as the image and registry tests use
+//! The release in dist/ (scripts/release/release.sh) and podman, as the image and registry tests use
 //! them: the image loaded from its archive once, containers that are removed when dropped.
 
 use std::{
@@ -12,7 +12,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What these tests need and who makes it, for `#[ignore]` and for failures.
 pub const NEEDS_RELEASE: &str =
-    "needs dist/ from scripts/release.sh, podman and docker-registry; scripts/test.sh runs it";
+    "needs dist/ from scripts/release/release.sh, podman and docker-registry; scripts/test.sh runs it";
 
 /// The repository's root.
 pub fn root() -> &'static Path {

@@ -2,15 +2,15 @@
 # `cargo deny check advisories` against the RustSec advisories vendored in
 # supply-chain/advisory-db (no GitHub access needed; crates.io is, for `cargo fetch`).
 #
-#   scripts/deny-advisories.sh            # the vendored copy (CI)
+#   scripts/check/deny-advisories.sh            # the vendored copy (CI)
 #   cargo deny --locked check advisories  # the live database, where GitHub is reachable
 #
 # cargo-deny reads a database from a git checkout under its db-path; this builds one in a
 # temporary directory from the vendored files, committed with the vendored database's own
 # date, so cargo-deny's staleness rule measures the real age of the copy. Refresh the copy
-# with scripts/vendor-advisories.py PATH/TO/advisory-db.
+# with scripts/check/vendor-advisories.py PATH/TO/advisory-db.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 vendored="$root/supply-chain/advisory-db"
 read -r _url commit date <"$vendored/SOURCE"
 
@@ -29,7 +29,7 @@ PY
 )
 if [ -n "$missing" ]; then
   echo "deny-advisories: the vendored advisories do not cover: $missing" >&2
-  echo "deny-advisories: re-run scripts/vendor-advisories.py PATH/TO/advisory-db" >&2
+  echo "deny-advisories: re-run scripts/check/vendor-advisories.py PATH/TO/advisory-db" >&2
   exit 1
 fi
 

@@ -5,10 +5,10 @@
 # out of memory. The CI smoke is `cargo test` (src/fuzz/tests.rs replays the seeds plus
 # mutations on stable); this is the coverage-guided run, by hand or on a schedule.
 #
-#   scripts/fuzz.sh                              # every target, 60 s each
-#   SECONDS_PER_TARGET=600 scripts/fuzz.sh run_config admission_review
+#   scripts/check/fuzz.sh                              # every target, 60 s each
+#   SECONDS_PER_TARGET=600 scripts/check/fuzz.sh run_config admission_review
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 seconds="${SECONDS_PER_TARGET:-60}"
 # Its own target directory: sanitizer flags would otherwise rebuild the main crate's.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds a release into dist/ from one release build of the binary:
 #
-#   scripts/release.sh VERSION           e.g. scripts/release.sh 0.2.0
-#   scripts/release.sh --bump VERSION    only writes VERSION into every file that names it
+#   scripts/release/release.sh VERSION           e.g. scripts/release/release.sh 0.2.0
+#   scripts/release/release.sh --bump VERSION    only writes VERSION into every file that names it
 #
 # dist/ then holds (TARGET is the host's triple, x86_64-unknown-linux-gnu on the CI machine):
 #   gcp-token-agent-VERSION-TARGET.tar.gz   the binary, LICENSE, README.md, shell completions
@@ -17,13 +17,13 @@
 # version and appVersion, the image tags in deploy/, the README's Install blocks, and a
 # `## VERSION` section in CHANGELOG.md. A mismatch is refused and named; `--bump VERSION`
 # writes all but the CHANGELOG (commit that, then release). The binary is auditable
-# (cargo-auditable) and a static PIE on x86_64 (scripts/build-release.sh); the image is built
-# from that same binary (scripts/build-image.sh). Archives are reproducible: files are sorted,
+# (cargo-auditable) and a static PIE on x86_64 (scripts/release/build-release.sh); the image is built
+# from that same binary (scripts/release/build-image.sh). Archives are reproducible: files are sorted,
 # owned by 0:0 and dated at the commit.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-usage() { echo "usage: scripts/release.sh [--bump] VERSION" >&2; exit 64; }
+usage() { echo "usage: scripts/release/release.sh [--bump] VERSION" >&2; exit 64; }
 log() { printf 'release: %s\n' "$*" >&2; }
 
 bump=no
@@ -65,15 +65,15 @@ if ! grep -qx "## $version" CHANGELOG.md; then
 }CHANGELOG.md: no '## $version' section (the release notes are taken from it)"
 fi
 if [ -n "$wrong" ]; then
-  printf 'release: these files do not name version %s (scripts/release.sh --bump %s writes them):\n%s\n' \
+  printf 'release: these files do not name version %s (scripts/release/release.sh --bump %s writes them):\n%s\n' \
     "$version" "$version" "$wrong" >&2
   exit 64
 fi
 if ! cargo auditable --version >/dev/null 2>&1 || ! cargo cyclonedx --version >/dev/null 2>&1; then
-  echo "release: needs cargo-auditable and cargo-cyclonedx (scripts/install-test-deps.sh installs them)" >&2
+  echo "release: needs cargo-auditable and cargo-cyclonedx (scripts/setup/install-test-deps.sh installs them)" >&2
   exit 69
 fi
-command -v helm >/dev/null || { echo "release: needs helm (scripts/install-test-deps.sh installs it)" >&2; exit 69; }
+command -v helm >/dev/null || { echo "release: needs helm (scripts/setup/install-test-deps.sh installs it)" >&2; exit 69; }
 
 started=$(date +%s)
 host=$(rustc -vV | sed -n 's/^host: //p')
@@ -84,8 +84,8 @@ mkdir -p "$dist"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-log "building the binary (scripts/build-release.sh)"
-bin_dir=$(bash scripts/build-release.sh --quiet)
+log "building the binary (scripts/release/build-release.sh)"
+bin_dir=$(bash scripts/release/build-release.sh --quiet)
 binary=$bin_dir/gcp-token-agent
 got=$("$binary" --version)
 [ "$got" = "gcp-token-agent $version" ] || { echo "release: the binary says '$got', not $version" >&2; exit 1; }
@@ -119,10 +119,10 @@ log "chart (helm package)"
 helm package charts/gcp-token-agent --version "$version" --app-version "$version" \
   --destination "$dist" >&2
 
-log "image (scripts/build-image.sh)"
+log "image (scripts/release/build-image.sh)"
 # A dynamic binary (aarch64) needs a glibc base, already in podman's storage:
 # GCP_TOKEN_AGENT_IMAGE_BASE names it (the release workflow pulls distroless cc by digest).
-bash scripts/build-image.sh --binary "$binary" --tag "localhost/gcp-token-agent:$version" \
+bash scripts/release/build-image.sh --binary "$binary" --tag "localhost/gcp-token-agent:$version" \
   --base "${GCP_TOKEN_AGENT_IMAGE_BASE:-scratch}" --archive "$dist/gcp-token-agent-$version-image.tar" >/dev/null
 
 (cd "$dist" && sha256sum -- *.tar.gz *.cdx.json *.tgz *.tar >SHA256SUMS)

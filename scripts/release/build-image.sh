@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the runtime image with podman, pulling nothing: the binary as it ships
-# (scripts/build-release.sh), a CA bundle and a passwd entry for 65532 on an empty base.
+# (scripts/release/build-release.sh), a CA bundle and a passwd entry for 65532 on an empty base.
 #
-#   scripts/build-image.sh [--binary FILE] [--tag REF] [--archive FILE] [--base IMAGE]
+#   scripts/release/build-image.sh [--binary FILE] [--tag REF] [--archive FILE] [--base IMAGE]
 #
-#   --binary FILE   the binary to ship (default: build it with scripts/build-release.sh)
+#   --binary FILE   the binary to ship (default: build it with scripts/release/build-release.sh)
 #   --tag REF       the image's name (default localhost/gcp-token-agent:VERSION, from Cargo.toml)
 #   --archive FILE  also write the image as an OCI archive (`podman load -i FILE` reads it)
 #   --base IMAGE    for a dynamically linked binary (aarch64): a glibc base already in podman's
@@ -12,11 +12,11 @@
 #                   Default: scratch, which takes only a static binary.
 #
 # Prints the image ID on stdout; podman's progress goes to stderr. The files are the ones the
-# Dockerfile's runtime stage holds (both come from scripts/image-rootfs.sh). The image's date
+# Dockerfile's runtime stage holds (both come from scripts/release/image-rootfs.sh). The image's date
 # is the commit's, so the same commit and binary give the same image ID.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-usage() { echo "usage: scripts/build-image.sh [--binary FILE] [--tag REF] [--archive FILE] [--base IMAGE]" >&2; exit 64; }
+root=$(cd "$(dirname "$0")/../.." && pwd)
+usage() { echo "usage: scripts/release/build-image.sh [--binary FILE] [--tag REF] [--archive FILE] [--base IMAGE]" >&2; exit 64; }
 
 binary="" tag="" archive="" base=scratch
 while [ $# -gt 0 ]; do
@@ -35,7 +35,7 @@ command -v podman >/dev/null || { echo "build-image: podman not found (Debian: a
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n1)
 tag=${tag:-localhost/gcp-token-agent:$version}
 if [ -z "$binary" ]; then
-  binary="$(bash "$root/scripts/build-release.sh")/gcp-token-agent"
+  binary="$(bash "$root/scripts/release/build-release.sh")/gcp-token-agent"
 fi
 # On scratch there is no dynamic loader: a dynamically linked binary would fail with a bare
 # "no such file or directory" at start, so refuse it here.
@@ -47,7 +47,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-bash "$root/scripts/image-rootfs.sh" "$binary" "$work/rootfs"
+bash "$root/scripts/release/image-rootfs.sh" "$binary" "$work/rootfs"
 
 revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
 epoch=$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)

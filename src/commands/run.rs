@@ -1,9 +1,9 @@
 //! `run`: the sidecar. One owner task per token, token files, the loopback metadata API,
 //! the admin listener, source watching; SIGTERM drains.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio::{sync::watch, task::JoinSet};
 
 use crate::{
     config::RunConfig,
@@ -36,17 +36,19 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     // The owners back off on their own; one HTTP attempt per refresh keeps the two from multiplying.
     let http = Http::new(RetryPolicy { attempts: 1, ..RetryPolicy::with_timeout(config.http_timeout) })?;
     let minter = Minter::new(config.selection.clone(), env.clone(), http.clone());
-    let listeners = bind(&config).await?;
-    let address = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
-    let (listen, admin) = (address(&listeners.metadata), address(&listeners.admin));
-    server::write_ready_file(config.ready_file.as_deref(), listen, admin)?;
-    let (stop, shutdown) = watch::channel(false);
+    if let Some(addr) = config.listen.filter(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            "the token API listens on non-loopback {addr}: anyone who can reach it gets your tokens"
+        );
+    }
+    let mut face = server::Face::new(config.shutdown_grace);
+    face.bind(config.listen, config.admin_listen, config.ready_file.as_deref()).await?;
+    let shutdown = face.shutdown();
     let (reload_tx, reload) = watch::channel(0u64);
-    let mut tasks = server::Tasks::new();
     let (asks_tx, asks) = watch::channel(0u64);
     let signals = Signals { metrics: &metrics, reload: &reload, asks: &asks, shutdown: &shutdown };
-    let tokens = spawn_owners(&config, &minter, &signals, &mut tasks);
-    let ready_when = follow_with_files(&config, &tokens, &metrics, &mut tasks);
+    let tokens = spawn_owners(&config, &minter, &signals, &mut face.tasks);
+    let ready_when = follow_with_files(&config, &tokens, &metrics, &mut face.tasks);
     let check_selection = config.selection.clone();
     let check_env = env.clone();
     let check: source_watch::CheckFn =
@@ -58,7 +60,7 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         metrics.clone(),
         shutdown.clone(),
     );
-    tasks.spawn(async move {
+    face.tasks.spawn(async move {
         watching.await;
         "credential watcher"
     });
@@ -68,16 +70,16 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
     }
     let mut metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
     metadata_state.nudge = Some(asks_tx);
-    let health = server::Health::default();
     let admin_state = admin::AdminState {
         tokens: ready_when,
         min_remaining: config.min_remaining,
         metrics: metrics.clone(),
         gate: None,
-        health: health.clone(),
+        health: face.health(),
     };
-    start_servers(listeners, metadata_state, admin_state, &shutdown, config.shutdown_grace, &mut tasks);
-    server::drain_on_signal(stop, tasks, config.shutdown_grace, &health).await
+    face.serve(Limits::METADATA, None, metadata::site(metadata_state), "metadata API");
+    face.serve_admin(admin::router(admin_state), "admin listener");
+    face.drain().await
 }
 
 type Tokens = Vec<(Published, Target)>;
@@ -203,65 +205,6 @@ async fn oneshot(config: &RunConfig, minter: &Minter, metrics: &Metrics) -> Resu
             tracing::info!("oneshot: every token written");
             Ok(())
         }
-    }
-}
-
-struct Listeners {
-    metadata: Option<TcpListener>,
-    admin: Option<TcpListener>,
-}
-
-/// Binds both listeners before anything starts, so a taken port fails fast with the flag's name.
-async fn bind(config: &RunConfig) -> Result<Listeners> {
-    async fn one(flag: &str, addr: Option<SocketAddr>) -> Result<Option<TcpListener>> {
-        let Some(addr) = addr else { return Ok(None) };
-        if flag == "--listen" && !addr.ip().is_loopback() {
-            tracing::warn!(
-                "the token API listens on non-loopback {addr}: anyone who can reach it gets your tokens"
-            );
-        }
-        server::bind(flag, addr).await.map(Some)
-    }
-    Ok(Listeners {
-        metadata: one("--listen", config.listen).await?,
-        admin: one("--admin-listen", config.admin_listen).await?,
-    })
-}
-
-/// Serves the metadata API and the admin routes on whichever listeners are enabled.
-fn start_servers(
-    listeners: Listeners,
-    metadata_state: metadata::MetadataState,
-    admin_state: admin::AdminState,
-    shutdown: &watch::Receiver<bool>,
-    grace: std::time::Duration,
-    tasks: &mut server::Tasks,
-) {
-    if let Some(listener) = listeners.metadata {
-        let serve = server::serve(
-            (listener, Limits::METADATA),
-            None,
-            metadata::site(metadata_state),
-            shutdown.clone(),
-            grace,
-        );
-        tasks.spawn(async move {
-            serve.await;
-            "metadata API"
-        });
-    }
-    if let Some(listener) = listeners.admin {
-        let serve = server::serve(
-            (listener, Limits::ADMIN),
-            None,
-            admin::router(admin_state),
-            shutdown.clone(),
-            grace,
-        );
-        tasks.spawn(async move {
-            serve.await;
-            "admin listener"
-        });
     }
 }
 

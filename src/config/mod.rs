@@ -12,11 +12,12 @@ use std::{
 use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
 
 use crate::{
-    cli::{Cli, Command, InstanceArgs, RunArgs, SourceArgs, SourceKind},
+    cli::{Cli, Command, InstanceArgs, LogArgs, LogFormat, RunArgs, SourceArgs, SourceKind},
     credentials::{Choice, Endpoints, ImpersonationFlags, Selection},
     error::Error,
     exchange::AccessRequest,
     sinks::files::parse_mode,
+    telemetry::{self, LogSettings},
     validate,
 };
 
@@ -456,7 +457,22 @@ fn parse_listen(text: &str, loopback_only: bool) -> Result<Option<SocketAddr>, S
     Ok(Some(addr))
 }
 
+mod webhook;
 mod without_flags;
+
+pub use webhook::WebhookConfig;
+pub(crate) use webhook::{AgentSettings, AutoTlsSettings, Sidecars, Tls};
+
+/// `--log-level` and `--log-format` as telemetry takes them.
+impl From<&LogArgs> for LogSettings {
+    fn from(args: &LogArgs) -> Self {
+        let format = match args.log_format {
+            LogFormat::Text => telemetry::LogFormat::Text,
+            LogFormat::Json => telemetry::LogFormat::Json,
+        };
+        Self { level: args.log_level.clone(), format }
+    }
+}
 
 #[cfg(test)]
 mod tests {

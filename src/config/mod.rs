@@ -11,6 +11,7 @@ use crate::{
     credentials::{Choice, Endpoints, ImpersonationFlags, Selection},
     error::Error,
     telemetry::{self, LogSettings},
+    validate::ServiceAccountEmail,
 };
 
 /// Parses the command line; for `run --config FILE`, fills what flags and env left unset
@@ -85,6 +86,10 @@ pub enum ParseError {
 /// which endpoints. Loading it (reading files) happens later, on every mint.
 pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     let provider = &args.workload_identity_provider;
+    // Every face checks the emails as `run` does: a typo is exit 64 at once, not an IAM 404.
+    let email = |flag: &str, value: &Option<String>| {
+        value.as_deref().map(ServiceAccountEmail::parse).transpose().map_err(|why| Error::usage(flag, why))
+    };
     let choice = match (&args.credentials, args.source, &args.subject_token_file) {
         (Some(path), _, None) => Choice::File(path.clone()),
         (None, _, Some(file)) => Choice::Federation {
@@ -92,7 +97,7 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
             audience: provider.clone().ok_or_else(|| {
                 Error::usage("--subject-token-file", "needs the workload identity provider (--audience)")
             })?,
-            service_account: args.service_account.clone(),
+            service_account: email("--service-account", &args.service_account)?,
         },
         (Some(_), _, Some(_)) => {
             return Err(Error::usage("--credentials", "cannot be combined with --subject-token-file"));
@@ -103,18 +108,8 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
         return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));
     }
-    // Every face checks the emails as `run` does: a typo is exit 64 at once, not an IAM 404.
-    let emails = [
-        ("--service-account", args.service_account.as_deref()),
-        ("--impersonate-service-account", args.impersonate_service_account.as_deref()),
-    ];
-    for (flag, email) in emails {
-        if let Some(Err(why)) = email.map(crate::validate::service_account_email) {
-            return Err(Error::usage(flag, why));
-        }
-    }
     let impersonate = ImpersonationFlags {
-        email: args.impersonate_service_account.clone(),
+        email: email("--impersonate-service-account", &args.impersonate_service_account)?,
         delegates: args.delegates.clone(),
         lifetime_secs: args.lifetime.map(|d| d.as_secs()),
     };

@@ -86,6 +86,22 @@ pub(crate) fn service_account_email(text: &str) -> Result<(), String> {
     }
 }
 
+/// A service account's email, checked once where text enters (a flag, an annotation): holding
+/// one is the proof, so nothing below checks it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceAccountEmail(String);
+
+impl ServiceAccountEmail {
+    /// Checks `text` with [`service_account_email`].
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        service_account_email(text).map(|()| Self(text.to_owned()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The project a service account belongs to, read from its email.
 pub(crate) fn project_of_email(email: &str) -> Option<String> {
     let (_, domain) = email.split_once('@')?;
@@ -167,6 +183,18 @@ fn dns_name(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_account_email_is_parsed_once_with_the_strict_check() {
+        let email = ServiceAccountEmail::parse("sa@my-project.iam.gserviceaccount.com").expect("valid");
+        assert_eq!(email.as_str(), "sa@my-project.iam.gserviceaccount.com");
+        for bad in
+            ["user@example.com", "sa@", "@my-project.iam.gserviceaccount.com", "SA@p.iam.gserviceaccount.com"]
+        {
+            let why = ServiceAccountEmail::parse(bad).expect_err(bad);
+            assert!(why.contains("is not a service account email"), "{why}");
+        }
+    }
 
     #[test]
     fn registry_hosts_are_hosts_with_an_optional_port() {

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-# The layer rule (CONTRIBUTING.md): no import cycle between top-level modules.
+# The layer table (CONTRIBUTING.md): only allowed edges between top-level modules, no cycle.
 python3 scripts/check/check-layers.py
 # The static build's code order (scripts/release/link-order.sh) finds the listed functions whatever
 # hashes a build puts into their names, in the list's order, and nothing else.

@@ -12,17 +12,19 @@
 //! # Layout
 //!
 //! * [`cli`], [`config`]: the command line (clap; every flag has a `GCP_TOKEN_AGENT_*`
-//!   variable) and `run`'s validated configuration, merged with its YAML file.
+//!   variable) and the long-running faces' validated configuration (`run`'s merged with its
+//!   YAML file); clap's types stop there.
 //! * [`credentials`]: key files, user credentials, federation, impersonation, the metadata
 //!   server; ADC discovery.
 //! * [`exchange`]: one HTTP client with Google's retry policy; the OAuth grants, STS, IAM
 //!   Credentials, the metadata server as an upstream. Credentials in, [`token::Token`]s out.
 //! * [`refresh`]: when to refresh (pure), the owner task per token, on-demand minting.
 //! * [`watch`]: credential-file watching (directory watch, symlink swaps, periodic re-check).
-//! * [`sinks`]: atomic file writes, token files, the CLI's disk cache, ExecCredential output,
+//! * [`sinks`]: token files, the CLI's disk cache, ExecCredential output,
 //!   the credential-helper protocols, Docker's config.json.
 //! * [`server`]: the loopback metadata API and the admin listener (health, readiness, metrics),
-//!   and the one place every server is built, with its listener's limits.
+//!   and the one place every server is built, with its listener's limits: the runtime
+//!   `run` and `webhook` share (bind, ready file, serve, drain).
 //! * [`commands`]: each face: `print-*`, `exec-credential`, the Docker and git credential
 //!   helpers, `configure-docker`, `run`, `login`.
 //! * [`webhook`](mod@webhook): the admission webhook (pure mutation, thin HTTPS adaptor within a
@@ -30,6 +32,7 @@
 //! * [`telemetry`]: logging setup and the Prometheus registry.
 //! * [`error`]: errors named by the step that failed, and their exit codes.
 //! * [`secret`]: the masking wrapper every token, key and refresh token lives in.
+//! * [`atomic`]: atomic file replacement (token files, the ready file, Docker's config).
 
 // No input may panic the agent: outside tests, no `expect`, `panic!` or unchecked indexing
 // (`unwrap` is refused for every target in Cargo.toml).
@@ -38,6 +41,7 @@
 // `pub(crate)`, and this lint keeps it so.
 #![warn(unreachable_pub)]
 
+pub(crate) mod atomic;
 pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod config;
@@ -76,8 +80,8 @@ pub use commands::{
     run::run,
     serve,
 };
-pub use config::{ParseError, RunConfig, parse};
+pub use config::{ParseError, RunConfig, WebhookConfig, parse};
 pub use credentials::Env;
 pub use error::{EXIT_USAGE, Error, Origin, UpstreamError, UpstreamErrorKind};
-pub use telemetry::init_logging;
+pub use telemetry::{LogSettings, init_logging};
 pub use webhook::run as webhook;

@@ -5,7 +5,7 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
-    EXIT_USAGE, Env, Error, ParseError, RunConfig, Workers,
+    EXIT_USAGE, Env, Error, LogSettings, ParseError, RunConfig, WebhookConfig, Workers,
     cli::{Cli, Command},
 };
 
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     };
     let default_level =
         if matches!(cli.command, Command::Run(_) | Command::Webhook(_)) { "info" } else { "warn" };
-    if let Err(e) = gcp_token_agent::init_logging(&cli.log, default_level) {
+    if let Err(e) = gcp_token_agent::init_logging(&LogSettings::from(&cli.log), default_level) {
         return fail(&e);
     }
     match dispatch(cli) {
@@ -47,7 +47,10 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
             let run = || async { gcp_token_agent::run(RunConfig::from_args(args)?, env).await };
             gcp_token_agent::serve(Workers::One, run)
         }
-        Command::Webhook(args) => gcp_token_agent::serve(Workers::PerCore, || gcp_token_agent::webhook(args)),
+        Command::Webhook(args) => {
+            let webhook = || async { gcp_token_agent::webhook(WebhookConfig::from_args(args)?).await };
+            gcp_token_agent::serve(Workers::PerCore, webhook)
+        }
         // The CLI faces build a runtime themselves, only when they go to the network.
         Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env),
         Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env),

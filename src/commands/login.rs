@@ -22,12 +22,12 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::{
+    atomic,
     cli::LoginArgs,
     credentials::{Env, service_account::GOOGLE_TOKEN_URI},
     error::{Endpoint, Error, Origin, Result, UpstreamError},
     exchange::{Http, RetryPolicy},
     secret::Secret,
-    sinks::atomic,
 };
 
 /// What `login` asks for by default: what `gcloud auth application-default login` asks for.

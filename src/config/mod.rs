@@ -2,22 +2,16 @@
 //! merged as flag > env > file > default, then validated into one typed [`RunConfig`]
 //! with every problem reported at once.
 
-use std::{
-    ffi::OsString,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::ffi::OsString;
 
-use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
 
 use crate::{
-    cli::{Cli, Command, InstanceArgs, RunArgs, SourceArgs, SourceKind},
+    cli::{Cli, Command, LogArgs, LogFormat, SourceArgs, SourceKind},
     credentials::{Choice, Endpoints, ImpersonationFlags, Selection},
     error::Error,
-    exchange::AccessRequest,
-    sinks::files::parse_mode,
-    validate,
+    telemetry::{self, LogSettings},
+    validate::ServiceAccountEmail,
 };
 
 /// Parses the command line; for `run --config FILE`, fills what flags and env left unset
@@ -88,116 +82,14 @@ pub enum ParseError {
     Config(Error),
 }
 
-/// Turns the file's keys into `--key=value` arguments for those not set by flag or env.
-fn file_args(
-    path: &Path,
-    root: &clap::Command,
-    matches: &ArgMatches,
-    run: &ArgMatches,
-) -> Result<Vec<OsString>, Error> {
-    let text = crate::input::read_text(path)
-        .map_err(|e| Error::usage("--config", format!("cannot read {}: {e}", path.display())))?;
-    // A config file has a few dozen nodes; a tight budget refuses alias bombs at once instead
-    // of expanding the parser's default 250,000 nodes.
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! { max_nodes: 10_000, max_aliases: 100, max_depth: 16 },
-    };
-    let map: std::collections::BTreeMap<String, serde_json::Value> =
-        serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
-            Error::usage(
-                "--config",
-                format!(
-                    "{} is not a YAML mapping of flag names: {}",
-                    path.display(),
-                    crate::validate::without_quoted(&e.to_string())
-                ),
-            )
-        })?;
-    // Subcommands are deferred (defined when built): build `run` to see its flags.
-    let mut run_command = root.find_subcommand("run").cloned().unwrap_or_default();
-    run_command.build();
-    let mut args = Vec::new();
-    let mut problems = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for (raw_key, value) in map {
-        let key = raw_key.replace('_', "-");
-        if !seen.insert(key.clone()) {
-            // `file_mode` and `file-mode` are one key: clap would refuse the second as a
-            // repeated flag, naming a flag the user never typed.
-            problems.push(format!("key \"{raw_key}\" is given twice (as `-` and `_`)"));
-            continue;
-        }
-        let found =
-            run_command.get_arguments().map(|a| (a, run)).chain(root.get_arguments().map(|a| (a, matches)));
-        // --help and --version are actions, not settings.
-        let setting = |a: &&clap::Arg| {
-            !matches!(
-                a.get_action(),
-                ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
-            )
-        };
-        let Some((arg, scope)) =
-            found.into_iter().find(|(a, _)| a.get_long() == Some(key.as_str()) && setting(a))
-        else {
-            problems.push(format!("unknown key \"{raw_key}\""));
-            continue;
-        };
-        if key == "config" {
-            problems.push("key \"config\" cannot name another file".to_owned());
-            continue;
-        }
-        let explicit = matches!(
-            scope.value_source(arg.get_id().as_str()),
-            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-        );
-        if explicit {
-            continue;
-        }
-        if key == "file-mode" && !value.is_string() {
-            // YAML reads 0o640 and (YAML 1.1) 0640 as numbers; their decimal text would be
-            // misread as octal. Only a string is unambiguous.
-            problems.push(format!("key \"{raw_key}\" must be a quoted octal string, e.g. \"0640\""));
-            continue;
-        }
-        let is_flag = !arg.get_action().takes_values();
-        match values(&value) {
-            Ok(list) if is_flag => match list.as_slice() {
-                [v] if v == "true" => args.push(format!("--{key}").into()),
-                [v] if v == "false" => {}
-                _ => problems.push(format!("key \"{raw_key}\" must be true or false")),
-            },
-            Ok(list) if list.len() > 1 && !matches!(arg.get_action(), ArgAction::Append) => {
-                problems.push(format!("key \"{raw_key}\" takes one value, not a list"));
-            }
-            Ok(list) => args.extend(list.into_iter().map(|v| OsString::from(format!("--{key}={v}")))),
-            Err(why) => problems.push(format!("key \"{raw_key}\" {why}")),
-        }
-    }
-    if problems.is_empty() {
-        Ok(args)
-    } else {
-        Err(Error::usage("--config", format!("{}: {}", path.display(), problems.join("; "))))
-    }
-}
-
-/// A YAML scalar or list of scalars as argument strings.
-fn values(value: &serde_json::Value) -> Result<Vec<String>, String> {
-    let scalar = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Ok(s.clone()),
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        serde_json::Value::Bool(b) => Ok(b.to_string()),
-        _ => Err("must be a string, number, boolean or a list of them".to_owned()),
-    };
-    match value {
-        serde_json::Value::Array(items) => items.iter().map(scalar).collect(),
-        other => scalar(other).map(|v| vec![v]),
-    }
-}
-
 /// The credential the flags select, checked once: which source, what to impersonate on top,
 /// which endpoints. Loading it (reading files) happens later, on every mint.
 pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     let provider = &args.workload_identity_provider;
+    // Every face checks the emails as `run` does: a typo is exit 64 at once, not an IAM 404.
+    let email = |flag: &str, value: &Option<String>| {
+        value.as_deref().map(ServiceAccountEmail::parse).transpose().map_err(|why| Error::usage(flag, why))
+    };
     let choice = match (&args.credentials, args.source, &args.subject_token_file) {
         (Some(path), _, None) => Choice::File(path.clone()),
         (None, _, Some(file)) => Choice::Federation {
@@ -205,7 +97,7 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
             audience: provider.clone().ok_or_else(|| {
                 Error::usage("--subject-token-file", "needs the workload identity provider (--audience)")
             })?,
-            service_account: args.service_account.clone(),
+            service_account: email("--service-account", &args.service_account)?,
         },
         (Some(_), _, Some(_)) => {
             return Err(Error::usage("--credentials", "cannot be combined with --subject-token-file"));
@@ -216,18 +108,8 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
         return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));
     }
-    // Every face checks the emails as `run` does: a typo is exit 64 at once, not an IAM 404.
-    let emails = [
-        ("--service-account", args.service_account.as_deref()),
-        ("--impersonate-service-account", args.impersonate_service_account.as_deref()),
-    ];
-    for (flag, email) in emails {
-        if let Some(Err(why)) = email.map(crate::validate::service_account_email) {
-            return Err(Error::usage(flag, why));
-        }
-    }
     let impersonate = ImpersonationFlags {
-        email: args.impersonate_service_account.clone(),
+        email: email("--impersonate-service-account", &args.impersonate_service_account)?,
         delegates: args.delegates.clone(),
         lifetime_secs: args.lifetime.map(|d| d.as_secs()),
     };
@@ -244,223 +126,36 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     Ok(Selection { choice, impersonate, endpoints })
 }
 
-/// An ID token to keep fresh.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct IdTokenSpec {
-    /// File suffix and metric label (`id:<name>`).
-    pub(crate) name: String,
-    /// The audience.
-    pub(crate) audience: String,
-}
-
-/// The instance facts `run`'s metadata API reports, validated; unset ones answer 404.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct InstanceFacts {
-    /// `instance/zone`'s last segment.
-    pub(crate) zone: Option<String>,
-    /// `instance/region`'s last segment: `--region`, else the zone's.
-    pub(crate) region: Option<String>,
-    /// `instance/name`.
-    pub(crate) name: Option<String>,
-    /// `instance/id`.
-    pub(crate) id: Option<u64>,
-    /// `instance/hostname`, when given (`run` falls back to the machine's).
-    pub(crate) hostname: Option<String>,
-    /// `instance/attributes/`: the cluster attributes, then `--attribute`s, keys unique.
-    pub(crate) attributes: Vec<(String, String)>,
-}
-
-/// `run`'s validated configuration.
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    /// The credential, checked: what the minters load from.
-    pub(crate) selection: Selection,
-    /// The access token to keep fresh.
-    pub(crate) access: AccessRequest,
-    /// The ID tokens to keep fresh.
-    pub(crate) id_tokens: Vec<IdTokenSpec>,
-    /// Email claims in ID tokens.
-    pub(crate) include_email: bool,
-    /// Where token files go, if anywhere.
-    pub(crate) output_dir: Option<PathBuf>,
-    /// Permission bits of the token files.
-    pub(crate) file_mode: u32,
-    /// The token API address, unless off.
-    pub(crate) listen: Option<SocketAddr>,
-    /// The admin address, unless off.
-    pub(crate) admin_listen: Option<SocketAddr>,
-    /// Readiness threshold.
-    pub(crate) min_remaining: Duration,
-    /// Reported project id, when set.
-    pub(crate) project_id: Option<String>,
-    /// Reported numeric project id, when set.
-    pub(crate) numeric_project_id: Option<String>,
-    /// `--resource-manager-endpoint`: where the numeric project id is looked up.
-    pub(crate) resource_manager_endpoint: Option<String>,
-    /// What the metadata API reports about the instance.
-    pub(crate) instance: InstanceFacts,
-    /// Write and exit.
-    pub(crate) oneshot: bool,
-    /// Drain deadline.
-    pub(crate) shutdown_grace: Duration,
-    /// `--http-timeout`: each call to Google.
-    pub(crate) http_timeout: Duration,
-    /// Where to write the bound addresses.
-    pub(crate) ready_file: Option<PathBuf>,
-}
-
-impl RunConfig {
-    /// Validates `run`'s arguments, collecting every problem before failing.
-    pub fn from_args(args: &RunArgs) -> Result<Self, Error> {
-        let mut problems = Vec::new();
-        let source = args.source.with_provider_alias(args.audience.as_ref());
-        let selection = selection(&source).unwrap_or_else(|e| {
-            problems.push(e.to_string());
-            Selection::default()
-        });
-        let mut note = |flag: &str, why: String| problems.push(format!("{flag}: {why}"));
-        let id_tokens = parse_id_tokens(&args.id_tokens).unwrap_or_else(|why| {
-            note("--id-token", why);
-            Vec::new()
-        });
-        let file_mode = parse_mode(&args.file_mode).unwrap_or_else(|why| {
-            note("--file-mode", why);
-            0o640
-        });
-        let listen = parse_listen(&args.listen, !args.allow_non_loopback).unwrap_or_else(|why| {
-            note("--listen", why);
-            None
-        });
-        let admin_listen = parse_listen(&args.admin_listen, false).unwrap_or_else(|why| {
-            note("--admin-listen", why);
-            None
-        });
-        if let Some(dir) = args.output_dir.as_ref().filter(|d| !d.is_dir()) {
-            note("--output-dir", format!("{} is not an existing directory", dir.display()));
-        }
-        if args.oneshot && args.output_dir.is_none() {
-            note("--oneshot", "needs --output-dir to write the tokens to".to_owned());
-        }
-        let scopes = args.scopes.as_deref().map(validate::scopes).transpose().unwrap_or_else(|why| {
-            note("--scopes", why);
-            None
-        });
-        if let Some(Err(why)) = args.project_id.as_deref().map(validate::project_id) {
-            note("--project-id", why);
-        }
-        if let Some(number) = args.numeric_project_id.as_deref().filter(|n| !validate::project_number(n)) {
-            note("--numeric-project-id", format!("\"{number}\" is not a project number"));
-        }
-        if let Some(Err(why)) = args.resource_manager_endpoint.as_deref().map(validate::endpoint_url) {
-            note("--resource-manager-endpoint", why);
-        }
-        let instance = instance_facts(&args.instance, &mut note);
-        if !problems.is_empty() {
-            return Err(Error::usage(
-                "configuration",
-                format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  ")),
-            ));
-        }
-        Ok(Self {
-            selection,
-            access: AccessRequest { scopes, subject: args.subject.clone() },
-            id_tokens,
-            include_email: args.include_email,
-            output_dir: args.output_dir.clone(),
-            file_mode,
-            listen,
-            admin_listen,
-            min_remaining: args.min_remaining,
-            project_id: args.project_id.clone(),
-            numeric_project_id: args.numeric_project_id.clone(),
-            resource_manager_endpoint: args.resource_manager_endpoint.clone(),
-            instance,
-            oneshot: args.oneshot,
-            shutdown_grace: args.shutdown_grace,
-            http_timeout: args.source.http_timeout,
-            ready_file: args.ready_file.clone(),
-        })
-    }
-}
-
-/// `NAME=AUDIENCE` pairs; names become file suffixes, so they stay simple and unique.
-pub(crate) fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, String> {
-    let mut out: Vec<IdTokenSpec> = Vec::new();
-    for spec in specs {
-        let (name, audience) =
-            spec.split_once('=').ok_or_else(|| format!("\"{spec}\" is not NAME=AUDIENCE"))?;
-        validate::file_name_part(name)?;
-        if audience.is_empty() {
-            return Err(format!("\"{spec}\" has an empty audience"));
-        }
-        if out.iter().any(|s| s.name == name) {
-            return Err(format!("name \"{name}\" is used twice"));
-        }
-        out.push(IdTokenSpec { name: name.to_owned(), audience: audience.to_owned() });
-    }
-    Ok(out)
-}
-
-/// The instance flags, each checked; `note` collects what is wrong, naming the flag.
-fn instance_facts(args: &InstanceArgs, note: &mut impl FnMut(&str, String)) -> InstanceFacts {
-    let mut checked = |flag: &str, value: &Option<String>, check: fn(&str) -> Result<(), String>| {
-        let value = value.as_deref()?;
-        check(value).map(|()| value.to_owned()).map_err(|why| note(flag, why)).ok()
-    };
-    let zone = checked("--zone", &args.zone, validate::zone);
-    let region = checked("--region", &args.region, validate::region);
-    let name = checked("--instance-name", &args.instance_name, validate::metadata_name);
-    let id = checked("--instance-id", &args.instance_id, |id| validate::instance_id(id).map(drop));
-    let hostname = checked("--hostname", &args.hostname, validate::hostname);
-    let cluster = [
-        ("cluster-name", checked("--cluster-name", &args.cluster_name, validate::metadata_name)),
-        ("cluster-location", checked("--cluster-location", &args.cluster_location, validate::metadata_name)),
-        ("cluster-uid", checked("--cluster-uid", &args.cluster_uid, validate::metadata_name)),
-    ];
-    let derived = zone.as_deref().and_then(validate::region_of_zone).map(str::to_owned);
-    if let (Some(zone), Some(region), Some(derived)) = (&zone, &region, &derived)
-        && region != derived
-    {
-        note("--region", format!("\"{region}\" is not the region of --zone \"{zone}\" ({derived})"));
-    }
-    let mut attributes: Vec<(String, String)> =
-        cluster.into_iter().filter_map(|(key, value)| Some((key.to_owned(), value?))).collect();
-    for pair in &args.attributes {
-        match validate::attribute(pair) {
-            Ok((key, _)) if attributes.iter().any(|(k, _)| *k == key) => {
-                let flag =
-                    if key.starts_with("cluster-") { format!(" (or by --{key})") } else { String::new() };
-                note("--attribute", format!("key \"{key}\" is given twice{flag}"));
-            }
-            Ok(attribute) => attributes.push(attribute),
-            Err(why) => note("--attribute", why),
-        }
-    }
-    let id = id.and_then(|id| validate::instance_id(&id).ok());
-    InstanceFacts { region: region.or(derived), zone, name, id, hostname, attributes }
-}
-
-/// An address, or `None` for `off`. `loopback_only` refuses anything but 127/8 and ::1.
-fn parse_listen(text: &str, loopback_only: bool) -> Result<Option<SocketAddr>, String> {
-    if text == "off" {
-        return Ok(None);
-    }
-    let addr: SocketAddr =
-        text.parse().map_err(|_| format!("\"{text}\" is not an IP:PORT address (or off)"))?;
-    if loopback_only && !addr.ip().is_loopback() {
-        return Err(format!(
-            "{addr} is not a loopback address; the token API hands out tokens to anyone who can reach it. \
-             Pass --allow-non-loopback if you mean it"
-        ));
-    }
-    Ok(Some(addr))
-}
-
+mod file;
+mod run;
+mod webhook;
 mod without_flags;
+
+use file::file_args;
+pub use run::RunConfig;
+#[cfg(test)]
+use run::parse_listen;
+pub(crate) use run::{IdTokenSpec, parse_id_tokens};
+
+pub use webhook::WebhookConfig;
+pub(crate) use webhook::{AgentSettings, AutoTlsSettings, Sidecars, Tls};
+
+/// `--log-level` and `--log-format` as telemetry takes them.
+impl From<&LogArgs> for LogSettings {
+    fn from(args: &LogArgs) -> Self {
+        let format = match args.log_format {
+            LogFormat::Text => telemetry::LogFormat::Text,
+            LogFormat::Json => telemetry::LogFormat::Json,
+        };
+        Self { level: args.log_level.clone(), format }
+    }
+}
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::Path;
+
+    use super::{run::InstanceFacts, *};
 
     #[test]
     fn id_token_specs_are_parsed_and_checked() {

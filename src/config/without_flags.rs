@@ -4,9 +4,8 @@
 //! on every kubectl call, and `gcp-token-agent print-access-token` what a script substitutes
 //! for gcloud's. Given no flag and no `GCP_TOKEN_AGENT_*` variable (every flag's variable has
 //! that prefix), clap can only produce every flag's default, so that is built here directly.
-//! Building clap's command and matching it was a fifth of a cached call: 180,000 instructions
-//! and 30 page faults of heap, stack and code, about 0.2 ms (README, "Binary size, start-up
-//! and memory"). The tests below hold these values to what clap parses.
+//! Building clap's command and matching it was a fifth of a cached call (docs/performance.md,
+//! "Binary size, start-up and memory"). The tests below hold these values to what clap parses.
 
 use std::{ffi::OsString, time::Duration};
 

@@ -10,6 +10,7 @@ use super::service_account::{DEFAULT_UNIVERSE, required};
 use crate::{
     error::{Error, Origin, Result},
     secret::Secret,
+    validate::ServiceAccountEmail,
 };
 
 /// The subject-token type of a Kubernetes (OIDC) token.
@@ -117,16 +118,13 @@ impl ExternalAccount {
     pub(crate) fn from_flags(
         subject_token_file: PathBuf,
         audience: &str,
-        service_account: Option<&str>,
+        service_account: Option<&ServiceAccountEmail>,
         endpoints: &Endpoints,
     ) -> Result<Self> {
         check_audience(audience).map_err(|why| Error::usage("--audience", why))?;
         let origin = Origin::file(subject_token_file.clone(), "--subject-token-file");
-        if let Some(email) = service_account {
-            check_email(email).map_err(|why| Error::usage("--service-account", why))?;
-        }
         let impersonation = service_account
-            .map(|email| impersonation_for(&origin, email, &endpoints.iam, Vec::new(), None))
+            .map(|email| impersonation_for(&origin, email.as_str(), &endpoints.iam, Vec::new(), None))
             .transpose()
             .map_err(|_| {
                 let shown = crate::validate::shown_url(&endpoints.iam);
@@ -243,12 +241,6 @@ pub(crate) fn impersonation_for(
     let base = iam_base.trim_end_matches('/');
     let url = format!("{base}/v1/projects/-/serviceAccounts/{email}:generateAccessToken");
     impersonation_from_url(origin, &url, delegates, lifetime_secs)
-}
-
-/// A service account is named by its email.
-pub(crate) fn check_email(email: &str) -> std::result::Result<(), String> {
-    let valid = email.split_once('@').is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'));
-    if valid { Ok(()) } else { Err(format!("\"{email}\" is not a service account email")) }
 }
 
 /// IAM Credentials accepts 600 s to 12 h (over 1 h needs an org policy).

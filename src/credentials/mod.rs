@@ -19,6 +19,7 @@ pub(crate) use service_account::ServiceAccountKey;
 use crate::{
     digest::sha256_hex,
     error::{Error, Named, Origin, Result},
+    validate::ServiceAccountEmail,
 };
 
 /// A credential that can mint tokens.
@@ -204,7 +205,7 @@ pub(crate) enum Choice {
         /// The provider's resource name.
         audience: String,
         /// The service account to impersonate, if any.
-        service_account: Option<String>,
+        service_account: Option<ServiceAccountEmail>,
     },
 }
 
@@ -212,7 +213,7 @@ pub(crate) enum Choice {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ImpersonationFlags {
     /// The target service account.
-    pub email: Option<String>,
+    pub email: Option<ServiceAccountEmail>,
     /// Delegation chain.
     pub delegates: Vec<String>,
     /// Requested lifetime in seconds.
@@ -262,13 +263,13 @@ pub(crate) fn resolve(
             let account = ExternalAccount::from_flags(
                 subject_token_file.clone(),
                 audience,
-                service_account.as_deref(),
+                service_account.as_ref(),
                 endpoints,
             )?;
             let identity = format!(
                 "flags|{}|{audience}|{}|{}|{}",
                 subject_token_file.display(),
-                service_account.as_deref().unwrap_or(""),
+                service_account.as_ref().map_or("", ServiceAccountEmail::as_str),
                 endpoints.sts,
                 endpoints.iam
             );
@@ -281,7 +282,7 @@ pub(crate) fn resolve(
             Err(Error::usage("--delegates/--lifetime", "only apply with --impersonate-service-account"))
         }
         None => Ok(loaded),
-        Some(email) => impersonate_on_top(loaded, email, impersonate, &endpoints.iam),
+        Some(email) => impersonate_on_top(loaded, email.as_str(), impersonate, &endpoints.iam),
     }
 }
 
@@ -292,7 +293,6 @@ fn impersonate_on_top(
     iam_base: &str,
 ) -> Result<Loaded> {
     let origin = Origin { what: Named::Account(email.to_owned()), via: "--impersonate-service-account" };
-    external_account::check_email(email).map_err(|why| Error::usage("--impersonate-service-account", why))?;
     let lifetime = external_account::check_lifetime(flags.lifetime_secs)
         .map_err(|why| Error::usage("--lifetime", why))?;
     let mut target =

@@ -53,6 +53,6 @@ pub fn flag_values(data: &[u8]) {
     let _ = validate::attribute(&text);
     let _ = config::parse_id_tokens(&list);
     let _ = external_account::check_audience(&text);
-    let _ = external_account::check_email(&text);
+    let _ = validate::ServiceAccountEmail::parse(&text);
     let _ = external_account::impersonation_from_url(&origin(), &text, list, None);
 }

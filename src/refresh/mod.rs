@@ -50,11 +50,3 @@ pub(crate) struct Published {
     /// What its owner is doing.
     pub progress: watch::Receiver<Progress>,
 }
-
-impl Published {
-    /// A token nobody owns (nothing is ever published): for a face with no owner.
-    pub(crate) fn unowned(name: &str) -> Self {
-        let progress = watch::channel(Progress::default()).1;
-        Self { name: name.to_owned(), tokens: watch::channel(None).1, progress }
-    }
-}

@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::{Map, Value};
 
-use super::atomic;
+use crate::atomic;
 use crate::{
     credentials::Env,
     error::{Error, Result},

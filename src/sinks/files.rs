@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tokio::sync::watch;
 
-use super::atomic;
+use crate::atomic;
 use crate::{
     error::Error,
     refresh::schedule,

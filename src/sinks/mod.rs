@@ -1,7 +1,6 @@
 //! Where tokens go: files (atomic), the CLI's disk cache, exec-credential output, the Docker
 //! and git credential-helper protocols, Docker's config.json, and the helpers' symlinks.
 
-pub(crate) mod atomic;
 pub(crate) mod docker_config;
 pub(crate) mod docker_credential;
 pub(crate) mod exec_credential;

@@ -9,7 +9,7 @@ use prometheus::{
 
 use crate::token::{Token, unix_seconds};
 
-/// Every metric family the README lists, registered under the `gcp_token_agent_` prefix.
+/// Every metric family docs/metadata-api.md lists, registered under the `gcp_token_agent_` prefix.
 #[derive(Clone)]
 pub(crate) struct Metrics {
     registry: Registry,

@@ -7,10 +7,22 @@ use tracing_subscriber::{
     layer::SubscriberExt,
 };
 
-use crate::{
-    cli::{LogArgs, LogFormat},
-    error::{Error, Result},
-};
+use crate::error::{Error, Result};
+
+/// How to log: `--log-level` (unset: the face's default) and `--log-format`.
+#[derive(Debug, Clone, Default)]
+pub struct LogSettings {
+    pub(crate) level: Option<String>,
+    pub(crate) format: LogFormat,
+}
+
+/// One line of text per event, or one JSON object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
 
 /// Installs the global subscriber for `--log-level` (or `default_level`) and `--log-format`.
 /// The level is a level (`warn`, the CLI's default) or levels per target
@@ -19,8 +31,8 @@ use crate::{
 /// directive, and brought a second regex engine into the binary). The subscriber is built
 /// only when an event passes the most verbose level named ([`lazy`]): a cached CLI call
 /// usually logs nothing.
-pub fn init_logging(args: &LogArgs, default_level: &str) -> Result<()> {
-    let text = args.log_level.as_deref().unwrap_or(default_level);
+pub fn init_logging(settings: &LogSettings, default_level: &str) -> Result<()> {
+    let text = settings.level.as_deref().unwrap_or(default_level);
     if text.contains(['[', '{']) {
         let why = "span and field filters are not supported; use levels per target: warn,TARGET=LEVEL";
         return Err(Error::usage("--log-level", format!("\"{text}\": {why}")));
@@ -30,7 +42,7 @@ pub fn init_logging(args: &LogArgs, default_level: &str) -> Result<()> {
         .map_err(|e| Error::usage("--log-level", format!("\"{text}\" is not a level or filter ({e})")))?;
     let most_verbose = targets.iter().map(|(_, level)| level).chain(targets.default_level()).max();
     let level = most_verbose.unwrap_or(LevelFilter::OFF);
-    let format = args.log_format;
+    let format = settings.format;
     let make = move || -> Box<dyn Subscriber + Send + Sync> {
         let builder = tracing_subscriber::fmt()
             .with_writer(stderr::Stderr)

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+pub(crate) use crate::config::AgentSettings;
+
 use super::{
     annotations::DEFAULT_OUTPUT_PATH,
     mutate::{AGENT_CONTAINER, CA_VOLUME, KSA_VOLUME, Plan, TOKENS_VOLUME},
@@ -11,42 +13,6 @@ use super::{
 const KSA_MOUNT: &str = "/var/run/secrets/gcp-token-agent/ksa";
 /// Where `--agent-ca-configmap` is mounted in the agent.
 pub(crate) const CA_MOUNT: &str = "/etc/gcp-token-agent/ca";
-
-/// How the operator wants the agent container itself (webhook flags, chart `agent.*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AgentSettings {
-    /// CPU request, memory request, CPU limit, memory limit; `None` leaves one unset.
-    pub(crate) resources: [Option<String>; 4],
-    /// `None` leaves `runAsUser` to the platform (OpenShift's restricted SCC assigns one).
-    pub(crate) run_as_user: Option<i64>,
-    /// Extra variables (proxies, `SSL_CERT_FILE`), in order.
-    pub(crate) env: Vec<(String, String)>,
-    /// A ConfigMap in the pod's namespace with extra CA certificates.
-    pub(crate) ca_configmap: Option<String>,
-    /// Its key holding the PEM bundle.
-    pub(crate) ca_key: String,
-    /// `run --cluster-name`.
-    pub(crate) cluster_name: Option<String>,
-    /// `run --cluster-location`.
-    pub(crate) cluster_location: Option<String>,
-    /// `run --zone` for pods that annotate none.
-    pub(crate) zone: Option<String>,
-}
-
-impl Default for AgentSettings {
-    fn default() -> Self {
-        Self {
-            resources: ["10m", "16Mi", "200m", "64Mi"].map(|q| Some(q.to_owned())),
-            run_as_user: Some(65532),
-            env: Vec::new(),
-            ca_configmap: None,
-            ca_key: "ca.crt".to_owned(),
-            cluster_name: None,
-            cluster_location: None,
-            zone: None,
-        }
-    }
-}
 
 /// The container for `plan`.
 pub(crate) fn container(plan: &Plan<'_>) -> Value {

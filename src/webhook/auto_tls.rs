@@ -21,57 +21,9 @@ use super::{
     lease::Lease,
     tls::SwappableCert,
 };
-use crate::{
-    cli::AutoTlsArgs,
-    error::{Error, Result},
-};
+use crate::{config::AutoTlsSettings as Settings, error::Result};
 
 const NOTE: &str = "gcp-token-agent.io/";
-
-/// What automatic TLS manages, checked.
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    namespace: String,
-    secret: String,
-    webhook_configuration: String,
-    names: Vec<String>,
-    validity: Duration,
-}
-
-impl Settings {
-    pub(crate) fn from_args(args: &AutoTlsArgs) -> Result<Self> {
-        let name = |flag: &str, value: &Option<String>| {
-            value
-                .clone()
-                .filter(|v| crate::validate::dns_subdomain(v))
-                .ok_or_else(|| Error::usage(flag, format!("{value:?} is not a Kubernetes object name")))
-        };
-        let namespace = name("--namespace", &args.namespace)?;
-        let service = name("--service-name", &args.service_name)?;
-        if !crate::validate::dns_subdomain(&args.cluster_domain) {
-            return Err(Error::usage(
-                "--cluster-domain",
-                format!("\"{}\" is not a DNS name", args.cluster_domain),
-            ));
-        }
-        if args.tls_validity < Duration::from_secs(30) {
-            return Err(Error::usage("--tls-validity", "must be at least 30s"));
-        }
-        let names = vec![
-            service.clone(),
-            format!("{service}.{namespace}"),
-            format!("{service}.{namespace}.svc"),
-            format!("{service}.{namespace}.svc.{}", args.cluster_domain),
-        ];
-        Ok(Self {
-            secret: name("--tls-secret", &args.tls_secret)?,
-            webhook_configuration: name("--webhook-configuration", &args.webhook_configuration)?,
-            namespace,
-            names,
-            validity: args.tls_validity,
-        })
-    }
-}
 
 /// Runs until `shutdown`: load, renew when due, repeat.
 pub(crate) async fn keep(

@@ -177,7 +177,7 @@ fn gcloud_detects_the_agent_once_it_has_looked_up_the_numeric_project_id() {
 #[ignore = "needs gcloud: scripts/setup/install-test-deps.sh"]
 fn gcloud_finds_no_credentials_while_the_numeric_project_id_is_unknown() {
     // A project Resource Manager refuses: the route stays 404, and gcloud does not take the
-    // agent for a metadata server (why the README asks for --numeric-project-id then).
+    // agent for a metadata server (why docs/metadata-api.md asks for --numeric-project-id then).
     let emulator = Emulator::start();
     let url = emulator.url().to_owned();
     let live = Live::start_on(

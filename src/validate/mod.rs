@@ -2,6 +2,12 @@
 //! the webhook admits exactly what the injected `run` will accept. A leaf: it imports
 //! only `scrub`, the other leaf that shows URLs. Each returns the value to use, or why it is wrong.
 
+mod place;
+mod url;
+
+pub(crate) use place::{attribute, hostname, instance_id, metadata_name, region, region_of_zone, zone};
+pub(crate) use url::{endpoint_url, fetch_url, local_host, loopback_name, registry_host, shown_url};
+
 /// Where Google's OAuth scopes live; short names are relative to it, as in gcloud.
 const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
 /// OpenID Connect scopes, which are sent as they are.
@@ -80,6 +86,22 @@ pub(crate) fn service_account_email(text: &str) -> Result<(), String> {
     }
 }
 
+/// A service account's email, checked once where text enters (a flag, an annotation): holding
+/// one is the proof, so nothing below checks it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceAccountEmail(String);
+
+impl ServiceAccountEmail {
+    /// Checks `text` with [`service_account_email`].
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        service_account_email(text).map(|()| Self(text.to_owned()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The project a service account belongs to, read from its email.
 pub(crate) fn project_of_email(email: &str) -> Option<String> {
     let (_, domain) = email.split_once('@')?;
@@ -95,71 +117,6 @@ pub(crate) fn file_name_part(text: &str) -> Result<(), String> {
         && !text.starts_with('.')
         && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if simple { Ok(()) } else { Err(format!("name \"{text}\" must be letters, digits, '-', '_' or '.'")) }
-}
-
-/// Set to `true` to allow plain `http://` endpoints on any host (a TLS-terminating proxy in
-/// front of Google, a test rig); without it only loopback and link-local hosts may use it.
-pub(crate) const ALLOW_HTTP_ENV: &str = "GCP_TOKEN_AGENT_ALLOW_INSECURE_HTTP";
-
-/// A URL the agent sends credentials to: `https://`, or `http://` to a loopback or
-/// link-local host (a metadata server, a local emulator) unless [`ALLOW_HTTP_ENV`] says
-/// otherwise, never with `user:password@`. The message never repeats a password.
-pub(crate) fn endpoint_url(text: &str) -> Result<(), String> {
-    let shown = shown_url(text);
-    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("\"{shown}\" is not a URL ({e})"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("\"{shown}\" carries user:password@; credentials never go in URLs"));
-    }
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("\"{shown}\" has no host"))?;
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if local_host(host) || std::env::var(ALLOW_HTTP_ENV).is_ok_and(|v| v == "true") => Ok(()),
-        "http" => Err(format!(
-            "\"{shown}\" is plain http to {host}; credentials travel only over https (http only to loopback \
-             and link-local hosts, unless {ALLOW_HTTP_ENV}=true)"
-        )),
-        other => Err(format!("\"{shown}\" has scheme \"{other}\"; expected https")),
-    }
-}
-
-/// A URL as messages and logs show it: [`crate::scrub::url`], the one masking rule.
-pub(crate) fn shown_url(url: &str) -> String {
-    crate::scrub::url(url)
-}
-
-/// A URL the agent fetches without sending it credentials of its own (an
-/// `external_account`'s `credential_source.url`): `http` or `https` with a host, no
-/// `user:password@` (headers carry credentials). Plain http to any host stays allowed, as
-/// Google's libraries allow it for on-premises token services.
-pub(crate) fn fetch_url(text: &str) -> Result<(), String> {
-    let shown = shown_url(text);
-    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("\"{shown}\" is not a URL ({e})"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("\"{shown}\" carries user:password@; use \"headers\""));
-    }
-    match (url.scheme(), url.host_str()) {
-        ("http" | "https", Some(host)) if !host.is_empty() => Ok(()),
-        ("http" | "https", _) => Err(format!("\"{shown}\" has no host")),
-        (other, _) => Err(format!("\"{shown}\" has scheme \"{other}\"; expected https or http")),
-    }
-}
-
-/// Loopback, link-local (169.254.169.254, fe80::/10) and the metadata server's names: the
-/// hosts plain http may reach, and that proxies are never used for.
-pub(crate) fn local_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_link_local(),
-        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unicast_link_local(),
-        Err(_) => matches!(host, "localhost" | "metadata" | "metadata.google.internal"),
-    }
-}
-
-/// Loopback named as such: `localhost`, `127.0.0.0/8`, `[::1]`; never another name that
-/// may resolve there.
-pub(crate) fn loopback_name(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A parser's error message without the string values it quotes: serde says `invalid type:
@@ -218,133 +175,6 @@ pub(crate) fn dns_subdomain(text: &str) -> bool {
         })
 }
 
-/// A container registry as Docker's `credHelpers` keys it: `HOST` or `HOST:PORT`, the host a
-/// lowercase DNS name or an IP address (IPv6 in brackets). A leading `https://` and a trailing
-/// `/`, as pasted from a browser, are dropped; another scheme, a path or `user@` is refused,
-/// because Docker looks helpers up by host alone.
-pub(crate) fn registry_host(text: &str) -> Result<String, String> {
-    let shown = shown_url(text);
-    let bare = text.trim();
-    let bare = bare.strip_prefix("https://").unwrap_or(bare);
-    let bare = bare.strip_suffix('/').unwrap_or(bare);
-    let example = "e.g. us-docker.pkg.dev or registry.example.com:5000";
-    if bare.contains("://") {
-        return Err(format!("\"{shown}\" has a scheme other than https://; give the host, {example}"));
-    }
-    if bare.contains(['/', '@', '?', '#']) {
-        return Err(format!(
-            "\"{shown}\" is not a bare host: Docker picks credential helpers by host[:port], {example}"
-        ));
-    }
-    let (host, port) = match bare.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(':') && (!host.contains(':') || host.ends_with(']')) => {
-            (host, Some(port))
-        }
-        _ => (bare, None),
-    };
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0) && !p.starts_with('0'));
-    let ipv6 = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-    let host_ok = match ipv6 {
-        Some(ip) => ip.parse::<std::net::Ipv6Addr>().is_ok(),
-        None => host.parse::<std::net::Ipv4Addr>().is_ok() || dns_subdomain(host),
-    };
-    if host_ok && port_ok {
-        Ok(bare.to_owned())
-    } else {
-        Err(format!(
-            "\"{shown}\" is not a registry host[:port] (a lowercase DNS name or an IP address, IPv6 in \
-             brackets), {example}"
-        ))
-    }
-}
-
-/// A Compute Engine region: lowercase words joined by hyphens, ending in a digit
-/// (`us-central1`, `northamerica-northeast1`).
-pub(crate) fn region(text: &str) -> Result<(), String> {
-    let ok = (3..=63).contains(&text.len())
-        && text.starts_with(|c: char| c.is_ascii_lowercase())
-        && text.ends_with(|c: char| c.is_ascii_digit())
-        && text.contains('-')
-        && !text.contains("--")
-        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok { Ok(()) } else { Err(format!("\"{text}\" is not a Compute Engine region such as us-central1")) }
-}
-
-/// A Compute Engine zone: a region, a hyphen and a lowercase suffix (`us-central1-a`,
-/// `us-south1-ai1b`).
-pub(crate) fn zone(text: &str) -> Result<(), String> {
-    let bad = || format!("\"{text}\" is not a Compute Engine zone such as us-central1-a");
-    let (region_part, suffix) = text.rsplit_once('-').ok_or_else(bad)?;
-    let suffix_ok = (1..=8).contains(&suffix.len())
-        && suffix.starts_with(|c: char| c.is_ascii_lowercase())
-        && suffix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if suffix_ok && region(region_part).is_ok() { Ok(()) } else { Err(bad()) }
-}
-
-/// The region of a zone, as gcloud derives it: everything before the last hyphen.
-pub(crate) fn region_of_zone(zone: &str) -> Option<&str> {
-    zone.rsplit_once('-').map(|(region, _)| region)
-}
-
-/// A name the metadata API reports (an instance, a cluster, its location or uid): 1 to 253
-/// visible ASCII characters, none of them `/` (it would read as a path), whitespace or a
-/// control character. Lenient on purpose: Kubernetes and other platforms name things their way.
-pub(crate) fn metadata_name(text: &str) -> Result<(), String> {
-    let ok = (1..=253).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("\"{}\" must be 1 to 253 visible ASCII characters without \"/\"", text.escape_debug()))
-    }
-}
-
-/// A numeric instance id: Compute Engine ids are unsigned 64-bit numbers.
-pub(crate) fn instance_id(text: &str) -> Result<u64, String> {
-    let digits = !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
-    digits.then(|| text.parse::<u64>().ok()).flatten().ok_or_else(|| {
-        format!("\"{}\" is not a numeric instance id (an unsigned 64-bit number)", text.escape_debug())
-    })
-}
-
-/// A host name: dot-separated labels of ASCII letters, digits, `-` and `_`, at most 253
-/// characters (`vm-1.us-central1-a.c.my-project.internal`, a pod's name).
-pub(crate) fn hostname(text: &str) -> Result<(), String> {
-    let ok = (1..=253).contains(&text.len())
-        && text.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    if ok { Ok(()) } else { Err(format!("\"{}\" is not a host name", text.escape_debug())) }
-}
-
-/// Longest instance attribute value Compute Engine stores.
-const MAX_ATTRIBUTE_VALUE: usize = 256 * 1024;
-
-/// An instance attribute `KEY=VALUE`: keys as Compute Engine allows them (1 to 128 letters,
-/// digits, `-` and `_`), values up to 256 KiB with no control characters but tab and newline.
-pub(crate) fn attribute(pair: &str) -> Result<(String, String), String> {
-    let (key, value) = pair.split_once('=').ok_or_else(|| {
-        format!("\"{}\" is not KEY=VALUE", pair.chars().take(64).collect::<String>().escape_debug())
-    })?;
-    let key_ok = (1..=128).contains(&key.len())
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !key_ok {
-        return Err(format!(
-            "key \"{}\" must be 1 to 128 letters, digits, '-' or '_'",
-            key.chars().take(64).collect::<String>().escape_debug()
-        ));
-    }
-    if value.len() > MAX_ATTRIBUTE_VALUE {
-        return Err(format!("the value of \"{key}\" is longer than 256 KiB"));
-    }
-    if value.chars().any(|c| c.is_control() && c != '\t' && c != '\n') {
-        return Err(format!(
-            "the value of \"{key}\" has control characters (only tab and newline may appear)"
-        ));
-    }
-    Ok((key.to_owned(), value.to_owned()))
-}
-
 /// A domain: a subdomain of at least two labels.
 fn dns_name(text: &str) -> bool {
     text.contains('.') && dns_subdomain(text)
@@ -353,6 +183,18 @@ fn dns_name(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_account_email_is_parsed_once_with_the_strict_check() {
+        let email = ServiceAccountEmail::parse("sa@my-project.iam.gserviceaccount.com").expect("valid");
+        assert_eq!(email.as_str(), "sa@my-project.iam.gserviceaccount.com");
+        for bad in
+            ["user@example.com", "sa@", "@my-project.iam.gserviceaccount.com", "SA@p.iam.gserviceaccount.com"]
+        {
+            let why = ServiceAccountEmail::parse(bad).expect_err(bad);
+            assert!(why.contains("is not a service account email"), "{why}");
+        }
+    }
 
     #[test]
     fn registry_hosts_are_hosts_with_an_optional_port() {

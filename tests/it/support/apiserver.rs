@@ -21,13 +21,7 @@ struct Store {
 }
 type Accounts = Arc<Mutex<Store>>;
 
-use tokio_rustls::{
-    TlsAcceptor,
-    rustls::{
-        ServerConfig,
-        pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
-    },
-};
+use tokio_rustls::TlsAcceptor;
 
 /// A running stand-in; dropping it stops the server.
 pub struct ApiServer {
@@ -42,19 +36,7 @@ pub struct ApiServer {
 impl ApiServer {
     /// Starts on 127.0.0.1 with a fresh self-signed certificate.
     pub fn start() -> Self {
-        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("self-signed certificate");
-        let ca_pem = cert.cert.pem();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-        let chain = vec![CertificateDer::from(cert.cert.der().to_vec())];
-        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocols")
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .expect("server config");
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let (acceptor, ca_pem) = super::tls_front::self_signed_acceptor();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");

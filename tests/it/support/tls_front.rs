@@ -12,6 +12,25 @@ use tokio_rustls::{
     },
 };
 
+/// A TLS acceptor with a certificate made now for 127.0.0.1 and localhost, and that
+/// certificate in PEM (the CA a client must trust).
+pub fn self_signed_acceptor() -> (TlsAcceptor, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("self-signed certificate");
+    let ca_pem = cert.cert.pem();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+    let chain = vec![CertificateDer::from(cert.cert.der().to_vec())];
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    (acceptor, ca_pem)
+}
+
 /// A running front; dropping it stops it.
 pub struct TlsFront {
     addr: SocketAddr,
@@ -23,19 +42,7 @@ pub struct TlsFront {
 impl TlsFront {
     /// Listens on 127.0.0.1 (a free port) and forwards every connection to `backend`.
     pub fn start(backend: SocketAddr) -> Self {
-        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("self-signed certificate");
-        let ca_pem = cert.cert.pem();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-        let chain = vec![CertificateDer::from(cert.cert.der().to_vec())];
-        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocols")
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .expect("server config");
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let (acceptor, ca_pem) = self_signed_acceptor();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");

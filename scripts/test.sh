@@ -52,8 +52,8 @@ run_tests() {
 }
 run_tests --all-targets --locked -- --include-ignored --skip image:: --skip release::
 bash scripts/check/validate-k8s.sh
-# The release workflow: actionlint (syntax, expressions, and the shell of run: steps through
-# shellcheck) and zizmor (injection, credentials, unpinned actions).
+# The release workflow: actionlint (syntax, expressions, and the shell of run: steps, which it
+# hands to the shellcheck linter) and zizmor (injection, credentials, unpinned actions).
 actionlint .github/workflows/*.yml
 zizmor --quiet --offline .github/workflows/
 # The release, from one release build of the binary: scripts/release/release.sh writes dist/ (the

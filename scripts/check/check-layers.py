@@ -4,7 +4,7 @@
 The table below is the one source: CONTRIBUTING.md carries a copy of it between the
 `layers:begin` and `layers:end` markers, and this script fails when the copy drifts
 (`python3 scripts/check/check-layers.py --write` rewrites it). Every `crate::MODULE` path in src/
-counts (test code excluded: everything from a file's first `#[cfg(test)]` on, files
+counts (test code excluded: everything from a file's first `#[cfg(test)] mod` on, files
 named tests.rs and files in a `tests/` module directory). An edge the table does not allow fails, and so does any import cycle.
 """
 
@@ -109,7 +109,7 @@ def edges():
         if path.name == "tests.rs" or "tests" in path.relative_to(SRC).parts[:-1] or path.parent == SRC and path.name in ("lib.rs", "main.rs"):
             continue
         text = path.read_text()
-        text = text.split("#[cfg(test)]", 1)[0]
+        text = re.split(r"#\[cfg\(test\)\]\s*(?:pub(?:\([a-z]+\))?\s+)?mod\b", text, maxsplit=1)[0]
         # Comments may name modules without importing them.
         text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
         source = module_of(path)

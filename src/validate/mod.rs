@@ -124,16 +124,20 @@ pub(crate) fn file_name_part(text: &str) -> Result<(), String> {
 /// Field names (quoted with backticks) stay, so the message still names what to fix.
 pub(crate) fn without_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut quote = None;
+    // Inside quotes, a backslash escapes the next character (serde prints strings with `{:?}`,
+    // so an embedded quote is `\"` and does not end the string).
+    let (mut quoted, mut escaped) = (false, false);
     for c in message.chars() {
-        match (quote, c) {
-            (None, '"') => {
-                quote = Some(c);
+        match (quoted, escaped, c) {
+            (false, _, '"') => {
+                quoted = true;
                 out.push('…');
             }
-            (Some(open), c) if c == open => quote = None,
-            (Some(_), _) => {}
-            (None, c) => out.push(c),
+            (false, _, c) => out.push(c),
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => quoted = false,
+            (true, false, _) => {}
         }
     }
     out
@@ -356,6 +360,8 @@ mod tests {
         let message = r#"invalid type: string "Bearer s3cret", expected a map at line 1 column 9"#;
         assert_eq!(without_quoted(message), "invalid type: string …, expected a map at line 1 column 9");
         assert_eq!(without_quoted("missing field `client_email`"), "missing field `client_email`");
+        let embedded = r#"invalid type: string "ab\"cd\\", expected a map"#;
+        assert_eq!(without_quoted(embedded), "invalid type: string …, expected a map", "an escaped quote");
     }
 
     #[test]

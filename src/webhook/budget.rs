@@ -1,10 +1,12 @@
-//! The memory reviews may hold at once. Each review reserves what its body will take and,
-//! before its pod is parsed, an estimate of the parsed tree; reviews past the budget wait
-//! (within their deadline). So the webhook's memory is bounded by construction, whatever the
-//! bodies hold, and a small review waits only behind bodies that are really in flight.
+//! The memory reviews may hold at once. Each review reserves what its body takes as the bytes
+//! arrive and, before its pod is parsed, an estimate of the parsed tree; reviews past the
+//! budget wait (within their deadline). So the webhook's memory is bounded by construction,
+//! whatever the bodies hold, and a client that promises a large body and sends it slowly (or
+//! never) holds only what it really sent.
 
-use std::sync::Arc;
+use std::{pin::Pin, sync::Arc};
 
+use axum::body::{Body, HttpBody as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// All reviews together: a few full-size reviews, or hundreds of ordinary ones (a pod is a
@@ -39,6 +41,44 @@ impl Budget {
         let units = u32::try_from(bytes.div_ceil(UNIT).clamp(1, BUDGET / UNIT)).unwrap_or(u32::MAX);
         self.0.clone().acquire_many_owned(units).await.ok()
     }
+}
+
+/// A review body read chunk by chunk, twice each byte reserved as it arrives (collecting holds
+/// the chunks and the growing copy at once), at most `max` bytes. The permits go with the body.
+pub(crate) async fn read_body(budget: &Budget, mut body: Body, max: usize) -> Result<Held, BodyError> {
+    let (mut bytes, mut permits, mut reserved) = (Vec::new(), Vec::new(), 0usize);
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(chunk) = frame.map_err(|e| BodyError::Broken(e.to_string()))?.into_data() else {
+            continue;
+        };
+        if bytes.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        let needed = (bytes.len() + chunk.len()).saturating_mul(2);
+        if needed > reserved {
+            // Whole units, so a client dripping single bytes reserves one unit per KiB sent.
+            let deficit = (needed - reserved).div_ceil(UNIT) * UNIT;
+            permits.extend(budget.reserve(deficit).await);
+            reserved += deficit;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Held { bytes, _permits: permits })
+}
+
+/// A body and the budget it holds until dropped.
+pub(crate) struct Held {
+    pub(crate) bytes: Vec<u8>,
+    _permits: Vec<OwnedSemaphorePermit>,
+}
+
+/// Why a body could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// More than the cap.
+    TooLarge,
+    /// The connection broke or the framing was wrong.
+    Broken(String),
 }
 
 /// An upper estimate of what parsing `json` into a `serde_json::Value` allocates: its text
@@ -95,6 +135,18 @@ mod tests {
         assert!(futures_now(&mut next).await.is_none(), "the budget is spent");
         drop((first, small));
         assert!(next.await.expect("granted once freed").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_body_holds_twice_what_arrived_and_frees_it_when_dropped() {
+        let budget = Budget::default();
+        let free = || budget.0.available_permits() * UNIT;
+        let held = read_body(&budget, Body::from(vec![b'x'; 100 * UNIT]), 1 << 20).await.expect("read");
+        assert_eq!((held.bytes.len(), free()), (100 * UNIT, BUDGET - 200 * UNIT));
+        drop(held);
+        assert_eq!(free(), BUDGET);
+        let over = read_body(&budget, Body::from(vec![0u8; 11]), 10).await.err();
+        assert_eq!((over, free()), (Some(BodyError::TooLarge), BUDGET), "nothing kept past the cap");
     }
 
     /// The task's result if it has finished.

@@ -50,20 +50,16 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
             let why = format!("the review is {length} bytes; the API server sends at most {MAX_BODY}");
             return Err((StatusCode::PAYLOAD_TOO_LARGE, why));
         }
-        // Held until the answer is built. Twice the body: collecting it holds the chunks and the
-        // contiguous copy at once.
-        let _body = state.budget.reserve(declared.unwrap_or(MAX_BODY).saturating_mul(2)).await;
-        let body = axum::body::to_bytes(request.into_body(), MAX_BODY).await;
-        match body {
-            Ok(body) => handle(&state, &body).await,
-            Err(e) => {
-                // axum reports the cap as a "length limit exceeded" error; anything else is a
-                // broken or aborted request.
-                let too_big =
-                    std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"));
-                let status = if too_big { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
-                Err((status, format!("cannot read the review: {e}")))
+        // Held until the answer is built.
+        match budget::read_body(&state.budget, request.into_body(), MAX_BODY).await {
+            Ok(body) => handle(&state, &body.bytes).await,
+            Err(budget::BodyError::TooLarge) => {
+                Err((StatusCode::PAYLOAD_TOO_LARGE, format!("the review is over {MAX_BODY} bytes")))
             }
+            Err(budget::BodyError::Broken(e)) => Err((
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the review: {}", crate::scrub::escape(&e)),
+            )),
         }
     };
     let outcome = tokio::time::timeout(state.deadline, work).await.unwrap_or_else(|_| {
@@ -149,5 +145,11 @@ async fn lookup_gsa(
     let Some(accounts) = state.accounts.as_ref().filter(|_| !annotated) else { return Ok(None) };
     let namespace = namespace.or_else(|| text("/metadata/namespace")).unwrap_or("default");
     let name = text("/spec/serviceAccountName").or_else(|| text("/spec/serviceAccount")).unwrap_or("default");
+    // Mutating webhooks run before the API server validates names: a forged review's names
+    // could be kilobytes each, and every miss is remembered. A name no API server accepts has no
+    // ServiceAccount to read (the pod is refused after this review anyway).
+    if !crate::validate::dns_subdomain(namespace) || !crate::validate::dns_subdomain(name) {
+        return Ok(None);
+    }
     accounts.gsa(namespace, name).await
 }

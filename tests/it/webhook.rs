@@ -446,6 +446,23 @@ fn reviews_for_a_missing_service_account_share_one_api_read_for_a_few_seconds() 
 }
 
 #[test]
+fn a_service_account_name_no_api_server_accepts_costs_no_api_read() {
+    let api = ApiServer::start();
+    let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
+    let (rt, http) = (runtime(), client(&pem));
+    let before = api.bearer_tokens().len();
+    for (n, name) in ["A".repeat(30_000), "x".repeat(300), "under_score".to_owned()].into_iter().enumerate() {
+        let mut review = fixture("pod.json");
+        review["request"]["uid"] = Value::String(format!("forged-name-{n}"));
+        review["request"]["object"]["spec"]["serviceAccountName"] = Value::String(name);
+        let (status, answer) = post(&rt, &http, &webhook, review.to_string());
+        assert_eq!(status, 200, "{answer}");
+    }
+    // Kilobyte names would each be an API read and a remembered miss; none reaches the API.
+    assert_eq!(api.bearer_tokens().len(), before, "no ServiceAccount read for an invalid name");
+}
+
+#[test]
 fn a_body_over_3_mib_is_refused_and_a_pod_of_a_million_values_is_denied_unparsed() {
     let api = ApiServer::start();
     let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &[]);

@@ -68,12 +68,6 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         watching.await;
         "credential watcher"
     });
-    let mut identity = identity(&loaded, &config, &http).await;
-    if identity.numeric_project_id.get().is_none() && config.listen.is_some() {
-        identity.numeric_lookup = look_up_project_number(&config, &identity, &tokens.access.clone(), &http);
-    }
-    let mut metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
-    metadata_state.nudge = Some(asks_tx);
     let admin_state = admin::AdminState {
         tokens: ready_when,
         min_remaining: config.min_remaining,
@@ -81,8 +75,16 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         gate: None,
         health: face.health(),
     };
-    face.serve(Limits::METADATA, None, metadata::site(metadata_state), "metadata API");
+    // Probes answer while the identity is resolved (with --source metadata it asks the
+    // upstream metadata server, which may be slow to answer at start).
     face.serve_admin(admin::router(admin_state), "admin listener");
+    let mut identity = identity(&loaded, &config, &http).await;
+    if identity.numeric_project_id.get().is_none() && config.listen.is_some() {
+        identity.numeric_lookup = look_up_project_number(&config, &identity, &tokens.access.clone(), &http);
+    }
+    let mut metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
+    metadata_state.nudge = Some(asks_tx);
+    face.serve(Limits::METADATA, None, metadata::site(metadata_state), "metadata API");
     face.drain().await
 }
 

@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 
-use super::parse_duration;
+use super::{duration::parse_whole_seconds, parse_duration};
 
 // Which credential to use. Without any of these: Application Default Credentials.
 #[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
@@ -69,7 +69,7 @@ pub struct SourceArgs {
     pub delegates: Vec<String>,
     /// Lifetime of impersonated access tokens: 600s to 12h (over 1h needs the org policy
     /// iam.allowServiceAccountCredentialLifetimeExtension).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_LIFETIME", help_heading = "Impersonation")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_whole_seconds, env = "GCP_TOKEN_AGENT_LIFETIME", help_heading = "Impersonation")]
     pub lifetime: Option<Duration>,
     /// STS base URL for --subject-token-file, e.g. a Private Service Connect endpoint
     /// [default: https://sts.googleapis.com]. Credential files carry their own token_url.

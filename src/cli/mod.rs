@@ -34,6 +34,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Warnings found while parsing (deprecated variables), logged once logging is set up.
+    #[arg(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// The faces of the binary. Each subcommand's flags are defined only when it runs (`defer`):

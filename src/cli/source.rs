@@ -33,7 +33,8 @@ pub struct SourceArgs {
     pub subject_token_file: Option<PathBuf>,
     /// The workload identity provider,
     /// //iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X
-    /// (`--audience` is the same flag, except in print-identity-token).
+    /// (`--audience` is the same flag, except in print-identity-token, whose `--audience` is
+    /// the ID token's and read from GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE).
     #[arg(
         long,
         value_name = "PROVIDER",

@@ -55,6 +55,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
 /// pair, taken whole, so an audience or attribute value may contain a comma.
 fn from_matches(matches: &ArgMatches) -> Result<Cli, ParseError> {
     let mut cli = Cli::from_arg_matches(matches).map_err(ParseError::Clap)?;
+    legacy_env::apply(&mut cli, std::env::var(legacy_env::OLD).ok()).map_err(ParseError::Config)?;
     let from_env = |id: &str| {
         matches
             .subcommand_matches("run")
@@ -127,6 +128,7 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
 }
 
 mod file;
+mod legacy_env;
 mod run;
 mod webhook;
 mod without_flags;

@@ -33,6 +33,9 @@ fn main() -> ExitCode {
     for warning in &cli.warnings {
         tracing::warn!("{warning}");
     }
+    for line in &cli.debug {
+        tracing::debug!("{line}");
+    }
     match dispatch(cli) {
         Ok(answer) => match gcp_token_agent::print_answer(&answer) {
             Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,9 @@ pub struct Cli {
     /// Warnings found while parsing (deprecated variables), logged once logging is set up.
     #[arg(skip)]
     pub warnings: Vec<String>,
+    /// Debug lines found while parsing (plugin flags ignored), logged once logging is set up.
+    #[arg(skip)]
+    pub debug: Vec<String>,
 }
 
 /// The faces of the binary. Each subcommand's flags are defined only when it runs (`defer`):

@@ -30,6 +30,12 @@ fn main() -> ExitCode {
     if let Err(e) = gcp_token_agent::init_logging(&LogSettings::from(&cli.log), default_level) {
         return fail(&e);
     }
+    for warning in &cli.warnings {
+        tracing::warn!("{warning}");
+    }
+    for line in &cli.debug {
+        tracing::debug!("{line}");
+    }
     match dispatch(cli) {
         Ok(answer) => match gcp_token_agent::print_answer(&answer) {
             Ok(()) => ExitCode::SUCCESS,

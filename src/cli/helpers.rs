@@ -18,11 +18,11 @@ pub struct HelperTokenArgs {
     /// OAuth scopes, comma-separated [default: https://www.googleapis.com/auth/cloud-platform].
     #[arg(long, value_name = "SCOPES", value_delimiter = ',', env = "GCP_TOKEN_AGENT_SCOPES")]
     pub scopes: Option<Vec<String>>,
-    /// Same as --workload-identity-provider.
+    /// Same as --workload-identity-provider (its variable is GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER;
+    /// GCP_TOKEN_AGENT_AUDIENCE is still read as the provider here, with a warning).
     #[arg(
         long,
         value_name = "PROVIDER",
-        env = "GCP_TOKEN_AGENT_AUDIENCE",
         conflicts_with = "workload_identity_provider",
         help_heading = "Workload identity"
     )]

@@ -3,17 +3,18 @@
 use std::{
     ffi::OsString,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod duration;
 mod helpers;
 mod print;
 mod run;
 mod source;
 mod webhook;
 
+pub use duration::parse_duration;
 pub use helpers::{
     ConfigureDockerArgs, DockerAction, DockerCredentialArgs, GitAction, GitCredentialArgs, HelperTokenArgs,
     LoginArgs,
@@ -33,6 +34,12 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Warnings found while parsing (deprecated variables), logged once logging is set up.
+    #[arg(skip)]
+    pub warnings: Vec<String>,
+    /// Debug lines found while parsing (plugin flags ignored), logged once logging is set up.
+    #[arg(skip)]
+    pub debug: Vec<String>,
 }
 
 /// The faces of the binary. Each subcommand's flags are defined only when it runs (`defer`):
@@ -151,26 +158,4 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// Parses `3600`, `3600s`, `60m` or `12h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("\"{text}\" is not a duration like 3600s, 60m or 1h"))?;
-    let factor = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("\"{text}\" has unit \"{unit}\"; use s, m or h")),
-    };
-    // Nothing the agent waits for lasts a year; a bound keeps every deadline computable.
-    const MAX: u64 = 366 * 24 * 3600;
-    n.checked_mul(factor)
-        .filter(|secs| *secs <= MAX)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("\"{text}\" is too long (at most 8784h)"))
 }

@@ -22,11 +22,11 @@ pub struct PrintAccessArgs {
     /// Output: the bare token, or JSON {"access_token","token_type","expiry"}.
     #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_FORMAT", default_value_t = OutputFormat::Bare)]
     pub format: OutputFormat,
-    /// Same as --workload-identity-provider.
+    /// Same as --workload-identity-provider (its variable is GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER;
+    /// GCP_TOKEN_AGENT_AUDIENCE is still read as the provider here, with a warning).
     #[arg(
         long,
         value_name = "PROVIDER",
-        env = "GCP_TOKEN_AGENT_AUDIENCE",
         conflicts_with = "workload_identity_provider",
         help_heading = "Workload identity"
     )]
@@ -40,8 +40,10 @@ pub struct PrintIdentityArgs {
     /// Credential selection.
     #[command(flatten)]
     pub source: SourceArgs,
-    /// The audience (`aud`) of the ID token, e.g. a Cloud Run URL.
-    #[arg(long, value_name = "AUDIENCE", env = "GCP_TOKEN_AGENT_AUDIENCE")]
+    /// The audience (`aud`) of the ID token, e.g. a Cloud Run URL; required. Its variable is
+    /// GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE (GCP_TOKEN_AGENT_AUDIENCE is still read, with a warning,
+    /// unless it holds a workload identity provider).
+    #[arg(long, value_name = "AUDIENCE", env = "GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE", default_value_t = String::new(), hide_default_value = true)]
     pub audience: String,
     /// Ask for the `email` and `email_verified` claims (metadata `format=full`).
     #[arg(long, env = "GCP_TOKEN_AGENT_INCLUDE_EMAIL")]
@@ -61,11 +63,11 @@ pub struct ExecCredentialArgs {
     /// OAuth scopes, comma-separated [default: cloud-platform,userinfo.email].
     #[arg(long, value_name = "SCOPES", value_delimiter = ',', env = "GCP_TOKEN_AGENT_SCOPES")]
     pub scopes: Option<Vec<String>>,
-    /// Same as --workload-identity-provider.
+    /// Same as --workload-identity-provider (its variable is GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER;
+    /// GCP_TOKEN_AGENT_AUDIENCE is still read as the provider here, with a warning).
     #[arg(
         long,
         value_name = "PROVIDER",
-        env = "GCP_TOKEN_AGENT_AUDIENCE",
         conflicts_with = "workload_identity_provider",
         help_heading = "Workload identity"
     )]

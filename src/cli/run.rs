@@ -55,11 +55,11 @@ pub struct RunArgs {
     /// Domain-wide delegation: the user a service-account key acts as.
     #[arg(long, value_name = "EMAIL", env = "GCP_TOKEN_AGENT_SUBJECT")]
     pub subject: Option<String>,
-    /// Same as --workload-identity-provider.
+    /// Same as --workload-identity-provider (its variable is GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER;
+    /// GCP_TOKEN_AGENT_AUDIENCE is still read as the provider here, with a warning).
     #[arg(
         long,
         value_name = "PROVIDER",
-        env = "GCP_TOKEN_AGENT_AUDIENCE",
         conflicts_with = "workload_identity_provider",
         help_heading = "Workload identity"
     )]

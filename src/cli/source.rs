@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 
-use super::parse_duration;
+use super::{duration::parse_whole_seconds, parse_duration};
 
 // Which credential to use. Without any of these: Application Default Credentials.
 #[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
@@ -33,7 +33,8 @@ pub struct SourceArgs {
     pub subject_token_file: Option<PathBuf>,
     /// The workload identity provider,
     /// //iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X
-    /// (`--audience` is the same flag, except in print-identity-token).
+    /// (`--audience` is the same flag, except in print-identity-token, whose `--audience` is
+    /// the ID token's and read from GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE).
     #[arg(
         long,
         value_name = "PROVIDER",
@@ -69,7 +70,7 @@ pub struct SourceArgs {
     pub delegates: Vec<String>,
     /// Lifetime of impersonated access tokens: 600s to 12h (over 1h needs the org policy
     /// iam.allowServiceAccountCredentialLifetimeExtension).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_LIFETIME", help_heading = "Impersonation")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_whole_seconds, env = "GCP_TOKEN_AGENT_LIFETIME", help_heading = "Impersonation")]
     pub lifetime: Option<Duration>,
     /// STS base URL for --subject-token-file, e.g. a Private Service Connect endpoint
     /// [default: https://sts.googleapis.com]. Credential files carry their own token_url.

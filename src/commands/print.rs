@@ -44,7 +44,10 @@ pub(crate) fn cached_access_token(source: &SourceArgs, request: &AccessRequest, 
 /// Returns what `print-identity-token` prints.
 pub fn identity_token(args: &PrintIdentityArgs, env: &Env) -> Result<String> {
     if args.audience.trim().is_empty() {
-        return Err(Error::usage("--audience", "must not be empty"));
+        return Err(Error::usage(
+            "--audience",
+            "is required (or GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE); it must not be empty",
+        ));
     }
     let loaded = load_source(&args.source, env)?;
     let request = IdRequest { audience: args.audience.clone(), include_email: args.include_email };

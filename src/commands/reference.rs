@@ -33,7 +33,10 @@ const HEADER: &str = "# Reference: flags, variables and `--config` keys\n\n\
 Regenerate: REGENERATE_REFERENCE=1 cargo test --test it docs_blocks:: -->\n\n\
 Every flag of every subcommand, generated from the command line's own definition. Precedence:\n\
 flag > `GCP_TOKEN_AGENT_*` variable > `run --config` file key > default. `--help` on any\n\
-subcommand prints the same text; [cli.md](cli.md) explains each face in depth.\n";
+subcommand prints the same text; [cli.md](cli.md) explains each face in depth.\n\n\
+A `DURATION` is Go-style: a number with a unit (`ms`, `s`, `m`, `h`), units combined as in\n\
+`1h30m` or `1m30.5s`, or a bare number of seconds (`3600`); jiff's friendly spellings such as\n\
+`1h 30m` or `2 hours` work too. `--lifetime` takes whole seconds only.\n";
 
 const CONFIG_NOTE: &str = "\n## `run --config FILE`\n\n\
 A YAML mapping whose keys are `run`'s long flag names (and the global ones), with `_` read as\n\

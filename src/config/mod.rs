@@ -20,10 +20,20 @@ use crate::{
 /// A flag that takes one value may be given once: clap refuses a repeat (exit 64), so a
 /// wrapper script's `--credentials` cannot be silently replaced by a second one.
 ///
-/// Run by a helper's name (`docker-credential-gcp-token-agent get`), it is that subcommand.
+/// Run by a helper's name (`docker-credential-gcp-token-agent get`), it is that subcommand;
+/// as `gke-gcloud-auth-plugin`, `exec-credential` ([`gke_plugin`]).
 /// `exec-credential` or `print-access-token` alone is parsed without clap ([`without_flags`]).
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
-    let argv = crate::cli::expand_helper_name(argv);
+    let (argv, debug) = match gke_plugin::plugin_args(&argv) {
+        Some(translated) => translated.map_err(ParseError::Config)?,
+        None => (crate::cli::expand_helper_name(argv), Vec::new()),
+    };
+    let mut cli = parse_expanded(argv)?;
+    cli.debug = debug;
+    Ok(cli)
+}
+
+fn parse_expanded(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     if let Some(cli) = without_flags::without_flags(&argv, std::env::vars_os().map(|(name, _)| name)) {
         return Ok(cli);
     }
@@ -55,6 +65,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
 /// pair, taken whole, so an audience or attribute value may contain a comma.
 fn from_matches(matches: &ArgMatches) -> Result<Cli, ParseError> {
     let mut cli = Cli::from_arg_matches(matches).map_err(ParseError::Clap)?;
+    legacy_env::apply(&mut cli, std::env::var(legacy_env::OLD).ok()).map_err(ParseError::Config)?;
     let from_env = |id: &str| {
         matches
             .subcommand_matches("run")
@@ -127,6 +138,8 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
 }
 
 mod file;
+mod gke_plugin;
+mod legacy_env;
 mod run;
 mod webhook;
 mod without_flags;

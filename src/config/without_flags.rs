@@ -40,7 +40,12 @@ pub(super) fn without_flags(argv: &[OsString], env_names: impl IntoIterator<Item
     if env_names.into_iter().any(|name| name.as_encoded_bytes().starts_with(ENV_PREFIX)) {
         return None;
     }
-    Some(Cli { log: LogArgs { log_level: None, log_format: LogFormat::Text }, command })
+    Some(Cli {
+        log: LogArgs { log_level: None, log_format: LogFormat::Text },
+        command,
+        warnings: Vec::new(),
+        debug: Vec::new(),
+    })
 }
 
 /// [`SourceArgs`] with every flag at its default.

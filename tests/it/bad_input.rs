@@ -271,6 +271,11 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         (vec!["run", "--scopes="], "--scopes"),
         (vec!["print-access-token", "--http-timeout", "0s"], "--http-timeout"),
         (vec!["run", "--http-timeout", "11m"], "--http-timeout"),
+        // Go-style durations keep each flag's range: 10m1s and 500ms are just outside it.
+        (vec!["run", "--http-timeout", "10m1s"], "--http-timeout"),
+        (vec!["run", "--http-timeout", "500ms"], "--http-timeout"),
+        (vec!["print-access-token", "--lifetime", "1h30m0.5s"], "--lifetime"),
+        (vec!["run", "--min-remaining", "1h-30m"], "--min-remaining"),
         (vec!["run", "--zone", "us-east-1a"], "--zone"),
         (vec!["run", "--zone", "us-central1-a", "--region", "europe-west4"], "--region"),
         (vec!["run", "--instance-id", "18446744073709551616"], "--instance-id"),
@@ -288,6 +293,7 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         ),
         (webhook(&["--review-deadline", "0s"]), "--review-deadline"),
         (webhook(&["--review-deadline", "31s"]), "--review-deadline"),
+        (webhook(&["--review-deadline", "30s1ms"]), "--review-deadline"),
         // The print commands check scopes and emails as `run` does.
         (vec!["print-access-token", "--scopes", "a b"], "--scopes"),
         (vec!["exec-credential", "--scopes", "a b"], "--scopes"),

@@ -11,6 +11,7 @@ mod docs_blocks;
 mod exec_credential;
 mod federation;
 mod git_credential;
+mod gke_plugin;
 mod hostile_upstream;
 mod image;
 mod interop_emulator;

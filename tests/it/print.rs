@@ -450,3 +450,38 @@ fn a_failing_stdout_is_an_error_and_help_that_cannot_be_printed_is_not_success()
         assert_eq!(sandbox.run(&[flag]).code, 0, "{flag} to a working stdout");
     }
 }
+
+#[test]
+fn the_id_token_audience_has_its_own_variable_and_the_old_one_still_works_with_a_warning() {
+    let (emulator, mut sandbox, key) = with_key();
+    sandbox.env("GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE", "https://new.example");
+    let out = sandbox.run(&["print-identity-token", "--credentials", &key]);
+    let claims = emulator.verify_id_token(out.ok().trim_end()).expect("signed by the emulator");
+    assert_eq!(claims["aud"], "https://new.example");
+    assert!(!out.stderr.contains("GCP_TOKEN_AGENT_AUDIENCE"), "{}", out.stderr);
+
+    let (emulator, mut sandbox, key) = with_key();
+    sandbox.env("GCP_TOKEN_AGENT_AUDIENCE", "https://old.example");
+    let out = sandbox.run(&["print-identity-token", "--credentials", &key]);
+    let claims = emulator.verify_id_token(out.ok().trim_end()).expect("signed by the emulator");
+    assert_eq!(claims["aud"], "https://old.example");
+    assert!(out.stderr.contains("set GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE instead"), "{}", out.stderr);
+}
+
+#[test]
+fn a_provider_in_the_old_variable_is_never_taken_as_an_id_tokens_audience() {
+    let (_emulator, mut sandbox, key) = with_key();
+    let provider = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x";
+    sandbox.env("GCP_TOKEN_AGENT_AUDIENCE", provider);
+    let out = sandbox.run(&["print-identity-token", "--credentials", &key]);
+    let err = out.fails_with(64);
+    assert!(err.contains("--audience") && err.contains("GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE"), "{err}");
+    assert!(err.contains("GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER"), "{err}");
+    // For print-access-token it is still the provider (which needs --subject-token-file), with
+    // a warning naming the new variable, and the ID token's variable changes nothing there.
+    sandbox.env("GCP_TOKEN_AGENT_ID_TOKEN_AUDIENCE", "https://run.example");
+    let out = sandbox.run(&["print-access-token", "--credentials", &key]);
+    let err = out.fails_with(64);
+    assert!(err.contains("need --subject-token-file"), "{err}");
+    assert!(err.contains("set GCP_TOKEN_AGENT_WORKLOAD_IDENTITY_PROVIDER instead"), "{err}");
+}

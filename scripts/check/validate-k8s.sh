@@ -306,6 +306,51 @@ def agent_args(rendered, chart, values_file):
     if problems:
         raise SystemExit("\n".join(problems))
 
+def platform(rendered, chart, values_file):
+    """commonLabels on every object, and the annotation, registry, host network, probe and
+    strategy values on the objects they are for."""
+    values = merged_values(chart, values_file)
+    objs = by_kind(rendered)
+    problems = []
+    def has(meta, key, want, what):
+        got = (meta or {}).get(key) or {}
+        missing = {k: v for k, v in (want or {}).items() if got.get(k) != v}
+        if missing:
+            problems.append("%s lacks %s %r" % (what, key, missing))
+    for kind, items in objs.items():
+        for o in items:
+            has(o["metadata"], "labels", values.get("commonLabels"), "%s/%s" % (kind, o["metadata"]["name"]))
+    dep = one(objs, "Deployment")
+    pod = dep["spec"]["template"]
+    has(pod["metadata"], "labels", values.get("commonLabels"), "the Deployment's pod template")
+    has(dep["metadata"], "annotations", values.get("deploymentAnnotations"), "the Deployment")
+    has(one(objs, "Service")["metadata"], "annotations", values["service"].get("annotations"), "the Service")
+    has(one(objs, "MutatingWebhookConfiguration")["metadata"], "annotations",
+        values["webhook"].get("annotations"), "the MutatingWebhookConfiguration")
+    spec = pod["spec"]
+    host = values["webhook"].get("hostNetwork", False)
+    want_dns = values["webhook"].get("dnsPolicy") or ("ClusterFirstWithHostNet" if host else None)
+    if spec.get("hostNetwork", False) != host or spec.get("dnsPolicy") != want_dns:
+        problems.append("hostNetwork/dnsPolicy are %r/%r, want %r/%r"
+                        % (spec.get("hostNetwork"), spec.get("dnsPolicy"), host, want_dns))
+    c = spec["containers"][0]
+    registry = values["image"].get("registry")
+    if registry and not c["image"].startswith(registry.rstrip("/") + "/" + values["image"]["repository"]):
+        problems.append("image %s is not behind image.registry %s" % (c["image"], registry))
+    for probe in ("readiness", "liveness"):
+        got = c[probe + "Probe"]
+        for k, v in values["probes"][probe].items():
+            if got.get(k) != v:
+                problems.append("%sProbe.%s is %r, want %r" % (probe, k, got.get(k), v))
+    strategy = values["strategy"]
+    want = {"type": strategy["type"]}
+    if strategy["type"] == "RollingUpdate" and strategy.get("rollingUpdate"):
+        want["rollingUpdate"] = strategy["rollingUpdate"]
+    if dep["spec"]["strategy"] != want:
+        problems.append("strategy is %r, want %r" % (dep["spec"]["strategy"], want))
+    if problems:
+        raise SystemExit("\n".join(problems))
+
 # Fields that make the plain manifests behave like the chart; labels and comments may differ.
 # Secrets are listed so that one in deploy/webhook shows up: in auto mode the webhook makes it.
 DRIFT_FIELDS = {
@@ -417,6 +462,8 @@ for values in "${values_sets[@]}"; do
     check "webhook configuration keeps its safety settings, listens on [::] ($label)" python3 "$py" webhook-checks "$out" "$NAMESPACE"
     check "TLS: Secret, caBundle, Service and RBAC agree ($label, tls.mode=$mode)" python3 "$py" tls-checks "$out" "$NAMESPACE" "$mode"
     check "agent.* values reach the webhook's flags ($label)" python3 "$py" agent-args "$out" "$CHART" "$values"
+    check "commonLabels, annotations, registry, hostNetwork, probes and strategy reach their objects ($label)" \
+      python3 "$py" platform "$out" "$CHART" "$values"
     # Argo CD and `helm template` users re-render on every sync: nothing may change by itself.
     check "helm template renders byte-identical output twice ($label)" \
       cmp -s "$out" <(helm template "$RELEASE" "$CHART" -n "$NAMESPACE" --kube-version "$OLDEST" "${args[@]}")
@@ -463,6 +510,44 @@ check "schema accepts agent.workloadIdentityProvider=metadata and sidecarMode=au
   helm template "$RELEASE" "$CHART" --set agent.workloadIdentityProvider=metadata --set agent.sidecarMode=auto
 refuse "kubeVersion refuses Kubernetes 1.28 (no native sidecars by default)" "kubeVersion|incompatible" \
   helm template "$RELEASE" "$CHART" --kube-version 1.28.15
+
+# --- as a subchart: what an umbrella chart passes (global, enabled) ------------------------
+# A parent chart with this chart as a file:// dependency, switched on by the usual condition;
+# `helm template` validates the subchart's values against its strict schema.
+umbrella=$work/umbrella
+mkdir -p "$umbrella"
+cat >"$umbrella/Chart.yaml" <<EOF
+apiVersion: v2
+name: platform
+version: 0.0.1
+dependencies:
+  - name: gcp-token-agent
+    version: "$(sed -n 's/^version: *//p' "$CHART/Chart.yaml")"
+    repository: "file://$PWD/$CHART"
+    condition: gcp-token-agent.enabled
+EOF
+cat >"$umbrella/values.yaml" <<'EOF'
+global:
+  imageRegistry: mirror.example.com
+  imagePullSecrets: [regcred]
+gcp-token-agent:
+  enabled: true
+  commonLabels:
+    example.com/umbrella: platform
+EOF
+if out=$(helm dependency build "$umbrella" 2>&1); then
+  pass "helm dependency build of an umbrella chart with a file:// dependency"
+  check "the chart renders as a subchart (global and enabled pass its strict schema)" \
+    bash -c 'helm template platform "$1" -n "$2" --kube-version "$3" | grep -q "example.com/umbrella: platform"' \
+    _ "$umbrella" "$NAMESPACE" "$OLDEST"
+  check "the umbrella's condition switches the subchart off (enabled: false renders none of it)" \
+    bash -c '! helm template platform "$1" -n "$2" --kube-version "$3" --set gcp-token-agent.enabled=false | grep -q MutatingWebhookConfiguration' \
+    _ "$umbrella" "$NAMESPACE" "$OLDEST"
+  refuse "the subchart's strict schema still refuses an unknown value under the umbrella" "additional property" \
+    helm template platform "$umbrella" --set gcp-token-agent.replicas=2
+else
+  fail "helm dependency build of an umbrella chart with a file:// dependency" "$out"
+fi
 
 # --- schemas: every rendered document and every deploy/ manifest -------------------------
 mapfile -t deploy_files < <(find deploy -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)

@@ -295,6 +295,8 @@ def agent_args(rendered, chart, values_file):
         "--agent-memory-limit": [unset((res.get("limits") or {}).get("memory"))],
         "--agent-run-as-user": [str(agent["runAsUser"]) if agent.get("runAsUser") is not None else "none"],
         "--agent-env": ["%s=%s" % (e["name"], e["value"]) for e in agent.get("extraEnv") or []],
+        "--agent-log-level": [agent["logLevel"]] if agent.get("logLevel") else [],
+        "--agent-log-format": [agent["logFormat"]],
         "--agent-ca-configmap": [agent["caBundle"]["configMap"]] if agent["caBundle"].get("configMap") else [],
         "--agent-ca-key": [agent["caBundle"]["key"]] if agent["caBundle"].get("configMap") else [],
         "--cluster-name": [cluster["name"]] if cluster.get("name") else [],

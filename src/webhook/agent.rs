@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 pub(crate) use crate::config::AgentSettings;
+use crate::telemetry::LogFormat;
 
 use super::{
     annotations::DEFAULT_OUTPUT_PATH,
@@ -85,6 +86,14 @@ pub(crate) fn args(plan: &Plan<'_>) -> Vec<String> {
     }
     if let Some(location) = &agent.cluster_location {
         args.push(format!("--cluster-location={location}"));
+    }
+    if let Some(level) = &agent.log_level {
+        args.push(format!("--log-level={level}"));
+    }
+    match agent.log_format {
+        Some(LogFormat::Json) => args.push("--log-format=json".to_owned()),
+        Some(LogFormat::Text) => args.push("--log-format=text".to_owned()),
+        None => {}
     }
     args
 }

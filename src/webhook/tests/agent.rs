@@ -19,6 +19,8 @@ fn operator_settings_and_pod_annotations_shape_the_agent() {
         cluster_name: Some("prod-1".into()),
         cluster_location: Some("europe-west4".into()),
         zone: Some("europe-west4-a".into()),
+        log_level: Some("warn,gcp_token_agent=debug".into()),
+        log_format: Some(crate::telemetry::LogFormat::Json),
     };
     let mut pod = fixture("pod.json");
     pod["metadata"]["annotations"]["gcp-token-agent.io/memory-limit"] = json!("96Mi");

@@ -28,10 +28,12 @@ NAMESPACE=gcp-token-agent
 # skipped on purpose, and counted as skipped, never silently passed:
 #   cert-manager.io Certificate/Issuer/ClusterIssuer  (cert-manager CRDs: tls.mode=cert-manager)
 #   monitoring.coreos.com ServiceMonitor              (Prometheus Operator CRD: serviceMonitor.enabled)
+#   monitoring.coreos.com PodMonitor                  (Prometheus Operator CRD: podMonitor.enabled;
+#                                                      checked structurally by pod-monitor below)
 #   kustomize.config.k8s.io Kustomization             (read by kubectl -k; built below instead)
 #   Config (v1)                                       (a kubeconfig; loaded by kubectl below instead)
 SKIP_KINDS="cert-manager.io/Certificate cert-manager.io/Issuer cert-manager.io/ClusterIssuer
-monitoring.coreos.com/ServiceMonitor kustomize.config.k8s.io/Kustomization v1/Config"
+monitoring.coreos.com/ServiceMonitor monitoring.coreos.com/PodMonitor kustomize.config.k8s.io/Kustomization v1/Config"
 
 passed=0 failed=0 skipped=0
 work=$(mktemp -d)
@@ -353,6 +355,33 @@ def platform(rendered, chart, values_file):
     if problems:
         raise SystemExit("\n".join(problems))
 
+def pod_monitor(rendered, chart, values_file):
+    """podMonitor.enabled renders one PodMonitor that selects opted-in pods in every namespace
+    on the port the webhook names metrics on the agent, and keeps the agent container only."""
+    values = merged_values(chart, values_file)
+    found = by_kind(rendered).get("PodMonitor", [])
+    if not values["podMonitor"]["enabled"]:
+        if found:
+            raise SystemExit("podMonitor.enabled is false, yet a PodMonitor is rendered")
+        return
+    spec = one(by_kind(rendered), "PodMonitor")["spec"]
+    problems = []
+    if spec.get("selector") != {"matchLabels": {"gcp-token-agent.io/inject": "true"}}:
+        problems.append("selector is %r" % spec.get("selector"))
+    if spec.get("namespaceSelector") != {"any": True}:
+        problems.append("namespaceSelector is %r" % spec.get("namespaceSelector"))
+    ends = spec.get("podMetricsEndpoints") or [{}]
+    e = ends[0]
+    want = {"port": "metrics", "path": "/metrics", "interval": values["podMonitor"]["interval"],
+            "scrapeTimeout": values["podMonitor"]["scrapeTimeout"]}
+    problems += ["podMetricsEndpoints[0].%s is %r, want %r" % (k, e.get(k), v) for k, v in want.items() if e.get(k) != v]
+    keep = [r for r in e.get("relabelings") or [] if r.get("action") == "keep"
+            and r.get("sourceLabels") == ["__meta_kubernetes_pod_container_name"] and r.get("regex") == "gcp-token-agent"]
+    if len(ends) != 1 or not keep:
+        problems.append("want one endpoint keeping only the gcp-token-agent container: %r" % ends)
+    if problems:
+        raise SystemExit("\n".join(problems))
+
 # Fields that make the plain manifests behave like the chart; labels and comments may differ.
 # Secrets are listed so that one in deploy/webhook shows up: in auto mode the webhook makes it.
 DRIFT_FIELDS = {
@@ -466,6 +495,8 @@ for values in "${values_sets[@]}"; do
     check "agent.* values reach the webhook's flags ($label)" python3 "$py" agent-args "$out" "$CHART" "$values"
     check "commonLabels, annotations, registry, hostNetwork, probes and strategy reach their objects ($label)" \
       python3 "$py" platform "$out" "$CHART" "$values"
+    check "podMonitor: the agents' port named metrics, opted-in pods, every namespace ($label)" \
+      python3 "$py" pod-monitor "$out" "$CHART" "$values"
     # Argo CD and `helm template` users re-render on every sync: nothing may change by itself.
     check "helm template renders byte-identical output twice ($label)" \
       cmp -s "$out" <(helm template "$RELEASE" "$CHART" -n "$NAMESPACE" --kube-version "$OLDEST" "${args[@]}")

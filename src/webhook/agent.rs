@@ -15,6 +15,9 @@ const KSA_MOUNT: &str = "/var/run/secrets/gcp-token-agent/ksa";
 /// Where `--agent-ca-configmap` is mounted in the agent.
 pub(crate) const CA_MOUNT: &str = "/etc/gcp-token-agent/ca";
 
+/// The agent's admin port's name, which the chart's PodMonitor selects.
+pub(crate) const METRICS_PORT: &str = "metrics";
+
 /// The container for `plan`.
 pub(crate) fn container(plan: &Plan<'_>) -> Value {
     let ctx = plan.ctx;
@@ -31,6 +34,9 @@ pub(crate) fn container(plan: &Plan<'_>) -> Value {
     set("name", json!(AGENT_CONTAINER));
     set("image", json!(ctx.agent_image));
     set("args", json!(args(plan)));
+    // Named so a PodMonitor selects the agent's /metrics by port (the chart's podMonitor);
+    // the admin listener serves it beside the probes.
+    set("ports", json!([{"name": METRICS_PORT, "containerPort": plan.admin_port, "protocol": "TCP"}]));
     set("livenessProbe", probe("/healthz", plan.admin_port, 10, 3));
     set("securityContext", security_context(ctx.agent.run_as_user));
     set("resources", resources(&plan.settings.resources, &ctx.agent.resources));

@@ -90,6 +90,8 @@ fn every_generated_run_command_line_is_accepted_by_run() {
     cluster.agent.cluster_name = Some("prod-1".to_owned());
     cluster.agent.cluster_location = Some("us-central1".to_owned());
     cluster.agent.zone = Some("us-central1-f".to_owned());
+    cluster.agent.log_level = Some("warn,gcp_token_agent=debug".to_owned());
+    cluster.agent.log_format = Some(crate::telemetry::LogFormat::Json);
     let cases = [
         (fixture("pod.json"), cluster),
         (fixture("pod.json"), context(true)),

@@ -28,10 +28,12 @@ NAMESPACE=gcp-token-agent
 # skipped on purpose, and counted as skipped, never silently passed:
 #   cert-manager.io Certificate/Issuer/ClusterIssuer  (cert-manager CRDs: tls.mode=cert-manager)
 #   monitoring.coreos.com ServiceMonitor              (Prometheus Operator CRD: serviceMonitor.enabled)
+#   monitoring.coreos.com PodMonitor                  (Prometheus Operator CRD: podMonitor.enabled;
+#                                                      checked structurally by pod-monitor below)
 #   kustomize.config.k8s.io Kustomization             (read by kubectl -k; built below instead)
 #   Config (v1)                                       (a kubeconfig; loaded by kubectl below instead)
 SKIP_KINDS="cert-manager.io/Certificate cert-manager.io/Issuer cert-manager.io/ClusterIssuer
-monitoring.coreos.com/ServiceMonitor kustomize.config.k8s.io/Kustomization v1/Config"
+monitoring.coreos.com/ServiceMonitor monitoring.coreos.com/PodMonitor kustomize.config.k8s.io/Kustomization v1/Config"
 
 passed=0 failed=0 skipped=0
 work=$(mktemp -d)
@@ -295,6 +297,8 @@ def agent_args(rendered, chart, values_file):
         "--agent-memory-limit": [unset((res.get("limits") or {}).get("memory"))],
         "--agent-run-as-user": [str(agent["runAsUser"]) if agent.get("runAsUser") is not None else "none"],
         "--agent-env": ["%s=%s" % (e["name"], e["value"]) for e in agent.get("extraEnv") or []],
+        "--agent-log-level": [agent["logLevel"]] if agent.get("logLevel") else [],
+        "--agent-log-format": [agent["logFormat"]],
         "--agent-ca-configmap": [agent["caBundle"]["configMap"]] if agent["caBundle"].get("configMap") else [],
         "--agent-ca-key": [agent["caBundle"]["key"]] if agent["caBundle"].get("configMap") else [],
         "--cluster-name": [cluster["name"]] if cluster.get("name") else [],
@@ -303,6 +307,78 @@ def agent_args(rendered, chart, values_file):
     }
     problems = ["%s is %r, want %r" % (name, flag(args, name), value)
                 for name, value in want.items() if flag(args, name) != value]
+    if problems:
+        raise SystemExit("\n".join(problems))
+
+def platform(rendered, chart, values_file):
+    """commonLabels on every object, and the annotation, registry, host network, probe and
+    strategy values on the objects they are for."""
+    values = merged_values(chart, values_file)
+    objs = by_kind(rendered)
+    problems = []
+    def has(meta, key, want, what):
+        got = (meta or {}).get(key) or {}
+        missing = {k: v for k, v in (want or {}).items() if got.get(k) != v}
+        if missing:
+            problems.append("%s lacks %s %r" % (what, key, missing))
+    for kind, items in objs.items():
+        for o in items:
+            has(o["metadata"], "labels", values.get("commonLabels"), "%s/%s" % (kind, o["metadata"]["name"]))
+    dep = one(objs, "Deployment")
+    pod = dep["spec"]["template"]
+    has(pod["metadata"], "labels", values.get("commonLabels"), "the Deployment's pod template")
+    has(dep["metadata"], "annotations", values.get("deploymentAnnotations"), "the Deployment")
+    has(one(objs, "Service")["metadata"], "annotations", values["service"].get("annotations"), "the Service")
+    has(one(objs, "MutatingWebhookConfiguration")["metadata"], "annotations",
+        values["webhook"].get("annotations"), "the MutatingWebhookConfiguration")
+    spec = pod["spec"]
+    host = values["webhook"].get("hostNetwork", False)
+    want_dns = values["webhook"].get("dnsPolicy") or ("ClusterFirstWithHostNet" if host else None)
+    if spec.get("hostNetwork", False) != host or spec.get("dnsPolicy") != want_dns:
+        problems.append("hostNetwork/dnsPolicy are %r/%r, want %r/%r"
+                        % (spec.get("hostNetwork"), spec.get("dnsPolicy"), host, want_dns))
+    c = spec["containers"][0]
+    registry = values["image"].get("registry")
+    if registry and not c["image"].startswith(registry.rstrip("/") + "/" + values["image"]["repository"]):
+        problems.append("image %s is not behind image.registry %s" % (c["image"], registry))
+    for probe in ("readiness", "liveness"):
+        got = c[probe + "Probe"]
+        for k, v in values["probes"][probe].items():
+            if got.get(k) != v:
+                problems.append("%sProbe.%s is %r, want %r" % (probe, k, got.get(k), v))
+    strategy = values["strategy"]
+    want = {"type": strategy["type"]}
+    if strategy["type"] == "RollingUpdate" and strategy.get("rollingUpdate"):
+        want["rollingUpdate"] = strategy["rollingUpdate"]
+    if dep["spec"]["strategy"] != want:
+        problems.append("strategy is %r, want %r" % (dep["spec"]["strategy"], want))
+    if problems:
+        raise SystemExit("\n".join(problems))
+
+def pod_monitor(rendered, chart, values_file):
+    """podMonitor.enabled renders one PodMonitor that selects opted-in pods in every namespace
+    on the port the webhook names metrics on the agent, and keeps the agent container only."""
+    values = merged_values(chart, values_file)
+    found = by_kind(rendered).get("PodMonitor", [])
+    if not values["podMonitor"]["enabled"]:
+        if found:
+            raise SystemExit("podMonitor.enabled is false, yet a PodMonitor is rendered")
+        return
+    spec = one(by_kind(rendered), "PodMonitor")["spec"]
+    problems = []
+    if spec.get("selector") != {"matchLabels": {"gcp-token-agent.io/inject": "true"}}:
+        problems.append("selector is %r" % spec.get("selector"))
+    if spec.get("namespaceSelector") != {"any": True}:
+        problems.append("namespaceSelector is %r" % spec.get("namespaceSelector"))
+    ends = spec.get("podMetricsEndpoints") or [{}]
+    e = ends[0]
+    want = {"port": "metrics", "path": "/metrics", "interval": values["podMonitor"]["interval"],
+            "scrapeTimeout": values["podMonitor"]["scrapeTimeout"]}
+    problems += ["podMetricsEndpoints[0].%s is %r, want %r" % (k, e.get(k), v) for k, v in want.items() if e.get(k) != v]
+    keep = [r for r in e.get("relabelings") or [] if r.get("action") == "keep"
+            and r.get("sourceLabels") == ["__meta_kubernetes_pod_container_name"] and r.get("regex") == "gcp-token-agent"]
+    if len(ends) != 1 or not keep:
+        problems.append("want one endpoint keeping only the gcp-token-agent container: %r" % ends)
     if problems:
         raise SystemExit("\n".join(problems))
 
@@ -417,6 +493,10 @@ for values in "${values_sets[@]}"; do
     check "webhook configuration keeps its safety settings, listens on [::] ($label)" python3 "$py" webhook-checks "$out" "$NAMESPACE"
     check "TLS: Secret, caBundle, Service and RBAC agree ($label, tls.mode=$mode)" python3 "$py" tls-checks "$out" "$NAMESPACE" "$mode"
     check "agent.* values reach the webhook's flags ($label)" python3 "$py" agent-args "$out" "$CHART" "$values"
+    check "commonLabels, annotations, registry, hostNetwork, probes and strategy reach their objects ($label)" \
+      python3 "$py" platform "$out" "$CHART" "$values"
+    check "podMonitor: the agents' port named metrics, opted-in pods, every namespace ($label)" \
+      python3 "$py" pod-monitor "$out" "$CHART" "$values"
     # Argo CD and `helm template` users re-render on every sync: nothing may change by itself.
     check "helm template renders byte-identical output twice ($label)" \
       cmp -s "$out" <(helm template "$RELEASE" "$CHART" -n "$NAMESPACE" --kube-version "$OLDEST" "${args[@]}")
@@ -463,6 +543,44 @@ check "schema accepts agent.workloadIdentityProvider=metadata and sidecarMode=au
   helm template "$RELEASE" "$CHART" --set agent.workloadIdentityProvider=metadata --set agent.sidecarMode=auto
 refuse "kubeVersion refuses Kubernetes 1.28 (no native sidecars by default)" "kubeVersion|incompatible" \
   helm template "$RELEASE" "$CHART" --kube-version 1.28.15
+
+# --- as a subchart: what an umbrella chart passes (global, enabled) ------------------------
+# A parent chart with this chart as a file:// dependency, switched on by the usual condition;
+# `helm template` validates the subchart's values against its strict schema.
+umbrella=$work/umbrella
+mkdir -p "$umbrella"
+cat >"$umbrella/Chart.yaml" <<EOF
+apiVersion: v2
+name: platform
+version: 0.0.1
+dependencies:
+  - name: gcp-token-agent
+    version: "$(sed -n 's/^version: *//p' "$CHART/Chart.yaml")"
+    repository: "file://$PWD/$CHART"
+    condition: gcp-token-agent.enabled
+EOF
+cat >"$umbrella/values.yaml" <<'EOF'
+global:
+  imageRegistry: mirror.example.com
+  imagePullSecrets: [regcred]
+gcp-token-agent:
+  enabled: true
+  commonLabels:
+    example.com/umbrella: platform
+EOF
+if out=$(helm dependency build "$umbrella" 2>&1); then
+  pass "helm dependency build of an umbrella chart with a file:// dependency"
+  check "the chart renders as a subchart (global and enabled pass its strict schema)" \
+    bash -c 'helm template platform "$1" -n "$2" --kube-version "$3" | grep -q "example.com/umbrella: platform"' \
+    _ "$umbrella" "$NAMESPACE" "$OLDEST"
+  check "the umbrella's condition switches the subchart off (enabled: false renders none of it)" \
+    bash -c '! helm template platform "$1" -n "$2" --kube-version "$3" --set gcp-token-agent.enabled=false | grep -q MutatingWebhookConfiguration' \
+    _ "$umbrella" "$NAMESPACE" "$OLDEST"
+  refuse "the subchart's strict schema still refuses an unknown value under the umbrella" "additional property" \
+    helm template platform "$umbrella" --set gcp-token-agent.replicas=2
+else
+  fail "helm dependency build of an umbrella chart with a file:// dependency" "$out"
+fi
 
 # --- schemas: every rendered document and every deploy/ manifest -------------------------
 mapfile -t deploy_files < <(find deploy -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)

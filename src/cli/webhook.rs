@@ -97,6 +97,12 @@ pub struct AgentArgs {
     /// An extra variable for the agent (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE); repeatable.
     #[arg(long = "agent-env", value_name = "NAME=VALUE", env = "GCP_TOKEN_AGENT_AGENT_ENV")]
     pub agent_env: Vec<String>,
+    /// The injected agents' --log-level (unset: run's default).
+    #[arg(long, value_name = "FILTER", env = "GCP_TOKEN_AGENT_AGENT_LOG_LEVEL")]
+    pub agent_log_level: Option<String>,
+    /// The injected agents' --log-format (unset: run's default, text).
+    #[arg(long, value_name = "FORMAT", env = "GCP_TOKEN_AGENT_AGENT_LOG_FORMAT", value_enum)]
+    pub agent_log_format: Option<super::LogFormat>,
     /// A ConfigMap in each pod's namespace with extra CA certificates for the agent (mounted
     /// at /etc/gcp-token-agent/ca, SSL_CERT_FILE pointed at --agent-ca-key).
     #[arg(long, value_name = "NAME", env = "GCP_TOKEN_AGENT_AGENT_CA_CONFIGMAP")]

@@ -5,9 +5,9 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::{
-    cli::{AgentArgs, AutoTlsArgs, SidecarMode, WebhookArgs},
+    cli::{AgentArgs, AutoTlsArgs, LogFormat, SidecarMode, WebhookArgs},
     error::{Error, Result},
-    validate,
+    telemetry, validate,
 };
 
 /// Kubernetes caps a webhook's `timeoutSeconds` at 30: a longer deadline is never reached.
@@ -71,6 +71,10 @@ pub(crate) struct AgentSettings {
     pub(crate) cluster_location: Option<String>,
     /// `run --zone` for pods that annotate none.
     pub(crate) zone: Option<String>,
+    /// `run --log-level`; `None`: run's default.
+    pub(crate) log_level: Option<String>,
+    /// `run --log-format`; `None`: run's default.
+    pub(crate) log_format: Option<telemetry::LogFormat>,
 }
 
 impl Default for AgentSettings {
@@ -84,6 +88,8 @@ impl Default for AgentSettings {
             cluster_name: None,
             cluster_location: None,
             zone: None,
+            log_level: None,
+            log_format: None,
         }
     }
 }
@@ -198,6 +204,7 @@ fn agent_settings(args: &AgentArgs) -> Result<AgentSettings> {
     checked("--cluster-name", &args.cluster_name, validate::metadata_name)?;
     checked("--cluster-location", &args.cluster_location, validate::metadata_name)?;
     checked("--zone", &args.zone, validate::zone)?;
+    checked("--agent-log-level", &args.agent_log_level, |level| telemetry::level_filter(level).map(drop))?;
     Ok(AgentSettings {
         resources,
         run_as_user,
@@ -207,6 +214,11 @@ fn agent_settings(args: &AgentArgs) -> Result<AgentSettings> {
         cluster_name: args.cluster_name.clone(),
         cluster_location: args.cluster_location.clone(),
         zone: args.zone.clone(),
+        log_level: args.agent_log_level.clone(),
+        log_format: args.agent_log_format.map(|format| match format {
+            LogFormat::Text => telemetry::LogFormat::Text,
+            LogFormat::Json => telemetry::LogFormat::Json,
+        }),
     })
 }
 

@@ -33,13 +33,7 @@ pub(crate) enum LogFormat {
 /// usually logs nothing.
 pub fn init_logging(settings: &LogSettings, default_level: &str) -> Result<()> {
     let text = settings.level.as_deref().unwrap_or(default_level);
-    if text.contains(['[', '{']) {
-        let why = "span and field filters are not supported; use levels per target: warn,TARGET=LEVEL";
-        return Err(Error::usage("--log-level", format!("\"{text}\": {why}")));
-    }
-    let targets: Targets = text
-        .parse()
-        .map_err(|e| Error::usage("--log-level", format!("\"{text}\" is not a level or filter ({e})")))?;
+    let targets = level_filter(text).map_err(|why| Error::usage("--log-level", why))?;
     let most_verbose = targets.iter().map(|(_, level)| level).chain(targets.default_level()).max();
     let level = most_verbose.unwrap_or(LevelFilter::OFF);
     let format = settings.format;
@@ -55,6 +49,16 @@ pub fn init_logging(settings: &LogSettings, default_level: &str) -> Result<()> {
     };
     tracing::subscriber::set_global_default(lazy::Lazy::new(level, make))
         .map_err(|e| Error::Internal(format!("cannot install the logger: {e}")))
+}
+
+/// Parses a `--log-level` value as [`init_logging`] does; the webhook checks the level it
+/// passes to injected agents with it, so a bad one stops the webhook, not every agent.
+pub(crate) fn level_filter(text: &str) -> std::result::Result<Targets, String> {
+    if text.contains(['[', '{']) {
+        let why = "span and field filters are not supported; use levels per target: warn,TARGET=LEVEL";
+        return Err(format!("\"{text}\": {why}"));
+    }
+    text.parse().map_err(|e| format!("\"{text}\" is not a level or filter ({e})"))
 }
 
 mod lazy;

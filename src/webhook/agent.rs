@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 pub(crate) use crate::config::AgentSettings;
+use crate::telemetry::LogFormat;
 
 use super::{
     annotations::DEFAULT_OUTPUT_PATH,
@@ -13,6 +14,9 @@ use super::{
 const KSA_MOUNT: &str = "/var/run/secrets/gcp-token-agent/ksa";
 /// Where `--agent-ca-configmap` is mounted in the agent.
 pub(crate) const CA_MOUNT: &str = "/etc/gcp-token-agent/ca";
+
+/// The agent's admin port's name, which the chart's PodMonitor selects.
+pub(crate) const METRICS_PORT: &str = "metrics";
 
 /// The container for `plan`.
 pub(crate) fn container(plan: &Plan<'_>) -> Value {
@@ -30,6 +34,9 @@ pub(crate) fn container(plan: &Plan<'_>) -> Value {
     set("name", json!(AGENT_CONTAINER));
     set("image", json!(ctx.agent_image));
     set("args", json!(args(plan)));
+    // Named so a PodMonitor selects the agent's /metrics by port (the chart's podMonitor);
+    // the admin listener serves it beside the probes.
+    set("ports", json!([{"name": METRICS_PORT, "containerPort": plan.admin_port, "protocol": "TCP"}]));
     set("livenessProbe", probe("/healthz", plan.admin_port, 10, 3));
     set("securityContext", security_context(ctx.agent.run_as_user));
     set("resources", resources(&plan.settings.resources, &ctx.agent.resources));
@@ -85,6 +92,14 @@ pub(crate) fn args(plan: &Plan<'_>) -> Vec<String> {
     }
     if let Some(location) = &agent.cluster_location {
         args.push(format!("--cluster-location={location}"));
+    }
+    if let Some(level) = &agent.log_level {
+        args.push(format!("--log-level={level}"));
+    }
+    match agent.log_format {
+        Some(LogFormat::Json) => args.push("--log-format=json".to_owned()),
+        Some(LogFormat::Text) => args.push("--log-format=text".to_owned()),
+        None => {}
     }
     args
 }

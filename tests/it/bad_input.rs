@@ -285,6 +285,8 @@ fn out_of_range_durations_modes_and_ids_are_refused() {
         (vec!["run", "--attribute", "k=\u{1b}[31m"], "--attribute"),
         (webhook(&["--zone", "us-central1"]), "--zone"),
         (webhook(&["--cluster-name", "a/b"]), "--cluster-name"),
+        // A level every injected agent would refuse stops the webhook instead.
+        (webhook(&["--agent-log-level", "info[span]"]), "--agent-log-level"),
         // The webhook checks its own flags as `run` does: nothing injects an empty image.
         (vec!["webhook", "--agent-image", "", "--tls-cert", "c", "--tls-key", "k"], "--agent-image"),
         (

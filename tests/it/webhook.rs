@@ -193,6 +193,48 @@ fn the_injected_agent_reports_the_cluster_zone_and_pod_name_as_instance_metadata
     validate_pod(&pod);
 }
 
+#[test]
+#[ignore = "needs kubernetes-validate: scripts/setup/install-test-deps.sh"]
+fn the_injected_agent_logs_at_the_level_and_in_the_format_the_webhook_is_given() {
+    let api = ApiServer::start();
+    let mut sandbox = Sandbox::new();
+    sandbox.env("GCP_TOKEN_AGENT_AGENT_LOG_FORMAT", "json");
+    let (webhook, pem) =
+        start_webhook(sandbox, Some(&api), &["--agent-log-level", "warn,gcp_token_agent=debug"]);
+    let (rt, http) = (runtime(), client(&pem));
+    let review = fixture("pod.json");
+    let (status, answer) = post(&rt, &http, &webhook, review.to_string());
+    assert_eq!((status, &answer["response"]["allowed"]), (200, &Value::Bool(true)), "{answer}");
+    let pod = patched_pod(&review, &answer);
+    let args: Vec<String> =
+        serde_json::from_value(pod["spec"]["initContainers"][0]["args"].clone()).expect("args");
+    for flag in ["--log-level=warn,gcp_token_agent=debug", "--log-format=json"] {
+        assert_eq!(args.iter().filter(|a| *a == flag).count(), 1, "{flag} once in {args:?}");
+    }
+    validate_pod(&pod);
+}
+
+#[test]
+#[ignore = "needs kubernetes-validate: scripts/setup/install-test-deps.sh"]
+fn the_injected_agent_names_its_admin_port_metrics_so_a_pod_monitor_can_scrape_it() {
+    let api = ApiServer::start();
+    let (webhook, pem) = start_webhook(Sandbox::new(), Some(&api), &["--agent-admin-port", "18990"]);
+    let (rt, http) = (runtime(), client(&pem));
+    let review = fixture("pod.json");
+    let (status, answer) = post(&rt, &http, &webhook, review.to_string());
+    assert_eq!((status, &answer["response"]["allowed"]), (200, &Value::Bool(true)), "{answer}");
+    let pod = patched_pod(&review, &answer);
+    let agent = &pod["spec"]["initContainers"][0];
+    assert_eq!(
+        agent["ports"],
+        serde_json::json!([{"name": "metrics", "containerPort": 18990, "protocol": "TCP"}]),
+        "{agent}"
+    );
+    let args: Vec<String> = serde_json::from_value(agent["args"].clone()).expect("args");
+    assert!(args.contains(&"--admin-listen=[::]:18990".to_owned()), "the port serves /metrics: {args:?}");
+    validate_pod(&pod);
+}
+
 /// The patched pod passes the official schemas, strictly, for the oldest and newest
 /// Kubernetes versions the chart claims.
 fn validate_pod(pod: &Value) {

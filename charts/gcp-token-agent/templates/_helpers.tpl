@@ -36,6 +36,9 @@ helm.sh/chart: {{ include "gcp-token-agent.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: gcp-token-agent
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "gcp-token-agent.serviceAccountName" -}}
@@ -55,16 +58,25 @@ app.kubernetes.io/part-of: gcp-token-agent
 {{- end }}
 {{- end }}
 
+{{/* image.repository, behind image.registry when one is set. */}}
+{{- define "gcp-token-agent.repository" -}}
+{{- if .Values.image.registry }}
+{{- printf "%s/%s" (trimSuffix "/" .Values.image.registry) .Values.image.repository }}
+{{- else }}
+{{- .Values.image.repository }}
+{{- end }}
+{{- end }}
+
 {{- define "gcp-token-agent.image" -}}
 {{- $img := .Values.image }}
-{{- include "gcp-token-agent.imageRef" (dict "repository" $img.repository "tag" (default .Chart.AppVersion $img.tag) "digest" $img.digest) }}
+{{- include "gcp-token-agent.imageRef" (dict "repository" (include "gcp-token-agent.repository" .) "tag" (default .Chart.AppVersion $img.tag) "digest" $img.digest) }}
 {{- end }}
 
 {{/* The agent image injected into pods: agent.image, each empty field falling back to image. */}}
 {{- define "gcp-token-agent.agentImage" -}}
 {{- $img := .Values.image }}
 {{- $agent := .Values.agent.image }}
-{{- $repository := default $img.repository $agent.repository }}
+{{- $repository := default (include "gcp-token-agent.repository" .) $agent.repository }}
 {{- $tag := default (default .Chart.AppVersion $img.tag) $agent.tag }}
 {{- /* A digest belongs to one repository: inherit it only when the repository is inherited too. */}}
 {{- $digest := $agent.digest }}

@@ -19,6 +19,8 @@ fn operator_settings_and_pod_annotations_shape_the_agent() {
         cluster_name: Some("prod-1".into()),
         cluster_location: Some("europe-west4".into()),
         zone: Some("europe-west4-a".into()),
+        log_level: Some("warn,gcp_token_agent=debug".into()),
+        log_format: Some(crate::telemetry::LogFormat::Json),
     };
     let mut pod = fixture("pod.json");
     pod["metadata"]["annotations"]["gcp-token-agent.io/memory-limit"] = json!("96Mi");
@@ -88,6 +90,8 @@ fn every_generated_run_command_line_is_accepted_by_run() {
     cluster.agent.cluster_name = Some("prod-1".to_owned());
     cluster.agent.cluster_location = Some("us-central1".to_owned());
     cluster.agent.zone = Some("us-central1-f".to_owned());
+    cluster.agent.log_level = Some("warn,gcp_token_agent=debug".to_owned());
+    cluster.agent.log_format = Some(crate::telemetry::LogFormat::Json);
     let cases = [
         (fixture("pod.json"), cluster),
         (fixture("pod.json"), context(true)),

@@ -161,19 +161,7 @@ fn malformed_or_credential_bearing_urls_fail_at_once_naming_the_flag_or_field() 
         "https://user:hunter2@sts.example.com",
     ] {
         for flag in ["--sts-endpoint", "--iam-endpoint"] {
-            let args = [
-                "print-access-token",
-                "--no-cache",
-                "--subject-token-file",
-                &subject,
-                "--workload-identity-provider",
-                PROVIDER,
-                "--service-account",
-                "app@emulator-project.iam.gserviceaccount.com",
-                flag,
-                url,
-            ];
-            let ran = run(&sandbox, &args);
+            let ran = run(&sandbox, &federated_with(&subject, flag, url));
             expect_usage_error(&ran, &format!("{flag} {url}"), flag);
             assert!(!ran.stderr.contains("hunter2"), "{flag} {url}: {}", ran.stderr);
         }
@@ -198,6 +186,22 @@ fn malformed_or_credential_bearing_urls_fail_at_once_naming_the_flag_or_field() 
     }
 }
 
+/// A federated `print-access-token` with one endpoint flag set to `url`.
+fn federated_with<'a>(subject: &'a str, flag: &'a str, url: &'a str) -> [&'a str; 10] {
+    [
+        "print-access-token",
+        "--no-cache",
+        "--subject-token-file",
+        subject,
+        "--workload-identity-provider",
+        PROVIDER,
+        "--service-account",
+        "app@emulator-project.iam.gserviceaccount.com",
+        flag,
+        url,
+    ]
+}
+
 #[test]
 fn malformed_urls_anywhere_fail_at_once_with_64_and_never_show_a_password() {
     let sandbox = Sandbox::new();
@@ -209,19 +213,7 @@ fn malformed_urls_anywhere_fail_at_once_with_64_and_never_show_a_password() {
         "https://u:pw#s3cret@sts.example.com",
     ] {
         for flag in ["--sts-endpoint", "--iam-endpoint"] {
-            let args = [
-                "print-access-token",
-                "--no-cache",
-                "--subject-token-file",
-                &subject,
-                "--workload-identity-provider",
-                PROVIDER,
-                "--service-account",
-                "app@emulator-project.iam.gserviceaccount.com",
-                flag,
-                url,
-            ];
-            let ran = run(&sandbox, &args);
+            let ran = run(&sandbox, &federated_with(&subject, flag, url));
             expect_usage_error(&ran, &format!("{flag} {url}"), flag);
             assert!(!ran.stderr.contains("s3cret"), "{flag} {url}: {}", ran.stderr);
         }

@@ -2,7 +2,10 @@
 //! deadline, look up the pod's Kubernetes service account, answer. Never a 500 for a review
 //! it cannot parse.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json,
@@ -41,6 +44,9 @@ pub(crate) struct WebhookState {
 
 /// `POST /mutate`.
 pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: HttpRequest<Body>) -> Response {
+    let started = Instant::now();
+    // The review's namespace, once it is parsed: the admissions metric counts by it.
+    let mut namespace = None;
     let work = async {
         let declared = request
             .headers()
@@ -52,7 +58,7 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
         }
         // Held until the answer is built.
         match budget::read_body(&state.budget, request.into_body(), MAX_BODY).await {
-            Ok(body) => handle(&state, &body.bytes).await,
+            Ok(body) => handle(&state, &body.bytes, &mut namespace).await,
             Err(budget::BodyError::TooLarge) => {
                 Err((StatusCode::PAYLOAD_TOO_LARGE, format!("the review is over {MAX_BODY} bytes")))
             }
@@ -67,12 +73,12 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
     });
     match outcome {
         Ok((result, review)) => {
-            state.metrics.admission(result);
+            state.metrics.admission(namespace.as_deref(), result, started);
             Json(review).into_response()
         }
         // Fail the call rather than decide: the webhook's failurePolicy says what happens then.
         Err((status, why)) => {
-            state.metrics.admission("error");
+            state.metrics.admission(namespace.as_deref(), "error", started);
             tracing::warn!("admission review failed: {why}");
             (status, why).into_response()
         }
@@ -81,7 +87,7 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
 
 type Handled = Result<(&'static str, Value), (StatusCode, String)>;
 
-async fn handle(state: &WebhookState, body: &[u8]) -> Handled {
+async fn handle(state: &WebhookState, body: &[u8], namespace: &mut Option<String>) -> Handled {
     let request = match Request::parse(body) {
         Ok(request) => request,
         Err(why) => {
@@ -89,6 +95,7 @@ async fn handle(state: &WebhookState, body: &[u8]) -> Handled {
             return Ok(("invalid", answer.review("", "")));
         }
     };
+    namespace.clone_from(&request.namespace);
     let reply = |result, answer: Answer| Ok((result, answer.review(&request.api_version, &request.uid)));
     if request.kind != "Pod" {
         let warning = format!("gcp-token-agent injects into Pods only; {} left unchanged", request.kind);

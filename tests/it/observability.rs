@@ -90,29 +90,64 @@ impl Drop for Prometheus {
     }
 }
 
+/// Writes a certificate for 127.0.0.1 expiring at `not_after` (Unix seconds) and its key to
+/// tls.crt and tls.key, each swapped in by a rename, the key first, as rotation tools do.
+fn write_pair(sandbox: &Sandbox, not_after: i64) -> String {
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "webhook");
+    params.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).expect("time");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("cert");
+    for (name, pem) in [("tls.key", key.serialize_pem()), ("tls.crt", cert.pem())] {
+        sandbox.write(&format!("{name}.new"), pem);
+        std::fs::rename(sandbox.path(&format!("{name}.new")), sandbox.path(name)).expect("swap");
+    }
+    cert.pem()
+}
+
+const A_YEAR_FROM_2026: i64 = 1_830_000_000;
+
 /// The webhook on a certificate made here, with a Kubernetes API that refuses connections: a
 /// pod naming its Google account is mutated, one that does not fails the call (an `error`).
 fn start_webhook(sandbox: &mut Sandbox) -> (RunningAgent, String) {
-    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "webhook");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("cert");
-    let cert_path = sandbox.write("tls.crt", cert.pem());
-    let key_path = sandbox.write("tls.key", key.serialize_pem());
+    let pem = write_pair(sandbox, A_YEAR_FROM_2026);
+    let (cert_path, key_path) = (sandbox.path("tls.crt"), sandbox.path("tls.key"));
+    let (cert_path, key_path) = (cert_path.to_str().expect("utf8"), key_path.to_str().expect("utf8"));
     let kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: gone\ncurrent-context: gone\nusers:\n- name: gone\n  user:\n    token: x\n";
     let kubeconfig = sandbox.write("kubeconfig", kubeconfig);
     sandbox.env("KUBECONFIG", &kubeconfig);
     let args = [
         "--tls-cert",
-        &cert_path,
+        cert_path,
         "--tls-key",
-        &key_path,
+        key_path,
         "--agent-image",
         "example.com/gcp-token-agent:test",
         "--workload-identity-provider",
         PROVIDER,
     ];
-    (RunningAgent::start_command(sandbox, "webhook", &args), cert.pem())
+    (RunningAgent::start_command(sandbox, "webhook", &args), pem)
+}
+
+/// The webhook's certificate-expiry gauge, if it is set.
+fn certificate_expiry(webhook: &RunningAgent) -> Option<f64> {
+    let metrics = support::running::get(webhook.admin.expect("admin"), "/metrics", &[]).body;
+    let value = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gcp_token_agent_webhook_certificate_expiry_timestamp_seconds "));
+    value.and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn the_certificate_expiry_gauge_follows_a_rotated_certificate_file() {
+    let mut sandbox = Sandbox::new();
+    let (webhook, _) = start_webhook(&mut sandbox);
+    assert_eq!(certificate_expiry(&webhook), Some(A_YEAR_FROM_2026 as f64));
+    let renewed = A_YEAR_FROM_2026 + 90 * 86_400;
+    write_pair(&sandbox, renewed);
+    webhook.wait_until(Duration::from_secs(10), "the gauge at the new certificate's expiry", || {
+        certificate_expiry(&webhook) == Some(renewed as f64)
+    });
 }
 
 /// Sends the recorded pod review, once with a Google account annotated and once without.

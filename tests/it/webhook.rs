@@ -482,6 +482,17 @@ fn automatic_tls_issues_a_certificate_patches_the_ca_bundle_and_rotates() {
         ca_bundle(),
         api.get(SECRET_PATH).and_then(|s| s["data"]["ca.crt"].as_str().map(str::to_owned))
     );
+    // The expiry gauge follows the certificate in service: the Secret's, renewal after renewal.
+    let admin = webhook.agent.admin.expect("admin");
+    webhook.agent.wait_until(Duration::from_secs(20), "the expiry gauge at the Secret's certificate", || {
+        let metrics = support::running::get(admin, "/metrics", &[]).body;
+        let gauge = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("gcp_token_agent_webhook_certificate_expiry_timestamp_seconds "));
+        let stored = api.get(SECRET_PATH).map(|s| issued(&s));
+        gauge.and_then(|g| g.parse::<f64>().ok()).map(|g| g.to_string())
+            == stored.and_then(|s| s.as_str().map(str::to_owned))
+    });
 }
 
 #[test]

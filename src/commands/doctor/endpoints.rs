@@ -39,28 +39,28 @@ pub(super) fn in_play(source: &Source) -> Vec<InPlay> {
     let at = |endpoint, url: &str, named_by: String| InPlay { endpoint, url: url.to_owned(), named_by };
     match source {
         Source::ServiceAccount(key) => {
-            vec![at(Endpoint::Token, &key.token_uri, format!("token_uri of {}", key.origin))]
+            vec![at(Endpoint::Token, &key.token_uri, field("token_uri", &key.origin))]
         }
         Source::AuthorizedUser(user) => {
-            vec![at(Endpoint::Token, &user.token_uri, format!("token_uri of {}", user.origin))]
+            vec![at(Endpoint::Token, &user.token_uri, field("token_uri", &user.origin))]
         }
         Source::Metadata(server) => {
             let via = if server.explicit { "GCE_METADATA_HOST" } else { DEFAULT_METADATA };
             vec![at(Endpoint::Metadata, &format!("http://{}/", server.host), via.to_owned())]
         }
         Source::ExternalAccount(account) => {
+            // The Kubernetes flag form has no file: its endpoints come from flags.
+            let flags = account.origin.via == "--subject-token-file";
+            let named =
+                |name: &str, flag: &str| if flags { flag.to_owned() } else { field(name, &account.origin) };
             let mut all = Vec::new();
             if let CredentialSource::Url { url, .. } = &account.credential_source {
-                all.push(at(
-                    Endpoint::SubjectTokenUrl,
-                    url,
-                    format!("credential_source.url of {}", account.origin),
-                ));
+                all.push(at(Endpoint::SubjectTokenUrl, url, field("credential_source.url", &account.origin)));
             }
-            all.push(at(Endpoint::Sts, &account.token_url, format!("token_url of {}", account.origin)));
+            all.push(at(Endpoint::Sts, &account.token_url, named("token_url", "--sts-endpoint")));
             if let Some(imp) = &account.impersonation {
-                let field = format!("service_account_impersonation_url of {}", account.origin);
-                all.push(at(Endpoint::IamCredentials, &imp.url, field));
+                let named_by = named("service_account_impersonation_url", "--iam-endpoint");
+                all.push(at(Endpoint::IamCredentials, &imp.url, named_by));
             }
             all
         }
@@ -70,6 +70,14 @@ pub(super) fn in_play(source: &Source) -> Vec<InPlay> {
             all.push(at(Endpoint::IamCredentials, &imp.target.url, via.to_owned()));
             all
         }
+    }
+}
+
+/// `FIELD of FILE`, the place to correct a URL.
+fn field(name: &str, origin: &crate::error::Origin) -> String {
+    match origin.path() {
+        Some(path) => format!("{name} of {}", path.display()),
+        None => format!("{name} of {origin}"),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `doctor` against the local emulator: each finding the issue names (an unreachable
 //! `token_uri`, a clock 10 minutes off, a missing impersonation permission, a world-readable
-//! key), a good set-up, the ADC trail, the agent inside a pod, and `--format json`.
+//! key), an untrusted certificate, a good set-up, the ADC trail, the agent inside a pod, and `--format json`.
 
 use crate::support;
 
@@ -10,6 +10,7 @@ use serde_json::Value;
 use support::{
     agent::{Output, Sandbox},
     emulator::{Emulator, OidcIssuer, sts_principal, write_private_json},
+    tls_front::TlsFront,
 };
 
 const EMAIL: &str = "app@emulator-project.iam.gserviceaccount.com";
@@ -267,4 +268,49 @@ fn inside_a_pod_a_stale_token_file_and_a_silent_agent_are_failures() {
     assert!(line(&out, "fail", "token-files").contains("expired at 2020-01-01T00:00:00Z"));
     assert!(line(&out, "fail", "agent-api").contains("GCE_METADATA_HOST"));
     assert!(!out.stdout.contains("\"stale\""), "the token file's content is never printed");
+}
+
+#[test]
+fn an_endpoint_whose_certificate_is_not_trusted_fails_tls_and_passes_once_its_ca_is_given() {
+    let emulator = Emulator::start();
+    let mut sandbox = Sandbox::new();
+    let front = TlsFront::start(emulator.addr());
+    // A user's credential: its grant names no audience, so any token_uri in front of the emulator works.
+    let mut user = emulator.add_authorized_user("person@example.com");
+    user["token_uri"] = format!("{}/token", front.url()).into();
+    let path = sandbox.path("user.json");
+    write_private_json(&path, &user).expect("write credential");
+    sandbox.env("GOOGLE_APPLICATION_CREDENTIALS", &path);
+    let out = sandbox.run(&["doctor"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let tls = line(&out, "fail", "endpoint");
+    assert!(tls.contains(&format!("token endpoint {}/token", front.url())), "{tls}");
+    assert!(tls.contains("fails TLS"), "{tls}");
+    assert!(tls.contains("fix: trust the endpoint's CA (SSL_CERT_FILE)"), "{tls}");
+    let ca = sandbox.write("ca.pem", front.ca_pem());
+    sandbox.env("SSL_CERT_FILE", ca);
+    let out = sandbox.run(&["doctor"]);
+    out.ok();
+    assert!(line(&out, "ok", "endpoint").contains("answers over TLS"), "{}", out.stdout);
+    assert!(line(&out, "ok", "token").contains("the signed-in user"), "{}", out.stdout);
+}
+
+#[test]
+fn a_revoked_refresh_token_is_told_to_sign_in_again() {
+    let emulator = Emulator::start();
+    let mut sandbox = Sandbox::new();
+    let user = emulator.add_authorized_user("person@example.com");
+    emulator.revoke_refresh_token(user["refresh_token"].as_str().expect("refresh token"));
+    let path = sandbox.path("user.json");
+    write_private_json(&path, &user).expect("write credential");
+    sandbox.env("GOOGLE_APPLICATION_CREDENTIALS", &path);
+    let out = sandbox.run(&["doctor"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let token = line(&out, "fail", "token");
+    assert!(token.contains("invalid_grant"), "{token}");
+    assert!(token.ends_with("sign in again with `gcp-token-agent login`"), "{token}");
+    assert!(
+        !out.stdout.contains(user["refresh_token"].as_str().expect("refresh token")),
+        "never the refresh token"
+    );
 }

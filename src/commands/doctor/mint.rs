@@ -55,27 +55,40 @@ async fn refused(http: &Http, source: &Source, reached: &Reached, error: Error) 
     if upstream.endpoint == Endpoint::IamCredentials && denied {
         return impersonation_denied(http, source, &error).await;
     }
-    let code = match &upstream.kind {
-        UpstreamErrorKind::Refused { code, .. } => code.as_ref().map(|c| c.as_str().to_owned()),
-        _ => None,
+    let (code, description) = match &upstream.kind {
+        UpstreamErrorKind::Refused { code, description, .. } => {
+            let text = |t: &Option<crate::scrub::Scrubbed>| t.as_ref().map(|t| t.as_str().to_owned());
+            (text(code), text(description).unwrap_or_default())
+        }
+        _ => (None, String::new()),
     };
-    let fix = match (code.as_deref(), source) {
-        (Some("invalid_grant"), _) if reached.skewed => {
-            "synchronise this machine's clock (see the clock finding), then run doctor again".to_owned()
-        }
-        (Some("invalid_grant"), Source::AuthorizedUser(_)) => {
-            "the refresh token was revoked or has expired: sign in again with `gcp-token-agent login`".to_owned()
-        }
-        (Some("invalid_grant"), Source::ServiceAccount(_)) => {
-            "the key was deleted or its account disabled: create a new key (`gcloud iam service-accounts keys create`)"
-                .to_owned()
-        }
-        _ if upstream.endpoint == Endpoint::Sts => {
-            "check the provider's allowed audiences and attribute condition, and the subject token".to_owned()
-        }
-        _ => "fix what the message names".to_owned(),
+    let fix = if code.as_deref() == Some("invalid_grant") {
+        invalid_grant_fix(source, &description, reached.skewed)
+    } else if upstream.endpoint == Endpoint::Sts {
+        "check the provider's allowed audiences and attribute condition, and the subject token".to_owned()
+    } else {
+        "fix what the message names".to_owned()
     };
     Finding::fail("token", error.to_string(), fix)
+}
+
+/// What to do about `invalid_grant`, by Google's description of it.
+fn invalid_grant_fix(source: &Source, description: &str, skewed: bool) -> String {
+    let said = |words: &str| description.to_ascii_lowercase().contains(words);
+    if skewed || said("reasonable timeframe") || said("iat and exp") {
+        "synchronise this machine's clock (see the clock finding), then run doctor again".to_owned()
+    } else if said("audience") {
+        "token_uri must be the endpoint the credential was made for (https://oauth2.googleapis.com/token)"
+            .to_owned()
+    } else if let Source::AuthorizedUser(_) = source {
+        "the refresh token was revoked or has expired: sign in again with `gcp-token-agent login`".to_owned()
+    } else if let Source::ServiceAccount(_) = source {
+        "the key was deleted or its account disabled or deleted: create a new key \
+         (`gcloud iam service-accounts keys create`)"
+            .to_owned()
+    } else {
+        "fix what Google's description names".to_owned()
+    }
 }
 
 /// Which role the caller lacks on the target, and how to grant it.

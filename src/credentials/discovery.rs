@@ -50,3 +50,27 @@ pub(crate) fn discover_traced(env: &Env) -> (Vec<Candidate>, Result<Loaded>) {
     trail.push(Candidate { via: "the metadata server", path: None, skipped: None });
     (trail, env.metadata_server().map(metadata_source))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_file_ends_the_search_even_when_it_is_missing() {
+        let env = Env { google_application_credentials: Some("/nonexistent.json".into()), ..Env::default() };
+        let (trail, loaded) = discover_traced(&env);
+        assert_eq!(trail.len(), 1);
+        assert_eq!(trail[0].skipped, None);
+        assert!(loaded.is_err());
+    }
+
+    #[test]
+    fn without_files_the_trail_says_why_each_was_skipped_and_ends_at_the_metadata_server() {
+        let home = tempfile::tempdir().expect("home");
+        let env = Env { home: Some(home.path().into()), ..Env::default() };
+        let (trail, loaded) = discover_traced(&env);
+        let skipped: Vec<Option<&str>> = trail.iter().map(|c| c.skipped.as_deref()).collect();
+        assert_eq!(skipped, [Some("not set"), Some("no such file"), None]);
+        assert!(matches!(loaded.map(|l| l.source), Ok(super::super::Source::Metadata(_))));
+    }
+}

@@ -1,7 +1,7 @@
 //! One plain request to an endpoint, for `doctor`: does it answer over HTTP(S), with what
 //! status, and what time its `Date` header says. Never retried, never carries a credential.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::Http;
 use crate::error::{Endpoint, UpstreamError, UpstreamErrorKind};
@@ -17,9 +17,19 @@ pub(crate) struct Probe {
     pub metadata_flavor: bool,
 }
 
-/// Sends one `GET url` (with `Metadata-Flavor: Google`, which other endpoints ignore).
-pub(crate) async fn probe(http: &Http, endpoint: Endpoint, url: &str) -> Result<Probe, UpstreamError> {
-    let answer = http.client_for(url).get(url).header("Metadata-Flavor", "Google").send().await;
+/// Sends one `GET url` (with `Metadata-Flavor: Google`, which other endpoints ignore), within
+/// `deadline` when given, else the client's `--http-timeout`.
+pub(crate) async fn probe(
+    http: &Http,
+    endpoint: Endpoint,
+    url: &str,
+    deadline: Option<Duration>,
+) -> Result<Probe, UpstreamError> {
+    let mut request = http.client_for(url).get(url).header("Metadata-Flavor", "Google");
+    if let Some(deadline) = deadline {
+        request = request.timeout(deadline);
+    }
+    let answer = request.send().await;
     let response =
         answer.map_err(|e| UpstreamError::new(endpoint, url, super::http::unreachable_kind(&e)))?;
     let headers = response.headers();

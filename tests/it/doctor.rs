@@ -314,3 +314,30 @@ fn a_revoked_refresh_token_is_told_to_sign_in_again() {
         "never the refresh token"
     );
 }
+
+#[test]
+fn a_provider_named_by_project_id_is_a_failure_that_says_how_to_find_the_number() {
+    let emulator = Emulator::start();
+    let issuer = emulator.add_oidc_issuer("https://kubernetes.default.svc.cluster.local");
+    let by_id = PROVIDER.replace("123456789012", "my-project");
+    let sandbox = Sandbox::new();
+    let subject = sandbox.write("ksa/token", issuer.mint(SUB, &by_id, 3600));
+    let url = emulator.url();
+    let out = sandbox.run(&[
+        "doctor",
+        "--subject-token-file",
+        &subject,
+        "--workload-identity-provider",
+        &by_id,
+        "--sts-endpoint",
+        url,
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let project = line(&out, "fail", "project-number");
+    assert!(project.contains("names project \"my-project\", not its number"), "{project}");
+    assert!(
+        project.contains("gcloud projects describe my-project --format='value(projectNumber)'"),
+        "{project}"
+    );
+    assert!(project.ends_with("--workload-identity-provider"), "{project}");
+}

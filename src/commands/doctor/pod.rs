@@ -23,7 +23,7 @@ pub(super) async fn agent_api(http: &Http, env: &Env, probed: Option<bool>, out:
     }
     if probed.is_none() {
         let url = format!("http://{host}/");
-        match probe(http, Endpoint::Metadata, &url).await {
+        match probe(http, Endpoint::Metadata, &url, None).await {
             Ok(answer) if answer.metadata_flavor => {
                 out.push(Finding::ok(
                     "agent-api",

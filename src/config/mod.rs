@@ -24,12 +24,13 @@ use crate::{
 /// as `gke-gcloud-auth-plugin`, `exec-credential` ([`gke_plugin`]).
 /// `exec-credential` or `print-access-token` alone is parsed without clap ([`without_flags`]).
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
-    let (argv, debug) = match gke_plugin::plugin_args(&argv) {
+    let plugin = match gke_plugin::plugin_args(&argv) {
         Some(translated) => translated.map_err(ParseError::Config)?,
-        None => (crate::cli::expand_helper_name(argv), Vec::new()),
+        None => gke_plugin::Translated { argv: crate::cli::expand_helper_name(argv), ..Default::default() },
     };
-    let mut cli = parse_expanded(argv)?;
-    cli.debug = debug;
+    let mut cli = parse_expanded(plugin.argv)?;
+    cli.debug = plugin.debug;
+    cli.warnings.extend(plugin.warnings);
     Ok(cli)
 }
 
@@ -115,6 +116,7 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
         }
         (None, SourceKind::Metadata, None) => Choice::Metadata,
         (None, SourceKind::Adc, None) => Choice::Adc,
+        (None, SourceKind::Gcloud, None) => Choice::Gcloud,
     };
     if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
         return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));

@@ -147,6 +147,7 @@ mod webhook;
 mod without_flags;
 
 use file::file_args;
+pub(crate) use gke_plugin::GKE_PLUGIN;
 pub use run::RunConfig;
 #[cfg(test)]
 use run::parse_listen;

@@ -7,6 +7,7 @@ use crate::support;
 
 use std::{
     ffi::{OsStr, OsString},
+    path::Path,
     process::Command,
 };
 
@@ -216,4 +217,32 @@ fn the_plugins_name_answers_version_and_help_like_the_binary() {
     let help = sandbox.command_for(&link).arg("--help").output().expect("runs");
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--from-file"), "exec-credential's help");
+}
+
+#[test]
+fn install_links_makes_the_plugins_link_but_leaves_googles_plugin_alone_unless_told() {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("DOCKER_CONFIG", sandbox.path("docker"));
+    let bin = sandbox.path("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let dir = bin.to_str().expect("utf8");
+    let plugin = bin.join("gke-gcloud-auth-plugin");
+    let made = sandbox.run(&["configure-docker", "--install-links", dir, "gcr.io"]);
+    assert!(made.ok().lines().any(|l| Path::new(l) == plugin), "{}", made.stdout);
+    let version = sandbox.command_for(&plugin).arg("--version").output().expect("runs");
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+
+    // Google's plugin (here a stand-in program) in the directory is kept, and the run says so.
+    std::fs::remove_file(&plugin).expect("rm");
+    let google = sandbox.write("bin/gke-gcloud-auth-plugin", "#!/bin/sh\necho google\n");
+    let kept = sandbox.run(&["configure-docker", "--install-links", dir, "gcr.io"]);
+    assert!(!kept.ok().contains("gke-gcloud-auth-plugin"), "not reported as written: {}", kept.stdout);
+    assert!(kept.stderr.contains(&google) && kept.stderr.contains("--replace-gke-plugin"), "{}", kept.stderr);
+    assert_eq!(std::fs::read_to_string(&plugin).expect("read"), "#!/bin/sh\necho google\n");
+    assert!(bin.join("docker-credential-gcp-token-agent").exists(), "the helpers' links are still made");
+
+    let replaced =
+        sandbox.run(&["configure-docker", "--install-links", dir, "--replace-gke-plugin", "gcr.io"]);
+    assert!(replaced.ok().contains("gke-gcloud-auth-plugin"));
+    assert_eq!(std::fs::read_link(&plugin).expect("a link now"), Path::new(support::agent::BIN));
 }

@@ -362,6 +362,18 @@ mod tests {
     }
 
     #[test]
+    fn as_the_gke_plugin_its_ignored_flags_are_logged_as_warnings_and_debug_lines() {
+        let args =
+            ["gke-gcloud-auth-plugin", "--use_application_default_credentials", "--account=me@example.com"];
+        let cli = parse(argv(&[&args[..], &["--project=p"]].concat())).expect("parses");
+        assert!(matches!(cli.command, Command::ExecCredential(_)));
+        assert_eq!((cli.warnings.len(), cli.debug.len()), (1, 1), "{:?} {:?}", cli.warnings, cli.debug);
+        let gcloud = parse(argv(&["gke-gcloud-auth-plugin"])).expect("parses");
+        let Command::ExecCredential(exec) = gcloud.command else { panic!("exec-credential") };
+        assert_eq!(exec.source.source, SourceKind::Gcloud);
+    }
+
+    #[test]
     fn unknown_config_keys_are_all_reported() {
         let e = config_problem("colour: blue\nsize: 3\n");
         let text = e.to_string();

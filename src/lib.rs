@@ -80,8 +80,8 @@ pub use commands::{
     run::run,
     serve,
 };
-pub use config::{ParseError, RunConfig, WebhookConfig, parse};
+pub use config::{ParseError, ProbeConfig, RunConfig, WebhookConfig, parse};
 pub use credentials::Env;
 pub use error::{EXIT_USAGE, Error, Origin, UpstreamError, UpstreamErrorKind};
 pub use telemetry::{LogSettings, init_logging};
-pub use webhook::run as webhook;
+pub use webhook::{probe::probe as webhook_probe, run as webhook};

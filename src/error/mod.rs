@@ -146,6 +146,9 @@ pub enum Error {
         /// What the helper protocol expects on stdout for "no credential".
         answer: &'static str,
     },
+    /// A check (`webhook-probe`) found what it checks not working.
+    #[error("{0}")]
+    CheckFailed(String),
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     WriteFile {
@@ -170,6 +173,7 @@ impl Error {
             Error::WriteFile { .. }
             | Error::Internal(_)
             | Error::TimedOut(_)
+            | Error::CheckFailed(_)
             | Error::HostNotAllowed { .. } => EXIT_OTHER,
         }
     }
@@ -212,6 +216,7 @@ impl Error {
             Error::SourceFailed { .. } => "source_failed",
             Error::TimedOut(_) => "timeout",
             Error::Refused(_) => "refused",
+            Error::CheckFailed(_) => "check_failed",
             Error::HostNotAllowed { .. } => "host_not_allowed",
             Error::Upstream(e) => match &e.kind {
                 UpstreamErrorKind::Unreachable(_) => "unreachable",

@@ -25,3 +25,5 @@ mod release;
 mod run;
 mod stampede;
 mod webhook;
+mod webhook_opt_in;
+mod webhook_probe;

@@ -1,7 +1,9 @@
 //! The opt-in styles over HTTPS. With `--opt-in pod-annotation` the API server sends every pod
 //! in scope: only pods carrying the annotation are reviewed, and a pod without it comes back
 //! allowed and untouched even when its ServiceAccount cannot be read, its annotations are bad
-//! or it is too big to parse. With a label style, denials name that label.
+//! or it is too big to parse. With a label style, denials name that label. The chart renders
+//! each style's selector and flags, and refuses the annotation style with `failurePolicy: Fail`
+//! unless the namespaces are narrowed.
 
 use serde_json::{Value, json};
 
@@ -114,4 +116,77 @@ fn a_bad_opt_in_flag_is_refused_at_start_naming_it() {
         let out = sandbox.run(&[&common[..], &extra[..]].concat());
         assert!(out.fails_with(64).contains(&format!("{flag}:")), "{}", out.stderr);
     }
+}
+
+/// `helm template` with `--set` values; the output, or the error.
+fn helm_template(sets: &[&str]) -> Result<String, String> {
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/gcp-token-agent");
+    let mut helm = std::process::Command::new("helm");
+    helm.args(["template", "gcp-token-agent", chart, "-n", "gcp-token-agent"]);
+    for set in sets {
+        helm.args(["--set", set]);
+    }
+    let output = helm.output().expect("helm (scripts/setup/install-test-deps.sh)");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    if output.status.success() { Ok(text(&output.stdout)) } else { Err(text(&output.stderr)) }
+}
+
+#[test]
+#[ignore = "needs helm: scripts/setup/install-test-deps.sh"]
+fn each_opt_in_style_renders_its_selector_and_the_webhook_its_flag() {
+    use super::webhook_probe::render;
+    let webhook = |values| render(values, "templates/webhook.yaml")["webhooks"][0].clone();
+    let args = |values| {
+        render(values, "templates/deployment.yaml")["spec"]["template"]["spec"]["containers"][0]["args"]
+            .to_string()
+    };
+    let default = webhook(None);
+    assert_eq!(default["objectSelector"], json!({"matchLabels": {"gcp-token-agent.io/inject": "true"}}));
+    assert!(default["namespaceSelector"].get("matchLabels").is_none());
+    assert!(!args(None).contains("--opt-in"), "the default renders as before");
+    let label = webhook(Some("opt-in-pod-label-values.yaml"));
+    assert_eq!(label["objectSelector"], json!({"matchLabels": {"example.com/gcp-credentials": "enabled"}}));
+    let namespace = webhook(Some("opt-in-namespace-label-values.yaml"));
+    assert!(namespace.get("objectSelector").is_none(), "{namespace}");
+    assert_eq!(namespace["namespaceSelector"]["matchLabels"], json!({"gcp-token-agent.io/inject": "true"}));
+    assert!(args(Some("opt-in-namespace-label-values.yaml")).contains("--opt-in=namespace-label"));
+    let annotation = webhook(Some("opt-in-pod-annotation-values.yaml"));
+    assert!(
+        annotation.get("objectSelector").is_none()
+            && annotation["namespaceSelector"].get("matchLabels").is_none()
+    );
+    let flags = args(Some("opt-in-pod-annotation-values.yaml"));
+    for flag in [
+        "--opt-in=pod-annotation",
+        "--opt-in-key=example.com/gcp-credentials",
+        "--opt-in-value=please inject",
+    ] {
+        assert!(flags.contains(flag), "{flag} in {flags}");
+    }
+}
+
+#[test]
+#[ignore = "needs helm: scripts/setup/install-test-deps.sh"]
+fn the_chart_refuses_the_annotation_opt_in_with_fail_unless_the_namespaces_are_narrowed() {
+    let style = "webhook.optIn.style=podAnnotation";
+    let error = helm_template(&[style]).expect_err("refused");
+    for named in [
+        "webhook.optIn.style=podAnnotation",
+        "webhook.failurePolicy=Fail",
+        "webhook.namespaceSelectorExpressions",
+    ] {
+        assert!(error.contains(named), "{named} in {error}");
+    }
+    let not_in = [
+        "webhook.namespaceSelectorExpressions[0].key=team",
+        "webhook.namespaceSelectorExpressions[0].operator=NotIn",
+        "webhook.namespaceSelectorExpressions[0].values[0]=a",
+    ];
+    assert!(helm_template(&[&[style][..], &not_in[..]].concat()).is_err(), "NotIn narrows nothing");
+    let exists = [
+        "webhook.namespaceSelectorExpressions[0].key=team",
+        "webhook.namespaceSelectorExpressions[0].operator=Exists",
+    ];
+    assert!(helm_template(&[&[style][..], &exists[..]].concat()).is_ok());
+    assert!(helm_template(&[style, "webhook.failurePolicy=Ignore"]).is_ok());
 }

@@ -21,7 +21,7 @@ const SERVICE: &str = "https://gcp-token-agent.gcp-token-agent.svc:443";
 const HOOK: &str = "templates/tests/webhook-probe.yaml";
 
 /// `helm template` of one template with a values file from the chart's ci/, as JSON.
-fn render(values: Option<&str>, template: &str) -> Value {
+pub(crate) fn render(values: Option<&str>, template: &str) -> Value {
     let mut helm = Command::new("helm");
     helm.args(["template", "gcp-token-agent", CHART, "-n", "gcp-token-agent", "--show-only", template]);
     if let Some(values) = values {

@@ -5,7 +5,8 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
-    EXIT_USAGE, Env, Error, LogSettings, ParseError, ProbeConfig, RunConfig, WebhookConfig, Workers,
+    DoctorConfig, EXIT_USAGE, Env, Error, LogSettings, ParseError, ProbeConfig, RunConfig, WebhookConfig,
+    Workers,
     cli::{Cli, Command},
 };
 
@@ -66,6 +67,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
         Command::DockerCredential(args) => gcp_token_agent::docker_credential(args, &env),
         Command::GitCredential(args) => gcp_token_agent::git_credential(args, &env),
         Command::ConfigureDocker(args) => gcp_token_agent::configure_docker(args, &env),
+        Command::Doctor(args) => gcp_token_agent::doctor(DoctorConfig::from_args(args)?, &env),
         Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
         Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),
     }

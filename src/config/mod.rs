@@ -137,6 +137,7 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     Ok(Selection { choice, impersonate, endpoints })
 }
 
+mod doctor;
 mod file;
 mod gke_plugin;
 mod legacy_env;
@@ -145,6 +146,7 @@ mod run;
 mod webhook;
 mod without_flags;
 
+pub use doctor::DoctorConfig;
 use file::file_args;
 pub use run::RunConfig;
 #[cfg(test)]

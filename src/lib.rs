@@ -81,8 +81,8 @@ pub use commands::{
     run::run,
     serve,
 };
-pub use config::{DoctorConfig, ParseError, RunConfig, WebhookConfig, parse};
+pub use config::{DoctorConfig, ParseError, ProbeConfig, RunConfig, WebhookConfig, parse};
 pub use credentials::Env;
 pub use error::{EXIT_USAGE, Error, Origin, UpstreamError, UpstreamErrorKind};
 pub use telemetry::{LogSettings, init_logging};
-pub use webhook::run as webhook;
+pub use webhook::{probe::probe as webhook_probe, run as webhook};

@@ -5,7 +5,8 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
-    DoctorConfig, EXIT_USAGE, Env, Error, LogSettings, ParseError, RunConfig, WebhookConfig, Workers,
+    DoctorConfig, EXIT_USAGE, Env, Error, LogSettings, ParseError, ProbeConfig, RunConfig, WebhookConfig,
+    Workers,
     cli::{Cli, Command},
 };
 
@@ -57,6 +58,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
             let webhook = || async { gcp_token_agent::webhook(WebhookConfig::from_args(args)?).await };
             gcp_token_agent::serve(Workers::PerCore, webhook)
         }
+        Command::WebhookProbe(args) => gcp_token_agent::webhook_probe(ProbeConfig::from_args(args)?),
         // The CLI faces build a runtime themselves, only when they go to the network.
         Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env),
         Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env),

@@ -24,7 +24,9 @@ pub use helpers::{
 pub use print::{ExecCredentialArgs, OutputFormat, PrintAccessArgs, PrintIdentityArgs};
 pub use run::{InstanceArgs, RunArgs};
 pub use source::{SourceArgs, SourceKind};
-pub use webhook::{AgentArgs, AutoTlsArgs, SidecarMode, WebhookArgs};
+pub use webhook::{
+    AgentArgs, AutoTlsArgs, OPT_IN_KEY, OptInStyle, SidecarMode, WebhookArgs, WebhookProbeArgs,
+};
 
 /// Google Cloud access and ID tokens for workloads, scripts and kubectl, without gcloud.
 #[derive(Debug, Parser)]
@@ -68,9 +70,13 @@ pub enum Command {
     /// Sign in with a Google account in the browser (OAuth installed-app flow with PKCE) and
     /// save an authorized_user credential where Application Default Credentials look for it.
     Login(LoginArgs),
-    /// The mutating admission webhook: injects `run` into pods labelled
-    /// gcp-token-agent.io/inject=true (review path POST /mutate, HTTPS).
+    /// The mutating admission webhook: injects `run` into pods that opt in (by default the
+    /// label gcp-token-agent.io/inject=true; see --opt-in) (review path POST /mutate, HTTPS).
     Webhook(Box<WebhookArgs>),
+    /// Check a running webhook, as `helm test` does: POST a dry-run AdmissionReview of a
+    /// synthetic opted-in pod to --url, trusting only --ca-file, and check the answer is an
+    /// allowed review that injects the agent. Prints one line; exit 0 if it is, 1 if not.
+    WebhookProbe(WebhookProbeArgs),
     /// Docker credential helper (also run as `docker-credential-gcp-token-agent ACTION`).
     ///
     /// `get` reads a registry host or URL on stdin and prints

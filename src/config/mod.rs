@@ -143,6 +143,7 @@ mod doctor;
 mod file;
 mod gke_plugin;
 mod legacy_env;
+mod opt_in;
 mod run;
 mod webhook;
 mod without_flags;
@@ -155,6 +156,10 @@ pub use run::RunConfig;
 use run::parse_listen;
 pub(crate) use run::{IdTokenSpec, parse_id_tokens};
 
+pub(crate) use opt_in::OptIn;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use opt_in::OptInStyle;
+pub use opt_in::ProbeConfig;
 pub use webhook::WebhookConfig;
 pub(crate) use webhook::{AgentSettings, AutoTlsSettings, Sidecars, Tls};
 

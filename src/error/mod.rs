@@ -146,6 +146,9 @@ pub enum Error {
         /// What the helper protocol expects on stdout for "no credential".
         answer: &'static str,
     },
+    /// A check (`webhook-probe`) found what it checks not working.
+    #[error("{0}")]
+    CheckFailed(String),
     /// `doctor` found something wrong: `report` goes to stdout, the summary to stderr.
     #[error("{summary}")]
     Unhealthy {
@@ -178,6 +181,7 @@ impl Error {
             Error::WriteFile { .. }
             | Error::Internal(_)
             | Error::TimedOut(_)
+            | Error::CheckFailed(_)
             | Error::HostNotAllowed { .. }
             | Error::Unhealthy { .. } => EXIT_OTHER,
         }
@@ -221,6 +225,7 @@ impl Error {
             Error::SourceFailed { .. } => "source_failed",
             Error::TimedOut(_) => "timeout",
             Error::Refused(_) => "refused",
+            Error::CheckFailed(_) => "check_failed",
             Error::HostNotAllowed { .. } => "host_not_allowed",
             Error::Unhealthy { .. } => "unhealthy",
             Error::Upstream(e) => match &e.kind {

@@ -26,3 +26,5 @@ mod release;
 mod run;
 mod stampede;
 mod webhook;
+mod webhook_opt_in;
+mod webhook_probe;

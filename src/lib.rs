@@ -26,7 +26,7 @@
 //!   and the one place every server is built, with its listener's limits: the runtime
 //!   `run` and `webhook` share (bind, ready file, serve, drain).
 //! * [`commands`]: each face: `print-*`, `exec-credential`, the Docker and git credential
-//!   helpers, `configure-docker`, `run`, `login`.
+//!   helpers, `configure-docker`, `run`, `login`, `doctor`.
 //! * [`webhook`](mod@webhook): the admission webhook (pure mutation, thin HTTPS adaptor within a
 //!   memory budget, reloading TLS).
 //! * [`telemetry`]: logging setup, the Prometheus registry and the process metrics.
@@ -72,6 +72,7 @@ pub use commands::{
     Workers,
     configure_docker::configure_docker,
     docs::{completions, man_pages},
+    doctor::doctor,
     exec::exec_credential,
     helper::{docker_credential, git_credential},
     login::login,
@@ -80,8 +81,8 @@ pub use commands::{
     run::run,
     serve,
 };
-pub use config::{ParseError, RunConfig, WebhookConfig, parse};
+pub use config::{DoctorConfig, ParseError, ProbeConfig, RunConfig, WebhookConfig, parse};
 pub use credentials::Env;
 pub use error::{EXIT_USAGE, Error, Origin, UpstreamError, UpstreamErrorKind};
 pub use telemetry::{LogSettings, init_logging};
-pub use webhook::run as webhook;
+pub use webhook::{probe::probe as webhook_probe, run as webhook};

@@ -5,7 +5,8 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
-    EXIT_USAGE, Env, Error, LogSettings, ParseError, RunConfig, WebhookConfig, Workers,
+    DoctorConfig, EXIT_USAGE, Env, Error, LogSettings, ParseError, ProbeConfig, RunConfig, WebhookConfig,
+    Workers,
     cli::{Cli, Command},
 };
 
@@ -57,6 +58,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
             let webhook = || async { gcp_token_agent::webhook(WebhookConfig::from_args(args)?).await };
             gcp_token_agent::serve(Workers::PerCore, webhook)
         }
+        Command::WebhookProbe(args) => gcp_token_agent::webhook_probe(ProbeConfig::from_args(args)?),
         // The CLI faces build a runtime themselves, only when they go to the network.
         Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env),
         Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env),
@@ -65,6 +67,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
         Command::DockerCredential(args) => gcp_token_agent::docker_credential(args, &env),
         Command::GitCredential(args) => gcp_token_agent::git_credential(args, &env),
         Command::ConfigureDocker(args) => gcp_token_agent::configure_docker(args, &env),
+        Command::Doctor(args) => gcp_token_agent::doctor(DoctorConfig::from_args(args)?, &env),
         Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
         Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),
     }

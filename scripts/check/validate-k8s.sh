@@ -9,7 +9,9 @@
 #   * what schemas cannot see: each TLS mode wires the webhook to the Secret, caBundle, Service
 #     and RBAC it needs (and tls.mode=auto renders no key material, so two renders are
 #     byte-identical), the webhook configuration keeps its safety settings and listens dual
-#     stack, agent.* values reach the webhook's flags, deploy/webhook does not drift from the
+#     stack, agent.* values reach the webhook's flags, each webhook.optIn style renders its
+#     selector or flag (and podAnnotation with Fail is refused unless namespaces are narrowed),
+#     the helm test Pod probes the Service with the published CA, deploy/webhook does not drift from the
 #     chart, kubectl loads deploy/kubeconfig-exec-credential.yaml and runs the plugin it names;
 #   * the Dockerfile: hadolint, digest-pinned base images, and the runtime layout of
 #     scripts/release/build-image.sh (scratch on amd64, scripts/release/image-rootfs.sh's files, user 65532).
@@ -144,7 +146,6 @@ def webhook_checks(rendered, namespace):
         "admissionReviewVersions": ["v1"],
         "sideEffects": "None",
         "reinvocationPolicy": "IfNeeded",
-        "objectSelector": {"matchLabels": {"gcp-token-agent.io/inject": "true"}},
         "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
                    "resources": ["pods"], "scope": "Namespaced"}],
     }
@@ -176,6 +177,90 @@ def webhook_checks(rendered, namespace):
     if not (sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False
             and sc.get("capabilities", {}).get("drop") == ["ALL"]):
         problems.append("webhook container securityContext is not hardened: %r" % sc)
+    if problems:
+        raise SystemExit("\n".join(problems))
+
+def opt_in(rendered, chart, values_file):
+    """webhook.optIn reaches the one place each style lives: the objectSelector (podLabel), the
+    namespaceSelector (namespaceLabel) or the webhook's flags (podAnnotation, where Fail needs
+    the namespaces narrowed); the webhook and the helm test probe know key and value."""
+    values = merged_values(chart, values_file)
+    opt, wh = values["webhook"]["optIn"], values["webhook"]
+    objs = by_kind(rendered)
+    w = one(objs, "MutatingWebhookConfiguration")["webhooks"][0]
+    args = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    pair = {opt["key"]: opt["value"]}
+    problems = []
+    want_object = {"matchLabels": pair} if opt["style"] == "podLabel" else None
+    if w.get("objectSelector") != want_object:
+        problems.append("objectSelector is %r, want %r" % (w.get("objectSelector"), want_object))
+    want_ns = pair if opt["style"] == "namespaceLabel" else None
+    if w["namespaceSelector"].get("matchLabels") != want_ns:
+        problems.append("namespaceSelector.matchLabels is %r, want %r" % (w["namespaceSelector"].get("matchLabels"), want_ns))
+    user = wh.get("namespaceSelectorExpressions") or []
+    if any(e not in w["namespaceSelector"]["matchExpressions"] for e in user):
+        problems.append("namespaceSelectorExpressions are not all in the namespaceSelector")
+    style_flag = {"podLabel": [], "namespaceLabel": ["namespace-label"], "podAnnotation": ["pod-annotation"]}
+    default_key, default_value = "gcp-token-agent.io/inject", "true"
+    want = {"--opt-in": style_flag[opt["style"]],
+            "--opt-in-key": [opt["key"]] if opt["key"] != default_key else [],
+            "--opt-in-value": [opt["value"]] if opt["value"] != default_value else []}
+    problems += ["webhook %s is %r, want %r" % (n, flag(args, n), v) for n, v in want.items() if flag(args, n) != v]
+    if opt["style"] == "podAnnotation" and w["failurePolicy"] == "Fail" and \
+            not any(e["operator"] in ("In", "Exists") for e in user):
+        problems.append("podAnnotation with failurePolicy Fail renders, but no In/Exists term narrows the namespaces")
+    probe = [p for p in objs.get("Pod", []) if (p["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    if probe:
+        pargs = probe[0]["spec"]["containers"][0]["args"]
+        for name in ("--opt-in-key", "--opt-in-value"):
+            if flag(pargs, name) != want[name]:
+                problems.append("helm test probe %s is %r, want %r" % (name, flag(pargs, name), want[name]))
+    if problems:
+        raise SystemExit("\n".join(problems))
+
+def test_hook(rendered, chart, values_file, namespace):
+    """`helm test` runs one Pod: our binary's webhook-probe against the Service's name, trusting
+    the CA the API server is given (the TLS Secret's ca.crt, or tls.secret.caBundle), with
+    none of the webhook's selector labels (the Service must not route reviews to it)."""
+    import base64
+    values = merged_values(chart, values_file)
+    objs = by_kind(rendered)
+    hooks = [o for kind in objs for o in objs[kind]
+             if (o["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    pods = [o for o in hooks if o["kind"] == "Pod"]
+    if len(pods) != 1:
+        raise SystemExit("want one helm test Pod, found %d" % len(pods))
+    pod, problems = pods[0], []
+    spec = pod["spec"]
+    c = spec["containers"][0]
+    svc = one(objs, "Service")
+    service = one(objs, "MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["service"]
+    url = "https://%s.%s.svc:%s/mutate" % (service["name"], namespace, service["port"])
+    if c["args"][0] != "webhook-probe" or flag(c["args"], "--url") != [url]:
+        problems.append("probe args %r do not call %s" % (c["args"], url))
+    if c["image"] != one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]:
+        problems.append("the probe does not run the webhook's image")
+    selector = svc["spec"]["selector"]
+    if all(pod["metadata"]["labels"].get(k) == v for k, v in selector.items()):
+        problems.append("the test Pod matches the Service's selector %r" % selector)
+    if spec.get("restartPolicy") != "Never" or spec.get("automountServiceAccountToken") is not False:
+        problems.append("the test Pod must not restart and needs no API token")
+    ca_file = (flag(c["args"], "--ca-file") or [""])[0]
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts") or []}
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    name = next((n for n, path in mounts.items() if ca_file == path.rstrip("/") + "/ca.crt"), None)
+    volume = volumes.get(name) or {}
+    mode = values["tls"]["mode"]
+    if mode == "secret":
+        cms = {o["metadata"]["name"]: o for o in hooks if o["kind"] == "ConfigMap"}
+        cm = cms.get((volume.get("configMap") or {}).get("name"))
+        if cm is None or cm["data"].get("ca.crt") != base64.b64decode(values["tls"]["secret"]["caBundle"]).decode():
+            problems.append("the probe's CA is not tls.secret.caBundle: %r" % volume)
+    else:
+        secret = volume.get("secret") or {}
+        tls_secret = "%s-tls" % service["name"]
+        if secret.get("secretName") != tls_secret or secret.get("items") != [{"key": "ca.crt", "path": "ca.crt"}]:
+            problems.append("the probe's CA is not ca.crt (alone) of %s: %r" % (tls_secret, volume))
     if problems:
         raise SystemExit("\n".join(problems))
 
@@ -575,6 +660,10 @@ for values in "${values_sets[@]}"; do
     check "agent.* values reach the webhook's flags ($label)" python3 "$py" agent-args "$out" "$CHART" "$values"
     check "commonLabels, annotations, registry, hostNetwork, probes and strategy reach their objects ($label)" \
       python3 "$py" platform "$out" "$CHART" "$values"
+    check "webhook.optIn: the selector or flag of its style, the probe told its key and value ($label)" \
+      python3 "$py" opt-in "$out" "$CHART" "$values"
+    check "helm test: webhook-probe calls the Service and trusts the published CA ($label)" \
+      python3 "$py" test-hook "$out" "$CHART" "$values" "$NAMESPACE"
     check "podMonitor: the agents' port named metrics, opted-in pods, every namespace ($label)" \
       python3 "$py" pod-monitor "$out" "$CHART" "$values"
     check "prometheusRule is files/prometheus-rules.yaml and passes promtool; dashboard ConfigMap ($label)" \
@@ -616,6 +705,25 @@ refuse "schema refuses an Exists expression with values" "values.*at most 0" \
   helm template "$RELEASE" "$CHART" --set 'webhook.namespaceSelectorExpressions[0].key=team' \
   --set 'webhook.namespaceSelectorExpressions[0].operator=Exists' \
   --set 'webhook.namespaceSelectorExpressions[0].values[0]=a'
+refuse "webhook.optIn podAnnotation with failurePolicy Fail and no narrowed namespaces is refused" \
+  "optIn.style=podAnnotation.*failurePolicy=Fail.*namespaceSelectorExpressions" \
+  helm template "$RELEASE" "$CHART" --set webhook.optIn.style=podAnnotation
+refuse "webhook.optIn podAnnotation with Fail: a NotIn term does not narrow the namespaces" \
+  "optIn.style=podAnnotation.*namespaceSelectorExpressions" \
+  helm template "$RELEASE" "$CHART" --set webhook.optIn.style=podAnnotation \
+  --set 'webhook.namespaceSelectorExpressions[0].key=team' \
+  --set 'webhook.namespaceSelectorExpressions[0].operator=NotIn' \
+  --set 'webhook.namespaceSelectorExpressions[0].values[0]=a'
+check "webhook.optIn podAnnotation renders with failurePolicy Ignore" \
+  helm template "$RELEASE" "$CHART" --set webhook.optIn.style=podAnnotation --set webhook.failurePolicy=Ignore
+refuse "schema refuses an unknown webhook.optIn.style" "optIn.style" \
+  helm template "$RELEASE" "$CHART" --set webhook.optIn.style=podLabels
+refuse "schema refuses a label opt-in value that is not a label value" "optIn.value.*pattern" \
+  helm template "$RELEASE" "$CHART" --set 'webhook.optIn.value=yes please'
+refuse "schema refuses an opt-in key that is not a qualified name" "optIn.key.*pattern" \
+  helm template "$RELEASE" "$CHART" --set 'webhook.optIn.key=a b'
+refuse "extraArgs may not set the opt-in (the chart renders its selector)" "extraArgs: --opt-in is set by the chart" \
+  helm template "$RELEASE" "$CHART" --set 'extraArgs[0]=--opt-in=pod-annotation'
 refuse "PodDisruptionBudget: minAvailable >= replicaCount is refused" "minAvailable.*must be below replicaCount" \
   helm template "$RELEASE" "$CHART" --set replicaCount=2 --set podDisruptionBudget.minAvailable=2
 refuse "PodDisruptionBudget: maxUnavailable 0 is refused" "maxUnavailable.*allows no disruption" \

@@ -93,11 +93,16 @@ pub struct ConfigureDockerArgs {
     /// asia-docker.pkg.dev].
     #[arg(value_name = "REGISTRY", value_delimiter = ',')]
     pub registries: Vec<String>,
-    /// Also create the symlinks docker-credential-gcp-token-agent and
-    /// git-credential-gcp-token-agent to this binary in DIR (an existing directory, best one on
-    /// PATH); older symlinks there are replaced, any other file is left alone and reported.
+    /// Also create the symlinks docker-credential-gcp-token-agent,
+    /// git-credential-gcp-token-agent and gke-gcloud-auth-plugin (for kubectl) to this binary in
+    /// DIR (an existing directory, best one on PATH); older symlinks there are replaced, any
+    /// other file is refused, and Google's own gke-gcloud-auth-plugin is left alone (reported).
     #[arg(long, value_name = "DIR", env = "GCP_TOKEN_AGENT_INSTALL_LINKS")]
     pub install_links: Option<PathBuf>,
+    /// With --install-links: replace a gke-gcloud-auth-plugin in DIR that is another program
+    /// (Google's plugin) with the link.
+    #[arg(long, requires = "install_links", env = "GCP_TOKEN_AGENT_REPLACE_GKE_PLUGIN")]
+    pub replace_gke_plugin: bool,
 }
 
 // Flags of `login`.

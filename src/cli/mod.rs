@@ -7,6 +7,7 @@ use std::{
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod doctor;
 mod duration;
 mod helpers;
 mod print;
@@ -14,6 +15,7 @@ mod run;
 mod source;
 mod webhook;
 
+pub use doctor::{DoctorArgs, DoctorFormat};
 pub use duration::parse_duration;
 pub use helpers::{
     ConfigureDockerArgs, DockerAction, DockerCredentialArgs, GitAction, GitCredentialArgs, HelperTokenArgs,
@@ -22,7 +24,9 @@ pub use helpers::{
 pub use print::{ExecCredentialArgs, OutputFormat, PrintAccessArgs, PrintIdentityArgs};
 pub use run::{InstanceArgs, RunArgs};
 pub use source::{SourceArgs, SourceKind};
-pub use webhook::{AgentArgs, AutoTlsArgs, SidecarMode, WebhookArgs};
+pub use webhook::{
+    AgentArgs, AutoTlsArgs, OPT_IN_KEY, OptInStyle, SidecarMode, WebhookArgs, WebhookProbeArgs,
+};
 
 /// Google Cloud access and ID tokens for workloads, scripts and kubectl, without gcloud.
 #[derive(Debug, Parser)]
@@ -66,9 +70,13 @@ pub enum Command {
     /// Sign in with a Google account in the browser (OAuth installed-app flow with PKCE) and
     /// save an authorized_user credential where Application Default Credentials look for it.
     Login(LoginArgs),
-    /// The mutating admission webhook: injects `run` into pods labelled
-    /// gcp-token-agent.io/inject=true (review path POST /mutate, HTTPS).
+    /// The mutating admission webhook: injects `run` into pods that opt in (by default the
+    /// label gcp-token-agent.io/inject=true; see --opt-in) (review path POST /mutate, HTTPS).
     Webhook(Box<WebhookArgs>),
+    /// Check a running webhook, as `helm test` does: POST a dry-run AdmissionReview of a
+    /// synthetic opted-in pod to --url, trusting only --ca-file, and check the answer is an
+    /// allowed review that injects the agent. Prints one line; exit 0 if it is, 1 if not.
+    WebhookProbe(WebhookProbeArgs),
     /// Docker credential helper (also run as `docker-credential-gcp-token-agent ACTION`).
     ///
     /// `get` reads a registry host or URL on stdin and prints
@@ -92,6 +100,13 @@ pub enum Command {
     /// (else ~/.docker/config.json), keeping every other key, and prints the file's path.
     /// Docker then runs `docker-credential-gcp-token-agent` from PATH: --install-links makes it.
     ConfigureDocker(ConfigureDockerArgs),
+    /// Check a set-up and say what is wrong: which credential is found and why, file modes,
+    /// clock skew, each endpoint, a mint and for whom, impersonation, the numeric project id,
+    /// and inside a pod the agent's API and token files.
+    ///
+    /// One line per finding (ok, warn or fail) with what to do; never prints a token or key.
+    /// Exit 0 when nothing fails, 1 when something does, 64 for bad usage.
+    Doctor(DoctorArgs),
     /// Print a shell completion script, generated from this command line.
     ///
     /// bash: `gcp-token-agent completions bash > /etc/bash_completion.d/gcp-token-agent`;

@@ -15,8 +15,9 @@ pub struct SourceArgs {
     /// impersonated_service_account.
     #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_CREDENTIALS", conflicts_with = "source")]
     pub credentials: Option<PathBuf>,
-    /// Where credentials come from: `adc` (Application Default Credentials order) or
-    /// `metadata` (the GCE/GKE metadata server at GCE_METADATA_HOST).
+    /// Where credentials come from: `adc` (Application Default Credentials order),
+    /// `metadata` (the GCE/GKE metadata server at GCE_METADATA_HOST) or `gcloud` (the account
+    /// gcloud's active configuration names, read from CLOUDSDK_CONFIG without running gcloud).
     #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_SOURCE", default_value_t = SourceKind::Adc)]
     pub source: SourceKind,
     /// Do not read or write the disk cache.
@@ -120,4 +121,6 @@ pub enum SourceKind {
     Adc,
     /// The metadata server only.
     Metadata,
+    /// gcloud's active account: its `legacy_credentials/ACCOUNT/adc.json`.
+    Gcloud,
 }

@@ -55,6 +55,18 @@ pub struct WebhookArgs {
     /// On SIGTERM/SIGINT, finish in-flight reviews for at most this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Duration,
+    /// How pods opt in. pod-label and namespace-label are selectors of the webhook
+    /// configuration (the API server sends only the pods they match; the webhook uses the
+    /// style to name it in denials); pod-annotation: the API server sends every pod in scope,
+    /// and the webhook passes pods without the annotation untouched, before any other check.
+    #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_OPT_IN", default_value_t = OptInStyle::PodLabel)]
+    pub opt_in: OptInStyle,
+    /// The label or annotation key of the opt-in.
+    #[arg(long, value_name = "KEY", env = "GCP_TOKEN_AGENT_OPT_IN_KEY", default_value = OPT_IN_KEY)]
+    pub opt_in_key: String,
+    /// The value the opt-in key must have.
+    #[arg(long, value_name = "VALUE", env = "GCP_TOKEN_AGENT_OPT_IN_VALUE", default_value = "true")]
+    pub opt_in_value: String,
     /// The injected agent.
     #[command(flatten)]
     pub agent: AgentArgs,
@@ -156,6 +168,43 @@ pub struct AutoTlsArgs {
     /// as long and is renewed likewise.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_TLS_VALIDITY", default_value = "2160h")]
     pub tls_validity: Duration,
+}
+
+/// The opt-in key the chart and the webhook use unless told otherwise.
+pub const OPT_IN_KEY: &str = "gcp-token-agent.io/inject";
+
+/// How a pod asks for the agent (`--opt-in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptInStyle {
+    /// A label on the pod (the webhook configuration's objectSelector).
+    PodLabel,
+    /// A label on the pod's namespace (the webhook configuration's namespaceSelector).
+    NamespaceLabel,
+    /// An annotation on the pod, checked by the webhook itself.
+    PodAnnotation,
+}
+
+// Flags of `webhook-probe`.
+#[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
+#[derive(Debug, Args)]
+pub struct WebhookProbeArgs {
+    /// The webhook's review URL, as the API server calls it, e.g.
+    /// https://gcp-token-agent.gcp-token-agent.svc:443/mutate.
+    #[arg(long, value_name = "URL", env = "GCP_TOKEN_AGENT_URL")]
+    pub url: String,
+    /// PEM CA certificates the webhook's serving certificate must chain to (the webhook
+    /// configuration's caBundle); the only roots trusted.
+    #[arg(long, value_name = "FILE", env = "GCP_TOKEN_AGENT_CA_FILE")]
+    pub ca_file: PathBuf,
+    /// The opt-in annotation the synthetic pod carries (the webhook's --opt-in-key).
+    #[arg(long, value_name = "KEY", env = "GCP_TOKEN_AGENT_OPT_IN_KEY", default_value = OPT_IN_KEY)]
+    pub opt_in_key: String,
+    /// Its value (the webhook's --opt-in-value).
+    #[arg(long, value_name = "VALUE", env = "GCP_TOKEN_AGENT_OPT_IN_VALUE", default_value = "true")]
+    pub opt_in_value: String,
+    /// Give up on the webhook after this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "GCP_TOKEN_AGENT_TIMEOUT", default_value = "10s")]
+    pub timeout: Duration,
 }
 
 /// How the agent is injected.

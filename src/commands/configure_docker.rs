@@ -1,13 +1,18 @@
 //! `configure-docker`: point Docker's `credHelpers` at this binary, like
-//! `gcloud auth configure-docker`, and optionally install the helpers' symlinks.
+//! `gcloud auth configure-docker`, and optionally install the helpers' symlinks (and kubectl's
+//! `gke-gcloud-auth-plugin` one).
 
 use std::path::{Path, PathBuf};
 
 use crate::{
     cli::{ConfigureDockerArgs, DOCKER_HELPER, GIT_HELPER},
+    config::GKE_PLUGIN,
     credentials::Env,
     error::{Error, Result},
-    sinks::{docker_config::DockerConfig, links},
+    sinks::{
+        docker_config::DockerConfig,
+        links::{self, Made},
+    },
     validate,
 };
 
@@ -27,7 +32,7 @@ pub(crate) const DEFAULT_REGISTRIES: [&str; 7] = [
 pub fn configure_docker(args: &ConfigureDockerArgs, env: &Env) -> Result<String> {
     let registries = registries(&args.registries)?;
     let links = match &args.install_links {
-        Some(dir) => install_links(dir)?,
+        Some(dir) => install_links(dir, args.replace_gke_plugin)?,
         None => Vec::new(),
     };
     let config = DockerConfig::locate(env)?;
@@ -70,8 +75,9 @@ fn registries(given: &[String]) -> Result<Vec<String>> {
     Ok(registries)
 }
 
-/// Both helpers' symlinks in `dir`, to the running binary.
-fn install_links(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Both helpers' symlinks in `dir`, to the running binary, and the `gke-gcloud-auth-plugin`
+/// one unless Google's plugin is there (replaced only with `--replace-gke-plugin`).
+fn install_links(dir: &Path, replace_plugin: bool) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Err(Error::usage(
             "--install-links",
@@ -80,7 +86,16 @@ fn install_links(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let binary = std::env::current_exe()
         .map_err(|e| Error::Internal(format!("cannot find the running binary to link to: {e}")))?;
-    links::install(dir, &[DOCKER_HELPER, GIT_HELPER], &binary)
+    let mut made = links::install(dir, &[DOCKER_HELPER, GIT_HELPER], &binary)?;
+    match links::install_unless_foreign(dir, GKE_PLUGIN, &binary, replace_plugin)? {
+        Made::Linked(link) => made.push(link),
+        Made::LeftAlone(link) => tracing::warn!(
+            "{} is another program (Google's plugin?), so it was left alone and kubectl still runs it: \
+             pass --replace-gke-plugin to replace it with a link to this binary",
+            link.display()
+        ),
+    }
+    Ok(made)
 }
 
 #[cfg(test)]

@@ -24,12 +24,13 @@ use crate::{
 /// as `gke-gcloud-auth-plugin`, `exec-credential` ([`gke_plugin`]).
 /// `exec-credential` or `print-access-token` alone is parsed without clap ([`without_flags`]).
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
-    let (argv, debug) = match gke_plugin::plugin_args(&argv) {
+    let plugin = match gke_plugin::plugin_args(&argv) {
         Some(translated) => translated.map_err(ParseError::Config)?,
-        None => (crate::cli::expand_helper_name(argv), Vec::new()),
+        None => gke_plugin::Translated { argv: crate::cli::expand_helper_name(argv), ..Default::default() },
     };
-    let mut cli = parse_expanded(argv)?;
-    cli.debug = debug;
+    let mut cli = parse_expanded(plugin.argv)?;
+    cli.debug = plugin.debug;
+    cli.warnings.extend(plugin.warnings);
     Ok(cli)
 }
 
@@ -115,6 +116,7 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
         }
         (None, SourceKind::Metadata, None) => Choice::Metadata,
         (None, SourceKind::Adc, None) => Choice::Adc,
+        (None, SourceKind::Gcloud, None) => Choice::Gcloud,
     };
     if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
         return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));
@@ -137,19 +139,27 @@ pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
     Ok(Selection { choice, impersonate, endpoints })
 }
 
+mod doctor;
 mod file;
 mod gke_plugin;
 mod legacy_env;
+mod opt_in;
 mod run;
 mod webhook;
 mod without_flags;
 
+pub use doctor::DoctorConfig;
 use file::file_args;
+pub(crate) use gke_plugin::GKE_PLUGIN;
 pub use run::RunConfig;
 #[cfg(test)]
 use run::parse_listen;
 pub(crate) use run::{IdTokenSpec, parse_id_tokens};
 
+pub(crate) use opt_in::OptIn;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use opt_in::OptInStyle;
+pub use opt_in::ProbeConfig;
 pub use webhook::WebhookConfig;
 pub(crate) use webhook::{AgentSettings, AutoTlsSettings, Sidecars, Tls};
 
@@ -356,6 +366,18 @@ mod tests {
         };
         assert!(e.use_stderr(), "an unknown action is bad usage (exit 64)");
         assert!(parse(argv(&["docker-credential-other", "get"])).is_err(), "other names are not rewritten");
+    }
+
+    #[test]
+    fn as_the_gke_plugin_its_ignored_flags_are_logged_as_warnings_and_debug_lines() {
+        let args =
+            ["gke-gcloud-auth-plugin", "--use_application_default_credentials", "--account=me@example.com"];
+        let cli = parse(argv(&[&args[..], &["--project=p"]].concat())).expect("parses");
+        assert!(matches!(cli.command, Command::ExecCredential(_)));
+        assert_eq!((cli.warnings.len(), cli.debug.len()), (1, 1), "{:?} {:?}", cli.warnings, cli.debug);
+        let gcloud = parse(argv(&["gke-gcloud-auth-plugin"])).expect("parses");
+        let Command::ExecCredential(exec) = gcloud.command else { panic!("exec-credential") };
+        assert_eq!(exec.source.source, SourceKind::Gcloud);
     }
 
     #[test]

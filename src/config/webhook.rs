@@ -33,6 +33,8 @@ pub struct WebhookConfig {
     pub(crate) agent_port: u16,
     pub(crate) agent_admin_port: u16,
     pub(crate) agent: AgentSettings,
+    /// How pods ask for the agent.
+    pub(crate) opt_in: super::OptIn,
 }
 
 /// Where the serving certificate comes from.
@@ -136,6 +138,7 @@ impl WebhookConfig {
             return Err(Error::usage("--agent-port/--agent-admin-port", "the two ports must differ"));
         }
         let agent = agent_settings(&args.agent)?;
+        let opt_in = super::OptIn::from_args(args.opt_in, &args.opt_in_key, &args.opt_in_value)?;
         let tls = match (&args.tls_cert, &args.tls_key, &args.auto_tls.tls_secret) {
             (Some(cert), Some(key), _) => Tls::Files { cert: cert.clone(), key: key.clone() },
             (_, _, Some(_)) => Tls::Auto(AutoTlsSettings::from_args(&args.auto_tls)?),
@@ -159,6 +162,7 @@ impl WebhookConfig {
             agent_port: ports.0,
             agent_admin_port: ports.1,
             agent,
+            opt_in,
         })
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! `gcp-token-agent exec-credential` is what a kubeconfig with `args: ["exec-credential"]` runs
 //! on every kubectl call, and `gcp-token-agent print-access-token` what a script substitutes
-//! for gcloud's. Given no flag and no `GCP_TOKEN_AGENT_*` variable (every flag's variable has
-//! that prefix), clap can only produce every flag's default, so that is built here directly.
+//! for gcloud's; `exec-credential --source gcloud` is what a `gke-gcloud-auth-plugin` link
+//! runs for gcloud's kubeconfig. Given no other flag and no `GCP_TOKEN_AGENT_*` variable (every
+//! flag's variable has that prefix), clap can only produce every flag's default (and that
+//! source), so that is built here directly.
 //! Building clap's command and matching it was a fifth of a cached call (docs/performance.md,
 //! "Binary size, start-up and memory"). The tests below hold these values to what clap parses.
 
@@ -20,16 +22,25 @@ const ENV_PREFIX: &[u8] = b"GCP_TOKEN_AGENT_";
 /// The parse of `argv` when it is one of the subcommands above alone and `env_names` (the
 /// process's variable names) holds no `GCP_TOKEN_AGENT_*`; otherwise `None`, and clap parses.
 pub(super) fn without_flags(argv: &[OsString], env_names: impl IntoIterator<Item = OsString>) -> Option<Cli> {
-    let [_, subcommand] = argv else { return None };
+    let (subcommand, source) = match argv {
+        [_, subcommand] => (subcommand, SourceKind::Adc),
+        // What a `gke-gcloud-auth-plugin` link runs without --use_application_default_credentials.
+        [_, subcommand, flag, value]
+            if subcommand == "exec-credential" && flag == "--source" && value == "gcloud" =>
+        {
+            (subcommand, SourceKind::Gcloud)
+        }
+        _ => return None,
+    };
     let command = match subcommand.to_str()? {
         "exec-credential" => Command::ExecCredential(ExecCredentialArgs {
-            source: unset_source(),
+            source: unset_source(source),
             scopes: None,
             audience: None,
             from_file: None,
         }),
         "print-access-token" => Command::PrintAccessToken(PrintAccessArgs {
-            source: unset_source(),
+            source: unset_source(source),
             scopes: None,
             subject: None,
             format: OutputFormat::Bare,
@@ -48,11 +59,11 @@ pub(super) fn without_flags(argv: &[OsString], env_names: impl IntoIterator<Item
     })
 }
 
-/// [`SourceArgs`] with every flag at its default.
-fn unset_source() -> SourceArgs {
+/// [`SourceArgs`] with every flag but `--source` at its default.
+fn unset_source(source: SourceKind) -> SourceArgs {
     SourceArgs {
         credentials: None,
-        source: SourceKind::Adc,
+        source,
         no_cache: false,
         subject_token_file: None,
         workload_identity_provider: None,
@@ -83,8 +94,10 @@ mod tests {
         let set: Vec<_> =
             std::env::vars_os().filter(|(k, _)| k.as_encoded_bytes().starts_with(ENV_PREFIX)).collect();
         assert!(set.is_empty(), "clap would read these; unset them to run this test: {set:?}");
-        for subcommand in SUBCOMMANDS {
-            let argv = argv(&["gcp-token-agent", subcommand]);
+        let gcloud = ["gcp-token-agent", "exec-credential", "--source", "gcloud"];
+        let lines = SUBCOMMANDS.map(|subcommand| vec!["gcp-token-agent", subcommand]);
+        for line in lines.into_iter().chain([gcloud.to_vec()]) {
+            let (argv, subcommand) = (argv(&line), line.join(" "));
             let matches = Cli::command().try_get_matches_from(&argv).expect("clap parses");
             let by_clap = Cli::from_arg_matches(&matches).expect("typed");
             let direct = without_flags(&argv, []).expect("no flag, no variable");
@@ -114,6 +127,8 @@ mod tests {
         assert!(without_flags(&argv(&["gcp-token-agent", "exec-credential"]), variable()).is_none());
         for args in [
             &["gcp-token-agent", "exec-credential", "--no-cache"][..],
+            &["gcp-token-agent", "print-access-token", "--source", "gcloud"],
+            &["gcp-token-agent", "exec-credential", "--source", "metadata"],
             &["gcp-token-agent", "--log-level=debug", "exec-credential"],
             &["gcp-token-agent", "print-identity-token"],
             &["gcp-token-agent", "run"],

@@ -3,7 +3,9 @@
 
 pub(crate) mod authorized_user;
 pub(crate) mod credential_source;
+pub(crate) mod discovery;
 pub(crate) mod external_account;
+pub(crate) mod gcloud;
 pub(crate) mod impersonated;
 pub(crate) mod metadata;
 pub(crate) mod service_account;
@@ -136,6 +138,8 @@ pub struct Env {
     pub docker_config: Option<PathBuf>,
     /// `PATH`, where Docker and git look for credential helpers (configure-docker checks it).
     pub path: Option<std::ffi::OsString>,
+    /// gcloud's own variables, for `--source gcloud`.
+    pub(crate) gcloud: gcloud::GcloudVars,
 }
 
 /// Stands for a variable that is set but not UTF-8: a JSON reader refuses it with a message.
@@ -162,16 +166,13 @@ impl Env {
             allow_executables: var("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref() == Some("1"),
             docker_config: path("DOCKER_CONFIG"),
             path: std::env::var_os("PATH"),
+            gcloud: gcloud::GcloudVars::from_process(),
         }
     }
 
     /// gcloud's well-known ADC file: `$CLOUDSDK_CONFIG` or `~/.config/gcloud`.
     pub fn well_known_adc_file(&self) -> Option<PathBuf> {
-        let dir = match (&self.cloudsdk_config, &self.home) {
-            (Some(config), _) => config.clone(),
-            (None, Some(home)) => home.join(".config").join("gcloud"),
-            (None, None) => return None,
-        };
+        let dir = gcloud::config_dir(self.cloudsdk_config.as_deref(), self.home.as_deref())?;
         Some(dir.join("application_default_credentials.json"))
     }
 
@@ -198,6 +199,8 @@ pub(crate) enum Choice {
     File(PathBuf),
     /// `--source metadata`.
     Metadata,
+    /// `--source gcloud`: the account gcloud's active configuration names ([`gcloud`]).
+    Gcloud,
     /// `--subject-token-file` + `--audience` [+ `--service-account`].
     Federation {
         /// The projected token.
@@ -258,7 +261,8 @@ pub(crate) fn resolve(
     let loaded = match choice {
         Choice::File(path) => load_file(&Origin::file(path.clone(), "--credentials"), env),
         Choice::Metadata => Ok(metadata_source(MetadataServer { explicit: true, ..env.metadata_server()? })),
-        Choice::Adc => discover(env),
+        Choice::Adc => discovery::discover(env),
+        Choice::Gcloud => gcloud::account(impersonate.email.is_none(), &endpoints.iam, env),
         Choice::Federation { subject_token_file, audience, service_account } => {
             let account = ExternalAccount::from_flags(
                 subject_token_file.clone(),
@@ -308,18 +312,6 @@ fn impersonate_on_top(
     let source =
         Source::Impersonated(Box::new(Impersonated { source: loaded.source, target, nested: false }));
     Ok(Loaded { source, fingerprint: identity.map(|i| sha256_hex(i.as_bytes())) })
-}
-
-/// Application Default Credentials, in Google's order.
-fn discover(env: &Env) -> Result<Loaded> {
-    if let Some(path) = &env.google_application_credentials {
-        // Like Google's libraries: a named file that is missing is an error, not a fall-through.
-        return load_file(&Origin::file(path, "GOOGLE_APPLICATION_CREDENTIALS"), env);
-    }
-    if let Some(path) = env.well_known_adc_file().filter(|p| p.exists()) {
-        return load_file(&Origin::file(path, "gcloud's application default credentials"), env);
-    }
-    Ok(metadata_source(env.metadata_server()?))
 }
 
 fn metadata_source(server: MetadataServer) -> Loaded {

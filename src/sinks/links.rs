@@ -41,6 +41,63 @@ pub(crate) fn install(dir: &Path, names: &[&str], target: &Path) -> Result<Vec<P
     Ok(links)
 }
 
+/// What [`install_unless_foreign`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Made {
+    /// The link is there (made, replaced, or already right).
+    Linked(PathBuf),
+    /// Another program is there (not a link to a `gcp-token-agent`): left alone.
+    LeftAlone(PathBuf),
+}
+
+/// Makes `dir/name` a symlink to `target` unless another program is there: a file, or a link
+/// to something not named `gcp-token-agent` (e.g. Google's own plugin, a real binary or the
+/// SDK's link to one), which is replaced only when `replace_foreign`.
+pub(crate) fn install_unless_foreign(
+    dir: &Path,
+    name: &str,
+    target: &Path,
+    replace_foreign: bool,
+) -> Result<Made> {
+    let link = dir.join(name);
+    let ours = |current: &Path| {
+        current == target
+            || current.file_name().is_some_and(|n| n == "gcp-token-agent")
+            || same_file(current, target)
+    };
+    let write_error = |source| Error::WriteFile { path: link.clone(), source };
+    match fs::symlink_metadata(&link) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let current = fs::read_link(&link).map_err(write_error)?;
+            if current == target {
+                return Ok(Made::Linked(link));
+            }
+            let resolved = if current.is_relative() { dir.join(&current) } else { current };
+            if !ours(&resolved) && !replace_foreign {
+                return Ok(Made::LeftAlone(link));
+            }
+        }
+        Ok(meta) if meta.is_dir() => {
+            return Err(Error::usage("--install-links", format!("{} is a directory", link.display())));
+        }
+        Ok(_) if !replace_foreign => return Ok(Made::LeftAlone(link)),
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(source) => return Err(write_error(source)),
+    }
+    replace(&link, target).map_err(write_error)?;
+    Ok(Made::Linked(link))
+}
+
+/// Whether two paths are the same file (a link to a copy elsewhere is not).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// A new symlink beside `link`, renamed over it: there is never a moment without one.
 fn replace(link: &Path, target: &Path) -> io::Result<()> {
     let name = link.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
@@ -88,6 +145,49 @@ mod tests {
         assert_eq!(fs::read_to_string(&file).expect("read"), "someone else's helper");
         assert_eq!(fs::read_link(&git).expect("link"), Path::new("/old/gcp-token-agent"), "nothing touched");
         assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 4, "no temp links left");
+    }
+
+    #[test]
+    fn a_foreign_plugin_is_left_alone_unless_replacing_is_asked_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let binary = dir.path().join("gcp-token-agent");
+        fs::write(&binary, "#!/bin/sh\n").expect("write");
+        let link = dir.path().join("plugin");
+        assert_eq!(
+            install_unless_foreign(dir.path(), "plugin", &binary, false).expect("made"),
+            Made::Linked(link.clone())
+        );
+        assert_eq!(fs::read_link(&link).expect("link"), binary);
+        // An older install's link (to a gcp-token-agent elsewhere) is ours: replaced.
+        fs::remove_file(&link).expect("rm");
+        std::os::unix::fs::symlink("/old/bin/gcp-token-agent", &link).expect("old");
+        assert_eq!(
+            install_unless_foreign(dir.path(), "plugin", &binary, false).expect("made"),
+            Made::Linked(link.clone())
+        );
+        assert_eq!(fs::read_link(&link).expect("link"), binary);
+        // Google's plugin, as a binary or the SDK's link to it, is not.
+        let sdk = dir.path().join("sdk-plugin");
+        fs::write(&sdk, "ELF").expect("write");
+        fs::remove_file(&link).expect("rm");
+        std::os::unix::fs::symlink(&sdk, &link).expect("sdk link");
+        assert_eq!(
+            install_unless_foreign(dir.path(), "plugin", &binary, false).expect("ok"),
+            Made::LeftAlone(link.clone())
+        );
+        assert_eq!(fs::read_link(&link).expect("link"), sdk, "untouched");
+        fs::remove_file(&link).expect("rm");
+        fs::write(&link, "ELF").expect("binary");
+        assert_eq!(
+            install_unless_foreign(dir.path(), "plugin", &binary, false).expect("ok"),
+            Made::LeftAlone(link.clone())
+        );
+        assert_eq!(fs::read_to_string(&link).expect("read"), "ELF");
+        assert_eq!(
+            install_unless_foreign(dir.path(), "plugin", &binary, true).expect("made"),
+            Made::Linked(link.clone())
+        );
+        assert_eq!(fs::read_link(&link).expect("link"), binary, "replaced when asked");
     }
 
     #[test]

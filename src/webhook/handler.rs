@@ -21,6 +21,7 @@ use super::{
     annotations::PREFIX,
     budget::{self, Budget},
     mutate::{InjectContext, mutate},
+    opt_in,
     review::{Answer, Request, parse_object},
 };
 use crate::telemetry::metrics::Metrics;
@@ -85,9 +86,9 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
     }
 }
 
-type Handled = Result<(&'static str, Value), (StatusCode, String)>;
+pub(super) type Handled = Result<(&'static str, Value), (StatusCode, String)>;
 
-async fn handle(state: &WebhookState, body: &[u8], namespace: &mut Option<String>) -> Handled {
+pub(super) async fn handle(state: &WebhookState, body: &[u8], namespace: &mut Option<String>) -> Handled {
     let request = match Request::parse(body) {
         Ok(request) => request,
         Err(why) => {
@@ -97,6 +98,11 @@ async fn handle(state: &WebhookState, body: &[u8], namespace: &mut Option<String
     };
     namespace.clone_from(&request.namespace);
     let reply = |result, answer: Answer| Ok((result, answer.review(&request.api_version, &request.uid)));
+    // Annotation opt-in: every pod in scope arrives here. One that did not opt in goes back
+    // untouched before anything below can deny it or fail the call.
+    if state.context.opt_in.checked_by_webhook() && !opt_in::opted_in(request.object, &state.context.opt_in) {
+        return reply("skipped", Answer::Allow { patch: Vec::new(), warnings: Vec::new() });
+    }
     if request.kind != "Pod" {
         let warning = format!("gcp-token-agent injects into Pods only; {} left unchanged", request.kind);
         return reply("skipped", Answer::Allow { patch: Vec::new(), warnings: vec![warning] });

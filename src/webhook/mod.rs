@@ -1,5 +1,5 @@
-//! `webhook`: the mutating admission webhook that injects `run` into pods labelled
-//! `gcp-token-agent.io/inject: "true"`. A thin HTTPS adaptor ([`handler`]) over a pure
+//! `webhook`: the mutating admission webhook that injects `run` into pods that opt in (the
+//! label `gcp-token-agent.io/inject: "true"` by default; [`opt_in`]). A thin HTTPS adaptor ([`handler`]) over a pure
 //! mutation ([`mutate`]) of the raw pod; TLS from files re-read when they rotate ([`tls`]) or
 //! kept by the webhook itself in a Secret ([`auto_tls`]).
 
@@ -13,6 +13,8 @@ mod issue;
 mod lease;
 mod mutate;
 mod not_after;
+mod opt_in;
+pub(crate) mod probe;
 mod review;
 mod tls;
 mod wire;
@@ -118,6 +120,7 @@ fn inject_context(config: &WebhookConfig, native_sidecar: bool) -> InjectContext
         admin_port: config.agent_admin_port,
         ksa_service_account: None,
         agent: config.agent.clone(),
+        opt_in: config.opt_in.clone(),
     }
 }
 
@@ -184,6 +187,9 @@ pub(crate) fn fuzz_review(body: &[u8]) {
     let Some(Ok(pod)) = request.object.map(review::parse_object) else { return };
     let pod = &pod;
     for context in fuzz_contexts() {
+        if context.opt_in.checked_by_webhook() && !opt_in::opted_in(request.object, &context.opt_in) {
+            continue;
+        }
         let answer = match mutate::mutate(pod, &context) {
             Ok(outcome) => review::Answer::Allow { patch: outcome.patch, warnings: outcome.warnings },
             Err(message) => review::Answer::Deny { code: 403, message },
@@ -207,6 +213,7 @@ fn fuzz_contexts() -> [InjectContext; 2] {
         admin_port: 8990,
         ksa_service_account: Some("sa@my-project.iam.gserviceaccount.com".to_owned()),
         agent: agent::AgentSettings::default(),
+        opt_in: crate::config::OptIn::default(),
     };
     let classic = InjectContext {
         default_provider: Some(annotations::METADATA_PROVIDER.to_owned()),
@@ -219,6 +226,11 @@ fn fuzz_contexts() -> [InjectContext; 2] {
             cluster_location: Some("us-central1".to_owned()),
             zone: Some("us-central1-a".to_owned()),
             ..Default::default()
+        },
+        // The corpus's pods carry the default key as a label and (some) as an annotation.
+        opt_in: crate::config::OptIn {
+            style: crate::config::OptInStyle::PodAnnotation,
+            ..crate::config::OptIn::default()
         },
         ..federated.clone()
     };

@@ -11,7 +11,10 @@ use super::{
     annotations::{self, DEFAULT_OUTPUT_PATH, GKE_GSA_ANNOTATION, METADATA_PROVIDER, PodSettings},
     wire,
 };
-use crate::{config::IdTokenSpec, validate};
+use crate::{
+    config::{IdTokenSpec, OptIn},
+    validate,
+};
 
 /// The injected container's name; its presence means the pod is already injected.
 pub(crate) const AGENT_CONTAINER: &str = "gcp-token-agent";
@@ -42,6 +45,8 @@ pub(crate) struct InjectContext {
     pub(crate) ksa_service_account: Option<String>,
     /// How the agent container itself is set up.
     pub(crate) agent: agent::AgentSettings,
+    /// How pods ask for the agent, named in denials of pods that cannot have it.
+    pub(crate) opt_in: OptIn,
 }
 
 /// A successful review: the operations (none when nothing changes) and warnings.
@@ -60,7 +65,7 @@ pub(crate) fn mutate(pod: &Value, ctx: &InjectContext) -> Result<Outcome, String
     if containers.is_empty() {
         return Err("the pod has no containers".to_owned());
     }
-    refuse_unsafe(spec)?;
+    refuse_unsafe(spec, &ctx.opt_in)?;
     let settings = annotations::parse(pod.pointer("/metadata/annotations").and_then(Value::as_object))?;
     let plan = Plan::new(settings, ctx)?;
     let init = list(spec, "initContainers");
@@ -100,20 +105,22 @@ pub(crate) fn mutate(pod: &Value, ctx: &InjectContext) -> Result<Outcome, String
     Ok(out)
 }
 
-/// Pods the agent cannot serve safely are refused, saying why.
-fn refuse_unsafe(spec: &Map<String, Value>) -> Result<(), String> {
+/// Pods the agent cannot serve safely are refused, saying why and how to stop asking.
+fn refuse_unsafe(spec: &Map<String, Value>, opt_in: &OptIn) -> Result<(), String> {
     if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
-        return Err("the pod sets hostNetwork: true, so the agent's loopback token API would serve every \
-                    process on the node; run the pod without hostNetwork or remove the \
-                    gcp-token-agent.io/inject label"
-            .to_owned());
+        return Err(format!(
+            "the pod sets hostNetwork: true, so the agent's loopback token API would serve every \
+             process on the node; run the pod without hostNetwork, or {}",
+            opt_in.how_to_leave()
+        ));
     }
     let os = spec.get("os").and_then(|os| os.get("name")).and_then(Value::as_str);
     let selected = spec.get("nodeSelector").and_then(|s| s.get("kubernetes.io/os")).and_then(Value::as_str);
     if os == Some("windows") || selected == Some("windows") {
-        return Err("the pod runs on Windows nodes, and the agent image is Linux only; remove the \
-                    gcp-token-agent.io/inject label"
-            .to_owned());
+        return Err(format!(
+            "the pod runs on Windows nodes, and the agent image is Linux only; {}",
+            opt_in.how_to_leave()
+        ));
     }
     Ok(())
 }

@@ -73,7 +73,12 @@ fn skopeo_pulls_a_manifest_with_the_token_the_helper_prints() {
     let written: Vec<PathBuf> = configured.ok().lines().map(PathBuf::from).collect();
     assert_eq!(
         written,
-        [sandbox.path("docker/config.json"), bin.join(HELPER), bin.join("git-credential-gcp-token-agent")]
+        [
+            sandbox.path("docker/config.json"),
+            bin.join(HELPER),
+            bin.join("git-credential-gcp-token-agent"),
+            bin.join("gke-gcloud-auth-plugin")
+        ]
     );
     assert!(configured.stderr.is_empty(), "the helper is on PATH, so no warning: {}", configured.stderr);
     assert_eq!(config(&sandbox), json!({"credHelpers": {registry.host(): "gcp-token-agent"}}));

@@ -10,18 +10,18 @@ use base64::Engine;
 use serde_json::Value;
 use support::{agent::Sandbox, apiserver::ApiServer, running::RunningAgent};
 
-const PROVIDER: &str =
+pub(crate) const PROVIDER: &str =
     "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s";
 const MWC_PATH: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/gcp-token-agent";
 const SECRET_PATH: &str = "/api/v1/namespaces/gcp-token-agent/secrets/gcp-token-agent-tls";
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
 }
 
 /// A self-signed certificate for 127.0.0.1, written as PEM files; returns its PEM.
-fn write_certificate(dir: &Path, common_name: &str) -> String {
+pub(crate) fn write_certificate(dir: &Path, common_name: &str) -> String {
     let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
     params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
     let key = rcgen::KeyPair::generate().expect("key");
@@ -34,12 +34,12 @@ fn write_certificate(dir: &Path, common_name: &str) -> String {
     cert.pem()
 }
 
-struct Webhook {
-    agent: RunningAgent,
-    _sandbox: Sandbox,
+pub(crate) struct Webhook {
+    pub(crate) agent: RunningAgent,
+    pub(crate) _sandbox: Sandbox,
 }
 
-fn start_webhook(sandbox: Sandbox, api: Option<&ApiServer>, extra: &[&str]) -> (Webhook, String) {
+pub(crate) fn start_webhook(sandbox: Sandbox, api: Option<&ApiServer>, extra: &[&str]) -> (Webhook, String) {
     let tls = sandbox.path("tls");
     std::fs::create_dir_all(&tls).expect("mkdir");
     let pem = write_certificate(&tls, "webhook-1");
@@ -67,14 +67,14 @@ fn start_webhook(sandbox: Sandbox, api: Option<&ApiServer>, extra: &[&str]) -> (
     (Webhook { agent, _sandbox: sandbox }, pem)
 }
 
-fn client(pem: &str) -> reqwest::Client {
+pub(crate) fn client(pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).expect("pem")])
         .build()
         .expect("client")
 }
 
-fn post(
+pub(crate) fn post(
     runtime: &tokio::runtime::Runtime,
     client: &reqwest::Client,
     webhook: &Webhook,
@@ -94,13 +94,13 @@ fn post(
     })
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
 /// Applies the response's JSON patch to the review's pod. The patch must be in the form the
 /// API documents: a base64 string.
-fn patched_pod(review: &Value, answer: &Value) -> Value {
+pub(crate) fn patched_pod(review: &Value, answer: &Value) -> Value {
     let patch = match &answer["response"]["patch"] {
         Value::String(b64) => base64::engine::general_purpose::STANDARD.decode(b64).expect("b64"),
         other => panic!("no base64 patch: {other}"),
@@ -252,7 +252,7 @@ fn the_injected_agent_names_its_admin_port_metrics_so_a_pod_monitor_can_scrape_i
 
 /// The patched pod passes the official schemas, strictly, for the oldest and newest
 /// Kubernetes versions the chart claims.
-fn validate_pod(pod: &Value) {
+pub(crate) fn validate_pod(pod: &Value) {
     // The API server names generateName pods itself; the schema wants a name.
     let mut pod = pod.clone();
     pod["metadata"]["name"] = Value::from("api-7d9c8b-x2k4q");

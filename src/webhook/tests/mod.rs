@@ -12,6 +12,7 @@ use super::{
 
 mod agent;
 mod denials;
+mod opt_in;
 mod wiring;
 
 const PROVIDER: &str =
@@ -24,7 +25,7 @@ fn fixture(name: &str) -> Value {
     review["request"]["object"].clone()
 }
 
-fn context(native: bool) -> InjectContext {
+pub(super) fn context(native: bool) -> InjectContext {
     InjectContext {
         agent_image: "example.com/gcp-token-agent:0.1.0".to_owned(),
         default_provider: Some(PROVIDER.to_owned()),
@@ -34,6 +35,7 @@ fn context(native: bool) -> InjectContext {
         admin_port: 8990,
         ksa_service_account: Some("from-ksa@my-project.iam.gserviceaccount.com".to_owned()),
         agent: AgentSettings::default(),
+        opt_in: crate::config::OptIn::default(),
     }
 }
 

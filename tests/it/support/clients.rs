@@ -50,6 +50,11 @@ impl Gcloud {
         gcloud
     }
 
+    /// Its configuration directory (`CLOUDSDK_CONFIG`).
+    pub fn config_dir(&self) -> &std::path::Path {
+        self.config.path()
+    }
+
     /// Runs gcloud and returns what it did, success or not.
     pub fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
         clean_command("gcloud")

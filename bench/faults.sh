@@ -89,7 +89,7 @@ refresh_errors() { # stage:reason=count, for the row's line
 import re, sys
 out = []
 for line in sys.stdin:
-    if line.startswith("gcp_token_agent_refresh_errors_total{"):
+    if line.startswith("gcp_token_agent_refresh_total{") and "result=\"failure\"" in line:
         labels = dict(re.findall(r"(\w+)=\"([^\"]*)\"", line))
         out.append(labels.get("stage", "?") + ":" + labels.get("reason", "?") + "=" + line.split()[-1])
 print(" ".join(out))'

@@ -29,7 +29,7 @@
 //!   helpers, `configure-docker`, `run`, `login`, `doctor`.
 //! * [`webhook`](mod@webhook): the admission webhook (pure mutation, thin HTTPS adaptor within a
 //!   memory budget, reloading TLS).
-//! * [`telemetry`]: logging setup and the Prometheus registry.
+//! * [`telemetry`]: logging setup, the Prometheus registry and the process metrics.
 //! * [`error`]: errors named by the step that failed, and their exit codes.
 //! * [`secret`]: the masking wrapper every token, key and refresh token lives in.
 //! * [`atomic`]: atomic file replacement (token files, the ready file, Docker's config).

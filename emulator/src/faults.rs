@@ -29,6 +29,9 @@ pub fn take_fault(shared: &Shared, route: &'static str) -> Option<Fault> {
     if !FAULT_ROUTES.contains(&route) {
         return None;
     }
+    if let Some(status) = state.outage {
+        return Some(Fault::Status(status));
+    }
     let own = state.route_faults.get_mut(route).and_then(|queue| queue.pop_front());
     let shared_queue = matches!(route, "token" | "metadata_token" | "metadata_identity");
     own.or_else(|| if shared_queue { state.faults.pop_front() } else { None })

@@ -205,6 +205,13 @@ impl Emulator {
         self.shared.lock().route_faults.entry(route).or_default().push_back(fault);
     }
 
+    /// Starts (`Some(status)`, e.g. 503) or ends (`None`) an outage: until it ends, every
+    /// request to a route of [`FAULT_ROUTES`] answers `status` with the plain-text body
+    /// "emulated failure", however many arrive; queued faults wait for its end.
+    pub fn set_outage(&self, status: Option<u16>) {
+        self.shared.lock().outage = status;
+    }
+
     /// Faults queued but not yet consumed, on every queue.
     pub fn pending_faults(&self) -> usize {
         let state = self.shared.lock();

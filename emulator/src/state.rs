@@ -209,6 +209,9 @@ pub struct State {
     pub faults: VecDeque<Fault>,
     /// Scripted faults for one route each, FIFO, consulted first.
     pub route_faults: HashMap<&'static str, VecDeque<Fault>>,
+    /// While set, every request to a route of [`FAULT_ROUTES`] answers this status (an
+    /// outage), before any queued fault.
+    pub outage: Option<u16>,
     /// Trusted OIDC issuers, workload providers and STS clients.
     pub federation: Federation,
     /// Who may mint tokens for which service account.
@@ -245,6 +248,7 @@ impl State {
             },
             faults: VecDeque::new(),
             route_faults: HashMap::new(),
+            outage: None,
             federation: Federation::default(),
             iam: IamPolicy::default(),
             calls: COUNTED_ROUTES.iter().map(|r| (*r, 0)).collect(),

@@ -32,10 +32,12 @@ NAMESPACE=gcp-token-agent
 #   monitoring.coreos.com ServiceMonitor              (Prometheus Operator CRD: serviceMonitor.enabled)
 #   monitoring.coreos.com PodMonitor                  (Prometheus Operator CRD: podMonitor.enabled;
 #                                                      checked structurally by pod-monitor below)
+#   monitoring.coreos.com PrometheusRule              (Prometheus Operator CRD: prometheusRule.enabled;
+#                                                      checked by observability below and promtool)
 #   kustomize.config.k8s.io Kustomization             (read by kubectl -k; built below instead)
 #   Config (v1)                                       (a kubeconfig; loaded by kubectl below instead)
 SKIP_KINDS="cert-manager.io/Certificate cert-manager.io/Issuer cert-manager.io/ClusterIssuer
-monitoring.coreos.com/ServiceMonitor monitoring.coreos.com/PodMonitor kustomize.config.k8s.io/Kustomization v1/Config"
+monitoring.coreos.com/ServiceMonitor monitoring.coreos.com/PodMonitor monitoring.coreos.com/PrometheusRule kustomize.config.k8s.io/Kustomization v1/Config"
 
 passed=0 failed=0 skipped=0
 work=$(mktemp -d)
@@ -76,7 +78,7 @@ $out"
 
 # --- tools -------------------------------------------------------------------------------
 missing=""
-for tool in helm kubernetes-validate hadolint kubectl python3; do
+for tool in helm kubernetes-validate hadolint kubectl python3 promtool; do
   command -v "$tool" >/dev/null || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
@@ -467,6 +469,84 @@ def pod_monitor(rendered, chart, values_file):
     if problems:
         raise SystemExit("\n".join(problems))
 
+def observability(rendered, chart, values_file):
+    """The PrometheusRule is files/prometheus-rules.yaml with only the values' `for` and alert
+    labels applied, and promtool accepts it; the ServiceMonitor keeps the reviewed pods'
+    namespace label; the dashboard ConfigMap holds files/dashboard.json with the sidecar's label."""
+    import copy, subprocess, tempfile
+    values = merged_values(chart, values_file)
+    objs = by_kind(rendered)
+    problems = []
+    rule_values = values["prometheusRule"]
+    found = objs.get("PrometheusRule", [])
+    if not rule_values["enabled"]:
+        if found:
+            problems.append("prometheusRule.enabled is false, yet a PrometheusRule is rendered")
+    else:
+        rule = one(objs, "PrometheusRule")
+        want = copy.deepcopy(docs(os.path.join(chart, "files", "prometheus-rules.yaml"))[0]["groups"])
+        for group in want:
+            for r in group["rules"]:
+                if r["alert"] in rule_values["for"]:
+                    r["for"] = rule_values["for"][r["alert"]]
+                r["labels"] = dict(rule_values["alertLabels"], **r.get("labels", {}))
+        if rule["spec"]["groups"] != want:
+            problems += ["PrometheusRule " + d for d in differences(want, rule["spec"]["groups"], "spec.groups")]
+        missing = {k: v for k, v in rule_values["labels"].items() if rule["metadata"]["labels"].get(k) != v}
+        if missing:
+            problems.append("PrometheusRule lacks labels %r" % missing)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump({"groups": rule["spec"]["groups"]}, f)
+            f.flush()
+            out = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)
+            if out.returncode != 0:
+                problems.append("promtool check rules refuses the PrometheusRule's groups:\n" + out.stdout + out.stderr)
+    if values["serviceMonitor"]["enabled"]:
+        ends = one(objs, "ServiceMonitor")["spec"]["endpoints"]
+        if [e.get("honorLabels") for e in ends] != [True]:
+            problems.append("the ServiceMonitor must keep the metrics' namespace label (honorLabels: true): %r" % ends)
+    dash_values = values["grafanaDashboard"]
+    maps = [m for m in objs.get("ConfigMap", []) if m["metadata"]["name"].endswith("-dashboard")]
+    if not dash_values["enabled"]:
+        if maps:
+            problems.append("grafanaDashboard.enabled is false, yet a dashboard ConfigMap is rendered")
+    elif len(maps) != 1:
+        problems.append("expected one dashboard ConfigMap, found %d" % len(maps))
+    else:
+        meta = maps[0]["metadata"]
+        for key in ("labels", "annotations"):
+            missing = {k: v for k, v in dash_values[key].items() if (meta.get(key) or {}).get(k) != v}
+            if missing:
+                problems.append("the dashboard ConfigMap lacks %s %r" % (key, missing))
+        if meta["namespace"] != (dash_values["namespace"] or os.environ["NAMESPACE"]):
+            problems.append("the dashboard ConfigMap is in namespace %s" % meta["namespace"])
+        shipped = json.load(open(os.path.join(chart, "files", "dashboard.json")))
+        if [json.loads(v) for v in maps[0]["data"].values()] != [shipped]:
+            problems.append("the dashboard ConfigMap does not hold files/dashboard.json")
+    if problems:
+        raise SystemExit("\n".join(problems))
+
+def dashboard(path):
+    """Every panel queries something, through the data source variable, using only the
+    variables the dashboard defines (tests/it/observability.rs runs each query in Prometheus)."""
+    import re
+    d = json.load(open(path))
+    variables = {v["name"] for v in d["templating"]["list"]} | {"__rate_interval"}
+    problems = [] if d.get("uid") else ["no uid: Grafana would make a new dashboard on every load"]
+    panels = [p for p in d["panels"] if p["type"] != "row"]
+    for p in panels:
+        targets = p.get("targets") or []
+        if not targets or not all(t.get("expr") for t in targets):
+            problems.append("panel %r has no query" % p.get("title"))
+        if p.get("datasource", {}).get("uid") != "${datasource}":
+            problems.append("panel %r does not use the datasource variable" % p.get("title"))
+        for t in targets:
+            unknown = set(re.findall(r"\$(\w+)", t.get("expr", ""))) - variables
+            if unknown:
+                problems.append("panel %r uses undefined variables %r" % (p.get("title"), unknown))
+    if problems:
+        raise SystemExit("\n".join(problems))
+
 # Fields that make the plain manifests behave like the chart; labels and comments may differ.
 # Secrets are listed so that one in deploy/webhook shows up: in auto mode the webhook makes it.
 DRIFT_FIELDS = {
@@ -586,6 +666,8 @@ for values in "${values_sets[@]}"; do
       python3 "$py" test-hook "$out" "$CHART" "$values" "$NAMESPACE"
     check "podMonitor: the agents' port named metrics, opted-in pods, every namespace ($label)" \
       python3 "$py" pod-monitor "$out" "$CHART" "$values"
+    check "prometheusRule is files/prometheus-rules.yaml and passes promtool; dashboard ConfigMap ($label)" \
+      env NAMESPACE="$NAMESPACE" python3 "$py" observability "$out" "$CHART" "$values"
     # Argo CD and `helm template` users re-render on every sync: nothing may change by itself.
     check "helm template renders byte-identical output twice ($label)" \
       cmp -s "$out" <(helm template "$RELEASE" "$CHART" -n "$NAMESPACE" --kube-version "$OLDEST" "${args[@]}")
@@ -595,6 +677,13 @@ for values in "${values_sets[@]}"; do
 done
 
 check "chart README.md lists every value with its default" python3 "$py" value-docs "$CHART"
+check "promtool check rules: the plain rule file $CHART/files/prometheus-rules.yaml" \
+  promtool check rules "$CHART/files/prometheus-rules.yaml"
+check "promtool test rules: tests/prometheus/rules.test.yaml (every alert fires when it should, only then)" \
+  promtool test rules tests/prometheus/rules.test.yaml
+check "the dashboard's panels query through its variables only" python3 "$py" dashboard "$CHART/files/dashboard.json"
+refuse "schema refuses a prometheusRule.for for an alert the chart does not have" "prometheusRule.for" \
+  helm template "$RELEASE" "$CHART" --set prometheusRule.for.NoSuchAlert=5m
 refuse "schema refuses an unknown top-level value" "additional property" \
   helm template "$RELEASE" "$CHART" --set replicas=2
 refuse "extraArgs may not repeat a flag the chart sets (the webhook refuses repeats)" "extraArgs: --log-level is set by the chart" \

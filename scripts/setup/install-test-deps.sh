@@ -12,12 +12,14 @@ python_deps() {
 }
 
 apt_deps() {
-  # promtool (from prometheus) lints /metrics; wrk drives bench/metadata.sh; chromium is the
+  # prometheus (the server: tests/it/observability.rs scrapes an agent and a webhook with it)
+  # and its promtool (lints /metrics, checks and unit-tests the chart's alert rules);
+  # wrk drives bench/metadata.sh; chromium is the
   # real browser of the login test; skopeo is the Docker credential helper's real client;
   # groff renders the generated man pages; strace holds fsyncs (a stuck volume) in tests/it/run.rs
   # and bench/slow_volume.sh.
-  if command -v promtool >/dev/null && command -v wrk >/dev/null && command -v chromium >/dev/null \
-    && command -v skopeo >/dev/null && command -v groff >/dev/null && command -v strace >/dev/null; then return; fi
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v wrk >/dev/null \
+    && command -v chromium >/dev/null && command -v skopeo >/dev/null && command -v groff >/dev/null && command -v strace >/dev/null; then return; fi
   log "apt: prometheus wrk chromium skopeo groff-base strace"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

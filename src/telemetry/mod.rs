@@ -63,4 +63,5 @@ pub(crate) fn level_filter(text: &str) -> std::result::Result<Targets, String> {
 
 mod lazy;
 pub(crate) mod metrics;
+mod process;
 mod stderr;

@@ -2,7 +2,10 @@
 //! deadline, look up the pod's Kubernetes service account, answer. Never a 500 for a review
 //! it cannot parse.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json,
@@ -42,6 +45,9 @@ pub(crate) struct WebhookState {
 
 /// `POST /mutate`.
 pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: HttpRequest<Body>) -> Response {
+    let started = Instant::now();
+    // The review's namespace, once it is parsed: the admissions metric counts by it.
+    let mut namespace = None;
     let work = async {
         let declared = request
             .headers()
@@ -53,7 +59,7 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
         }
         // Held until the answer is built.
         match budget::read_body(&state.budget, request.into_body(), MAX_BODY).await {
-            Ok(body) => handle(&state, &body.bytes).await,
+            Ok(body) => handle(&state, &body.bytes, &mut namespace).await,
             Err(budget::BodyError::TooLarge) => {
                 Err((StatusCode::PAYLOAD_TOO_LARGE, format!("the review is over {MAX_BODY} bytes")))
             }
@@ -68,12 +74,12 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
     });
     match outcome {
         Ok((result, review)) => {
-            state.metrics.admission(result);
+            state.metrics.admission(namespace.as_deref(), result, started);
             Json(review).into_response()
         }
         // Fail the call rather than decide: the webhook's failurePolicy says what happens then.
         Err((status, why)) => {
-            state.metrics.admission("error");
+            state.metrics.admission(namespace.as_deref(), "error", started);
             tracing::warn!("admission review failed: {why}");
             (status, why).into_response()
         }
@@ -82,7 +88,7 @@ pub(crate) async fn review(State(state): State<Arc<WebhookState>>, request: Http
 
 pub(super) type Handled = Result<(&'static str, Value), (StatusCode, String)>;
 
-pub(super) async fn handle(state: &WebhookState, body: &[u8]) -> Handled {
+pub(super) async fn handle(state: &WebhookState, body: &[u8], namespace: &mut Option<String>) -> Handled {
     let request = match Request::parse(body) {
         Ok(request) => request,
         Err(why) => {
@@ -90,6 +96,7 @@ pub(super) async fn handle(state: &WebhookState, body: &[u8]) -> Handled {
             return Ok(("invalid", answer.review("", "")));
         }
     };
+    namespace.clone_from(&request.namespace);
     let reply = |result, answer: Answer| Ok((result, answer.review(&request.api_version, &request.uid)));
     // Annotation opt-in: every pod in scope arrives here. One that did not opt in goes back
     // untouched before anything below can deny it or fail the call.

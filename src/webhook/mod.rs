@@ -12,6 +12,7 @@ mod handler;
 mod issue;
 mod lease;
 mod mutate;
+mod not_after;
 mod opt_in;
 pub(crate) mod probe;
 mod review;
@@ -56,12 +57,12 @@ pub async fn run(config: WebhookConfig) -> Result<()> {
     let mut gate: Option<admin::Gate> = None;
     let acceptor = match (&config.tls, &client) {
         (Tls::Files { cert, key }, _) => {
-            let cert = tls::ReloadingCert::load(cert, key)?;
+            let cert = tls::ReloadingCert::load(cert, key, metrics.clone())?;
             background.push(watch_certificates(&cert, &metrics, &shutdown, &mut face.tasks));
             TlsAcceptor::from(Arc::new(tls::server_config(cert)?))
         }
         (Tls::Auto(settings), Some(client)) => {
-            let cert = tls::SwappableCert::empty();
+            let cert = tls::SwappableCert::empty(metrics.clone());
             let loaded = cert.clone();
             // Not ready (no endpoints for the Service) until a certificate can be served.
             gate = Some(Arc::new(move || {

@@ -13,7 +13,7 @@ use tokio_rustls::rustls::{
     sign::CertifiedKey,
 };
 
-use crate::error::Error;
+use crate::{error::Error, telemetry::metrics::Metrics};
 
 /// Serves whatever certificate was last loaded successfully.
 #[derive(Debug)]
@@ -21,17 +21,20 @@ pub(crate) struct ReloadingCert {
     cert: PathBuf,
     key: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
+    metrics: Metrics,
 }
 
 /// Serves the pair automatic TLS last put in (see `auto_tls`).
 #[derive(Debug)]
 pub(crate) struct SwappableCert {
     current: RwLock<Option<Arc<CertifiedKey>>>,
+    metrics: Metrics,
 }
 
 impl SwappableCert {
-    pub(crate) fn empty() -> Arc<Self> {
-        Arc::new(Self { current: RwLock::new(None) })
+    /// Nothing in service yet; `metrics` learns each pair's expiry.
+    pub(crate) fn empty(metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self { current: RwLock::new(None), metrics })
     }
 
     /// Whether a pair is in service (handshakes fail until one is).
@@ -41,8 +44,11 @@ impl SwappableCert {
 
     /// Puts a PEM chain and key in service.
     pub(crate) fn set(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
-        let fresh = pair_from_pem(cert_pem, key_pem)?;
+        let (fresh, not_after) = pair_from_pem(cert_pem, key_pem)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(fresh));
+        if let Some(t) = not_after {
+            self.metrics.certificate_in_service(t);
+        }
         Ok(())
     }
 }
@@ -65,31 +71,45 @@ pub(crate) fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Ser
     Ok(config)
 }
 
-fn pair_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String> {
+/// The pair, and when its (first, serving) certificate expires: for the gauge only, so a
+/// validity this reader cannot follow leaves the gauge alone rather than refusing the pair.
+fn pair_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<(CertifiedKey, Option<u64>), String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("cannot read the certificate: {e}"))?;
+    let not_after = chain.first().and_then(|der| super::not_after::not_after(der));
     let key =
         PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("cannot read the private key: {e}"))?;
     let provider = rustls::crypto::aws_lc_rs::default_provider();
-    CertifiedKey::from_der(chain, key, &provider).map_err(|e| format!("not a usable pair: {e}"))
+    let pair =
+        CertifiedKey::from_der(chain, key, &provider).map_err(|e| format!("not a usable pair: {e}"))?;
+    Ok((pair, not_after))
 }
 
 impl ReloadingCert {
-    /// Loads the pair once; a bad pair at start-up is a configuration error.
-    pub(crate) fn load(cert: &Path, key: &Path) -> Result<Arc<Self>, Error> {
-        let current = read_pair(cert, key).map_err(|why| Error::usage("--tls-cert/--tls-key", why))?;
+    /// Loads the pair once; a bad pair at start-up is a configuration error. `metrics`
+    /// learns its expiry, and each reloaded pair's.
+    pub(crate) fn load(cert: &Path, key: &Path, metrics: Metrics) -> Result<Arc<Self>, Error> {
+        let (current, not_after) =
+            read_pair(cert, key).map_err(|why| Error::usage("--tls-cert/--tls-key", why))?;
+        if let Some(t) = not_after {
+            metrics.certificate_in_service(t);
+        }
         Ok(Arc::new(Self {
             cert: cert.to_owned(),
             key: key.to_owned(),
             current: RwLock::new(Arc::new(current)),
+            metrics,
         }))
     }
 
     /// Re-reads the files; on failure the previous certificate stays in service.
     pub(crate) fn reload(&self) -> Result<(), String> {
-        let fresh = read_pair(&self.cert, &self.key)?;
+        let (fresh, not_after) = read_pair(&self.cert, &self.key)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        if let Some(t) = not_after {
+            self.metrics.certificate_in_service(t);
+        }
         Ok(())
     }
 
@@ -105,7 +125,7 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-fn read_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
+fn read_pair(cert: &Path, key: &Path) -> Result<(CertifiedKey, Option<u64>), String> {
     let read = |path: &Path| {
         crate::input::read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     };

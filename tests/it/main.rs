@@ -21,6 +21,7 @@ mod interop_metadata;
 mod listeners;
 mod login;
 mod metadata_api;
+mod observability;
 mod print;
 mod release;
 mod run;

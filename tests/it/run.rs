@@ -340,7 +340,12 @@ fn an_outage_is_ridden_out_on_the_current_token_and_recovery_is_quick() {
     });
     assert_eq!(emulator.pending_faults(), 0);
     let metrics = support::running::get(agent.admin.expect("admin"), "/metrics", &[]).body;
-    assert!(metrics.contains(r#"gcp_token_agent_refresh_errors_total{reason="server_error",stage="token_endpoint",token="access"} 3"#), "{metrics}");
+    assert!(metrics.contains(r#"gcp_token_agent_refresh_total{reason="server_error",result="failure",stage="token_endpoint",token="access"} 3"#), "{metrics}");
+    // The outage is over: the count an alert on refreshes failing reads is back to 0.
+    assert!(
+        metrics.contains(r#"gcp_token_agent_refresh_consecutive_failures{token="access"} 0"#),
+        "{metrics}"
+    );
     assert!(agent.logs().contains("keeping the current token until"));
 }
 

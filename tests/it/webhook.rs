@@ -139,7 +139,22 @@ fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() 
     assert!(args.contains("--service-account=api@my-project.iam.gserviceaccount.com"), "{args}");
     validate_pod(&pod);
     let metrics = support::running::get(webhook.agent.admin.expect("admin"), "/metrics", &[]).body;
-    assert!(metrics.contains(r#"gcp_token_agent_admissions_total{result="mutated"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"gcp_token_agent_admissions_total{namespace="team-a",result="mutated"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"gcp_token_agent_admission_review_duration_seconds_count{result="mutated"} 1"#)
+    );
+    // The serving certificate's expiry, read from the file the webhook was given.
+    let expiry = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gcp_token_agent_webhook_certificate_expiry_timestamp_seconds "));
+    let expiry: f64 =
+        expiry.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no certificate expiry:\n{metrics}"));
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
+    assert!(expiry > now, "the certificate is valid, yet expires at {expiry}");
 }
 
 #[test]
@@ -467,6 +482,17 @@ fn automatic_tls_issues_a_certificate_patches_the_ca_bundle_and_rotates() {
         ca_bundle(),
         api.get(SECRET_PATH).and_then(|s| s["data"]["ca.crt"].as_str().map(str::to_owned))
     );
+    // The expiry gauge follows the certificate in service: the Secret's, renewal after renewal.
+    let admin = webhook.agent.admin.expect("admin");
+    webhook.agent.wait_until(Duration::from_secs(20), "the expiry gauge at the Secret's certificate", || {
+        let metrics = support::running::get(admin, "/metrics", &[]).body;
+        let gauge = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("gcp_token_agent_webhook_certificate_expiry_timestamp_seconds "));
+        let stored = api.get(SECRET_PATH).map(|s| issued(&s));
+        gauge.and_then(|g| g.parse::<f64>().ok()).map(|g| g.to_string())
+            == stored.and_then(|s| s.as_str().map(str::to_owned))
+    });
 }
 
 #[test]

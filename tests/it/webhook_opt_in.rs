@@ -51,7 +51,10 @@ fn with_the_annotation_opt_in_an_annotated_pod_is_mutated_and_a_labelled_one_is_
     let (status, answer) = post(&rt, &http, &webhook, other_value.to_string());
     assert!(status == 200 && untouched(&answer), "{answer}");
     let metrics = support::running::get(webhook.agent.admin.expect("admin"), "/metrics", &[]).body;
-    assert!(metrics.contains(r#"gcp_token_agent_admissions_total{result="skipped"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"gcp_token_agent_admissions_total{namespace="team-a",result="skipped"} 2"#),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -142,6 +142,27 @@ async fn faults_are_consumed_in_order_and_still_counted() {
 }
 
 #[tokio::test]
+async fn an_outage_answers_every_request_until_it_ends_and_queued_faults_wait() {
+    let emu = Emulator::start();
+    let key = emu.add_service_account("outage@emulator-project.iam.gserviceaccount.com");
+    let assertion = sign(&key, &good_claims(&emu, &key));
+    emu.push_fault(Fault::RateLimited { retry_after_secs: 1 });
+    emu.set_outage(Some(503));
+    let client = reqwest::Client::new();
+    let form =
+        [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())];
+    let status =
+        || async { client.post(emu.token_uri()).form(&form).send().await.expect("an answer").status() };
+    for _ in 0..3 {
+        assert_eq!(status().await, 503);
+    }
+    assert_eq!(emu.pending_faults(), 1, "the queued fault waits for the outage's end");
+    emu.set_outage(None);
+    assert_eq!(status().await, 429);
+    assert_eq!(jwt_grant(&emu, &assertion).await.0, 200);
+}
+
+#[tokio::test]
 async fn the_calls_endpoint_reports_every_counter() {
     let emu = Emulator::start();
     let _ = post_token(&emu, &[("grant_type", "password")]).await;

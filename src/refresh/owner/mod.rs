@@ -111,6 +111,7 @@ impl Owner {
             Err(error) => {
                 *failures += 1;
                 self.metrics.refresh_failed(&self.name, error.stage(), error.reason());
+                self.metrics.refresh_failing(&self.name, *failures);
                 let mut delay = schedule::backoff(*failures, error.is_retryable(), fastrand::f64());
                 if let Error::Upstream(upstream) = &error {
                     // A server that says when to come back is believed, within the cap.

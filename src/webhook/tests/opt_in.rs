@@ -33,7 +33,9 @@ fn review(state: &handler::WebhookState, name: &str, edit: impl FnOnce(&mut Valu
     edit(&mut review["request"]["object"]);
     let body = review.to_string();
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    runtime.block_on(handler::handle(state, body.as_bytes())).expect("an answer, not a failed call")
+    runtime
+        .block_on(handler::handle(state, body.as_bytes(), &mut None))
+        .expect("an answer, not a failed call")
 }
 
 fn opt_in(pod: &mut Value) {

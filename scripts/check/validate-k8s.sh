@@ -443,7 +443,8 @@ def platform(rendered, chart, values_file):
         raise SystemExit("\n".join(problems))
 
 def pod_monitor(rendered, chart, values_file):
-    """podMonitor.enabled renders one PodMonitor that selects opted-in pods in every namespace
+    """podMonitor.enabled renders one PodMonitor that selects every pod in every namespace (any
+    opt-in style: injected pods need carry no label)
     on the port the webhook names metrics on the agent, and keeps the agent container only."""
     values = merged_values(chart, values_file)
     found = by_kind(rendered).get("PodMonitor", [])
@@ -453,7 +454,7 @@ def pod_monitor(rendered, chart, values_file):
         return
     spec = one(by_kind(rendered), "PodMonitor")["spec"]
     problems = []
-    if spec.get("selector") != {"matchLabels": {"gcp-token-agent.io/inject": "true"}}:
+    if spec.get("selector") != {}:
         problems.append("selector is %r" % spec.get("selector"))
     if spec.get("namespaceSelector") != {"any": True}:
         problems.append("namespaceSelector is %r" % spec.get("namespaceSelector"))

@@ -11,8 +11,9 @@
 #     byte-identical), the webhook configuration keeps its safety settings and listens dual
 #     stack, agent.* values reach the webhook's flags, each webhook.optIn style renders its
 #     selector or flag (and podAnnotation with Fail is refused unless namespaces are narrowed),
-#     the helm test Pod probes the Service with the published CA, deploy/webhook does not drift from the
-#     chart, kubectl loads deploy/kubeconfig-exec-credential.yaml and runs the plugin it names;
+#     the helm test Pod probes the Service with the published CA (and the NetworkPolicy admits it),
+#     deploy/webhook does not drift from the chart, kubectl loads
+#     deploy/kubeconfig-exec-credential.yaml and runs the plugin it names;
 #   * the Dockerfile: hadolint, digest-pinned base images, and the runtime layout of
 #     scripts/release/build-image.sh (scratch on amd64, scripts/release/image-rootfs.sh's files, user 65532).
 # Every check runs even after a failure; the last line counts them, and the exit status is
@@ -261,6 +262,21 @@ def test_hook(rendered, chart, values_file, namespace):
         tls_secret = "%s-tls" % service["name"]
         if secret.get("secretName") != tls_secret or secret.get("items") != [{"key": "ca.crt", "path": "ca.crt"}]:
             problems.append("the probe's CA is not ca.crt (alone) of %s: %r" % (tls_secret, volume))
+    # With the NetworkPolicy on, the test pod must be admitted to the HTTPS port by a peer of its
+    # own namespace (a podSelector alone) that its labels match: else `helm test` always fails.
+    for policy in objs.get("NetworkPolicy", []):
+        https = values["containerPorts"]["https"]
+        def admits(rule):
+            on_https = any(p.get("port") == https for p in rule.get("ports") or [])
+            return on_https and any(
+                set(peer) == {"podSelector"} and not peer["podSelector"].get("matchExpressions")
+                and all(pod["metadata"]["labels"].get(k) == v
+                        for k, v in (peer["podSelector"].get("matchLabels") or {}).items())
+                and peer["podSelector"].get("matchLabels")
+                for peer in rule.get("from") or [])
+        if not any(admits(r) for r in policy["spec"].get("ingress") or []):
+            problems.append("NetworkPolicy %s does not admit the test pod to port %s"
+                            % (policy["metadata"]["name"], https))
     if problems:
         raise SystemExit("\n".join(problems))
 
@@ -663,7 +679,7 @@ for values in "${values_sets[@]}"; do
       python3 "$py" platform "$out" "$CHART" "$values"
     check "webhook.optIn: the selector or flag of its style, the probe told its key and value ($label)" \
       python3 "$py" opt-in "$out" "$CHART" "$values"
-    check "helm test: webhook-probe calls the Service and trusts the published CA ($label)" \
+    check "helm test: webhook-probe calls the Service, trusts the published CA, passes the NetworkPolicy ($label)" \
       python3 "$py" test-hook "$out" "$CHART" "$values" "$NAMESPACE"
     check "podMonitor: the agents' port named metrics, opted-in pods, every namespace ($label)" \
       python3 "$py" pod-monitor "$out" "$CHART" "$values"
@@ -723,6 +739,9 @@ refuse "schema refuses a label opt-in value that is not a label value" "optIn.va
   helm template "$RELEASE" "$CHART" --set 'webhook.optIn.value=yes please'
 refuse "schema refuses an opt-in key that is not a qualified name" "optIn.key.*pattern" \
   helm template "$RELEASE" "$CHART" --set 'webhook.optIn.key=a b'
+refuse "schema refuses an opt-in key under gcp-token-agent.io/ but inject (the webhook's settings)" \
+  "optIn.key.*gcp-token-agent.io/inject" \
+  helm template "$RELEASE" "$CHART" --set 'webhook.optIn.key=gcp-token-agent.io/enabled'
 refuse "extraArgs may not set the opt-in (the chart renders its selector)" "extraArgs: --opt-in is set by the chart" \
   helm template "$RELEASE" "$CHART" --set 'extraArgs[0]=--opt-in=pod-annotation'
 refuse "PodDisruptionBudget: minAvailable >= replicaCount is refused" "minAvailable.*must be below replicaCount" \

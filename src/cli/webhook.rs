@@ -61,7 +61,8 @@ pub struct WebhookArgs {
     /// and the webhook passes pods without the annotation untouched, before any other check.
     #[arg(long, value_enum, env = "GCP_TOKEN_AGENT_OPT_IN", default_value_t = OptInStyle::PodLabel)]
     pub opt_in: OptInStyle,
-    /// The label or annotation key of the opt-in.
+    /// The label or annotation key of the opt-in. Under gcp-token-agent.io/ (the per-pod
+    /// settings' prefix) only the default.
     #[arg(long, value_name = "KEY", env = "GCP_TOKEN_AGENT_OPT_IN_KEY", default_value = OPT_IN_KEY)]
     pub opt_in_key: String,
     /// The value the opt-in key must have.

@@ -13,6 +13,10 @@ use crate::{
 /// Longest annotation value accepted as the opt-in (label values stop at 63).
 const MAX_ANNOTATION_VALUE: usize = 253;
 
+/// The prefix of the webhook's per-pod setting annotations (`webhook::annotations`), where any
+/// key it does not know is refused as a typo.
+const SETTINGS_PREFIX: &str = "gcp-token-agent.io/";
+
 /// Who sees the opt-in: the API server (the two label styles, selectors of the webhook
 /// configuration) or the webhook (the annotation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +49,7 @@ impl OptIn {
             cli::OptInStyle::NamespaceLabel => OptInStyle::NamespaceLabel,
             cli::OptInStyle::PodAnnotation => OptInStyle::PodAnnotation,
         };
-        qualified_name(key).map_err(|why| Error::usage("--opt-in-key", why))?;
+        opt_in_key(key).map_err(|why| Error::usage("--opt-in-key", why))?;
         let checked = match style {
             OptInStyle::PodAnnotation => annotation_value(value),
             _ => label_value(value),
@@ -73,6 +77,23 @@ impl OptIn {
             ),
         }
     }
+}
+
+/// A qualified name outside the settings' prefix, or the default key. The probe always puts the
+/// key on its pod as an annotation, and the webhook reads every `gcp-token-agent.io/`
+/// annotation as a setting or refuses it as a typo: another key there would deny every
+/// opted-in pod, or be read as the setting it names.
+fn opt_in_key(key: &str) -> std::result::Result<(), String> {
+    qualified_name(key)?;
+    if key.starts_with(SETTINGS_PREFIX) && key != OPT_IN_KEY {
+        let shown = crate::scrub::escape(&key.chars().take(80).collect::<String>());
+        return Err(format!(
+            "\"{shown}\" is under {SETTINGS_PREFIX}, which holds the per-pod settings the webhook reads; \
+             the only opt-in key there is {OPT_IN_KEY}: use it or a prefix of your own, e.g. \
+             example.com/gcp-credentials"
+        ));
+    }
+    Ok(())
 }
 
 /// `[PREFIX/]NAME`: PREFIX a DNS subdomain, NAME 1-63 letters, digits, `-`, `_`, `.`, starting
@@ -139,11 +160,13 @@ impl ProbeConfig {
                 "--url",
                 format!(
                     "\"{}\" is not an https:// URL, e.g. https://SERVICE.NAMESPACE.svc:443/mutate",
-                    crate::scrub::escape(&args.url)
+                    validate::shown_url(&args.url)
                 ),
             ));
         }
-        qualified_name(&args.opt_in_key).map_err(|why| Error::usage("--opt-in-key", why))?;
+        // No user:password@ (nothing would send it, and it would show in logs).
+        validate::endpoint_url(&args.url).map_err(|why| Error::usage("--url", why))?;
+        opt_in_key(&args.opt_in_key).map_err(|why| Error::usage("--opt-in-key", why))?;
         annotation_value(&args.opt_in_value).map_err(|why| Error::usage("--opt-in-value", why))?;
         if args.timeout.is_zero() {
             return Err(Error::usage("--timeout", "must be more than 0"));
@@ -179,6 +202,44 @@ mod tests {
         for value in ["", "a\nb"] {
             assert!(!ok(cli::OptInStyle::PodAnnotation, OPT_IN_KEY, value), "{value:?}");
         }
+    }
+
+    #[test]
+    fn no_opt_in_key_under_the_settings_prefix_but_the_default_is_accepted() {
+        for key in ["gcp-token-agent.io/enabled", "gcp-token-agent.io/service-account"] {
+            for style in [cli::OptInStyle::PodLabel, cli::OptInStyle::PodAnnotation] {
+                let error = OptIn::from_args(style, key, "true").expect_err(key).to_string();
+                assert!(error.starts_with("--opt-in-key:") && error.contains(OPT_IN_KEY), "{error}");
+            }
+            let error = ProbeConfig::from_args(&probe_args("https://w.ns.svc/mutate", key)).expect_err(key);
+            assert!(error.to_string().starts_with("--opt-in-key:"), "{error}");
+        }
+        for key in [OPT_IN_KEY, "sub.gcp-token-agent.io/enabled", "example.com/gcp-token-agent.io"] {
+            assert!(OptIn::from_args(cli::OptInStyle::PodAnnotation, key, "true").is_ok(), "{key}");
+        }
+        assert!(ProbeConfig::from_args(&probe_args("https://w.ns.svc/mutate", OPT_IN_KEY)).is_ok());
+    }
+
+    fn probe_args(url: &str, key: &str) -> WebhookProbeArgs {
+        WebhookProbeArgs {
+            url: url.to_owned(),
+            ca_file: "ca.crt".into(),
+            opt_in_key: key.to_owned(),
+            opt_in_value: "true".to_owned(),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn the_probe_refuses_a_url_with_credentials_without_repeating_the_password() {
+        for url in ["https://user:hunter2@w.ns.svc/mutate", "https://hunter2@w.ns.svc/mutate"] {
+            let error = ProbeConfig::from_args(&probe_args(url, OPT_IN_KEY)).expect_err(url).to_string();
+            assert!(error.starts_with("--url:") && error.contains("user:password@"), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let error =
+            ProbeConfig::from_args(&probe_args("http://u:hunter2@w/x", OPT_IN_KEY)).expect_err("http");
+        assert!(error.to_string().contains("https://") && !error.to_string().contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -19,7 +19,11 @@ use super::{
 use crate::{
     config::ProbeConfig,
     error::{Error, Result},
+    validate::shown_url,
 };
+
+/// The most of an answer read: a review answer is a few KiB.
+const MAX_ANSWER: usize = 1 << 20;
 
 /// Runs the probe; the line for stdout, or the fault (exit 1).
 pub fn probe(config: ProbeConfig) -> Result<String> {
@@ -38,9 +42,9 @@ pub fn probe(config: ProbeConfig) -> Result<String> {
             .body(review.to_string())
             .send()
             .await
-            .map_err(|e| fault(&config, format!("did not answer: {}", chain(&e))))?;
+            .map_err(|e| fault(&config, format!("did not answer: {}", chain(e))))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| fault(&config, format!("broke off: {}", chain(&e))))?;
+        let body = read_capped(response).await.map_err(|why| fault(&config, why))?;
         Ok::<_, Error>((status, body))
     })?;
     let elapsed = started.elapsed();
@@ -54,17 +58,35 @@ pub fn probe(config: ProbeConfig) -> Result<String> {
     Ok(format!(
         "ok: {} allowed a dry-run review of an opted-in pod and injects the agent ({operations} patch \
          operations, {} ms)\n",
-        config.url,
+        shown_url(&config.url),
         elapsed.as_millis()
     ))
 }
 
 fn fault(config: &ProbeConfig, what: String) -> Error {
-    Error::CheckFailed(format!("webhook-probe: the webhook at {} {what}", config.url))
+    Error::CheckFailed(format!("webhook-probe: the webhook at {} {what}", shown_url(&config.url)))
 }
 
-/// An error and its causes, as one line (reqwest's own text hides the TLS or DNS reason).
-fn chain(error: &reqwest::Error) -> String {
+/// The answer's body, refused past [`MAX_ANSWER`] (checked as it arrives).
+async fn read_capped(mut response: reqwest::Response) -> std::result::Result<Vec<u8>, String> {
+    let too_big = || format!("answered with more than {} KiB", MAX_ANSWER / 1024);
+    if response.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("broke off: {}", chain(e)))? {
+        if body.len().saturating_add(chunk.len()) > MAX_ANSWER {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An error and its causes, as one line (reqwest's own text hides the TLS or DNS reason); the
+/// URL is left out (the fault names it, masked).
+fn chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -79,7 +101,8 @@ fn chain(error: &reqwest::Error) -> String {
 /// the cluster).
 fn client(config: &ProbeConfig) -> Result<reqwest::Client> {
     let shown = config.ca_file.display();
-    let pem = std::fs::read(&config.ca_file)
+    // Capped and non-blocking: a FIFO or a huge file is refused, never waited on.
+    let pem = crate::input::read_file(&config.ca_file)
         .map_err(|e| Error::usage("--ca-file", format!("cannot read {shown}: {e}")))?;
     let roots = reqwest::Certificate::from_pem_bundle(&pem)
         .ok()

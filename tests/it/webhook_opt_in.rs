@@ -114,6 +114,9 @@ fn a_bad_opt_in_flag_is_refused_at_start_naming_it() {
     let common = ["webhook", "--tls-cert", "c", "--tls-key", "k", "--agent-image", "example.com/a:1"];
     for (extra, flag) in [
         (["--opt-in-key", "not a key"], "--opt-in-key"),
+        // The webhook reads every gcp-token-agent.io/ annotation as a setting, or refuses it.
+        (["--opt-in-key", "gcp-token-agent.io/enabled"], "--opt-in-key"),
+        (["--opt-in-key", "gcp-token-agent.io/service-account"], "--opt-in-key"),
         (["--opt-in-value", "not a label value"], "--opt-in-value"),
     ] {
         let out = sandbox.run(&[&common[..], &extra[..]].concat());

@@ -131,3 +131,32 @@ fn the_helm_test_hook_fails_against_a_webhook_that_is_down_or_signed_by_another_
     );
     assert_eq!(error.lines().count(), 1, "{error}");
 }
+
+#[test]
+fn the_probe_refuses_a_ca_file_that_is_a_fifo_or_huge_naming_ca_file() {
+    let sandbox = Sandbox::new();
+    let fifo = sandbox.path("fifo.crt");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let huge = sandbox.write("huge.crt", vec![b'x'; 2 << 20]);
+    for (ca_file, why) in [(fifo.display().to_string(), "FIFO"), (huge, "larger than")] {
+        let out =
+            sandbox.run(&["webhook-probe", "--url", "https://127.0.0.1:1/mutate", "--ca-file", &ca_file]);
+        let error = out.fails_with(64);
+        assert!(error.contains("--ca-file:") && error.contains(why), "{error}");
+    }
+}
+
+#[test]
+fn the_probe_refuses_credentials_in_its_url_and_a_key_under_the_settings_prefix() {
+    let sandbox = Sandbox::new();
+    let ca = sandbox.write("ca.crt", "");
+    let probe = |extra: &[&str]| sandbox.run(&[&["webhook-probe", "--ca-file", &ca][..], extra].concat());
+    let out = probe(&["--url", "https://user:hunter2@127.0.0.1:1/mutate"]);
+    let error = out.fails_with(64);
+    assert!(
+        error.contains("--url:") && error.contains("user:password@") && !error.contains("hunter2"),
+        "{error}"
+    );
+    let out = probe(&["--url", "https://127.0.0.1:1/mutate", "--opt-in-key", "gcp-token-agent.io/enabled"]);
+    assert!(out.fails_with(64).contains("--opt-in-key:"), "{}", out.stderr);
+}

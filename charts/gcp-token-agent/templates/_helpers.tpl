@@ -105,13 +105,18 @@ app.kubernetes.io/part-of: gcp-token-agent
 {{- printf "%s-ca" (include "gcp-token-agent.fullname" .) }}
 {{- end }}
 
+{{/* What the NetworkPolicy admits the `helm test` pod by. */}}
+{{- define "gcp-token-agent.testSelectorLabels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
 {{/* Labels of the `helm test` objects: not the webhook's selector labels, so the Service never
      sends reviews to the test pod. */}}
 {{- define "gcp-token-agent.testLabels" -}}
 helm.sh/chart: {{ include "gcp-token-agent.chart" . }}
 app.kubernetes.io/name: {{ include "gcp-token-agent.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/component: test
+{{ include "gcp-token-agent.testSelectorLabels" . }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: gcp-token-agent
 {{- with .Values.commonLabels }}

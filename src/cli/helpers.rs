@@ -96,11 +96,13 @@ pub struct ConfigureDockerArgs {
     /// Also create the symlinks docker-credential-gcp-token-agent,
     /// git-credential-gcp-token-agent and gke-gcloud-auth-plugin (for kubectl) to this binary in
     /// DIR (an existing directory, best one on PATH); older symlinks there are replaced, any
-    /// other file is refused, and Google's own gke-gcloud-auth-plugin is left alone (reported).
+    /// other file is refused (and then no link is made), and no plugin link replaces Google's own
+    /// gke-gcloud-auth-plugin in DIR or could hide one elsewhere on PATH (reported).
     #[arg(long, value_name = "DIR", env = "GCP_TOKEN_AGENT_INSTALL_LINKS")]
     pub install_links: Option<PathBuf>,
-    /// With --install-links: replace a gke-gcloud-auth-plugin in DIR that is another program
-    /// (Google's plugin) with the link.
+    /// With --install-links: make the gke-gcloud-auth-plugin link even where another program of
+    /// that name (Google's plugin) is: in DIR (replaced) or elsewhere on PATH (then kubectl runs
+    /// whichever comes first).
     #[arg(long, requires = "install_links", env = "GCP_TOKEN_AGENT_REPLACE_GKE_PLUGIN")]
     pub replace_gke_plugin: bool,
 }

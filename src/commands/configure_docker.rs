@@ -32,7 +32,7 @@ pub(crate) const DEFAULT_REGISTRIES: [&str; 7] = [
 pub fn configure_docker(args: &ConfigureDockerArgs, env: &Env) -> Result<String> {
     let registries = registries(&args.registries)?;
     let links = match &args.install_links {
-        Some(dir) => install_links(dir, args.replace_gke_plugin)?,
+        Some(dir) => install_links(dir, args.replace_gke_plugin, env)?,
         None => Vec::new(),
     };
     let config = DockerConfig::locate(env)?;
@@ -76,8 +76,8 @@ fn registries(given: &[String]) -> Result<Vec<String>> {
 }
 
 /// Both helpers' symlinks in `dir`, to the running binary, and the `gke-gcloud-auth-plugin`
-/// one unless Google's plugin is there (replaced only with `--replace-gke-plugin`).
-fn install_links(dir: &Path, replace_plugin: bool) -> Result<Vec<PathBuf>> {
+/// one unless Google's plugin is there or elsewhere on PATH (then only with `--replace-gke-plugin`).
+fn install_links(dir: &Path, replace_plugin: bool, env: &Env) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Err(Error::usage(
             "--install-links",
@@ -86,13 +86,21 @@ fn install_links(dir: &Path, replace_plugin: bool) -> Result<Vec<PathBuf>> {
     }
     let binary = std::env::current_exe()
         .map_err(|e| Error::Internal(format!("cannot find the running binary to link to: {e}")))?;
-    let mut made = links::install(dir, &[DOCKER_HELPER, GIT_HELPER], &binary)?;
-    match links::install_unless_foreign(dir, GKE_PLUGIN, &binary, replace_plugin)? {
+    let plugin =
+        links::Plugin { name: GKE_PLUGIN, replace_foreign: replace_plugin, path: env.path.as_deref() };
+    let (mut made, plugin) = links::install(dir, &[DOCKER_HELPER, GIT_HELPER], &plugin, &binary)?;
+    match plugin {
         Made::Linked(link) => made.push(link),
         Made::LeftAlone(link) => tracing::warn!(
             "{} is another program (Google's plugin?), so it was left alone and kubectl still runs it: \
              pass --replace-gke-plugin to replace it with a link to this binary",
             link.display()
+        ),
+        Made::WouldHide(found) => tracing::warn!(
+            "{} is another {GKE_PLUGIN} on PATH (Google's plugin?), so none was made in {}, where it \
+             could come first and kubectl would stop running that one: pass --replace-gke-plugin to make it",
+            found.display(),
+            dir.display()
         ),
     }
     Ok(made)

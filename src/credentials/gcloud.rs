@@ -80,6 +80,17 @@ impl Active {
     }
 }
 
+/// The longest account shown whole: an email's longest.
+const MAX_ACCOUNT: usize = 254;
+
+/// A value read from gcloud's files or variables as a message shows it: one line, at most 80
+/// characters (`active_config` may be any file up to the size read).
+fn shown(text: &str) -> String {
+    let cut: String = text.chars().take(80).collect();
+    let more = if cut.len() < text.len() { "..." } else { "" };
+    format!("{}{more}", crate::scrub::escape(&cut))
+}
+
 /// A configuration name as gcloud allows them (it also names a file, so no path separators).
 fn checked_name(name: &str, from: &str) -> Result<String> {
     let ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -88,7 +99,10 @@ fn checked_name(name: &str, from: &str) -> Result<String> {
     } else {
         Err(Error::usage(
             from,
-            format!("\"{name}\" is not a gcloud configuration name (lower-case letters, digits and -)"),
+            format!(
+                "\"{}\" is not a gcloud configuration name (lower-case letters, digits and -)",
+                shown(name)
+            ),
         ))
     }
 }
@@ -103,9 +117,10 @@ pub(super) fn account(property_applies: bool, iam_base: &str, env: &Env) -> Resu
         .map(str::trim)
         .filter(|a| !a.is_empty())
         .map(|a| {
-            ServiceAccountEmail::parse(a)
-                .map(|e| e.as_str().to_owned())
-                .map_err(|why| Error::usage(&from, why))
+            ServiceAccountEmail::parse(a).map(|e| e.as_str().to_owned()).map_err(|_| {
+                let why = format!("\"{}\" is not a service account email", shown(a));
+                Error::usage(&from, format!("{why} (NAME@PROJECT.iam.gserviceaccount.com)"))
+            })
         })
         .collect::<Result<Vec<String>>>()?;
     let target = chain.pop().ok_or_else(|| Error::usage(&from, "names no service account"))?;
@@ -149,10 +164,12 @@ fn load(env: &Env) -> Result<(Loaded, Option<(String, String)>)> {
             ),
         ));
     };
-    if account.contains(['/', '\\']) || account.starts_with('.') {
+    // It is echoed below, in a path and a command to run: one plain line of an email's length.
+    let plain = account.chars().count() <= MAX_ACCOUNT && crate::scrub::escape(&account) == account;
+    if !plain || account.contains(['/', '\\']) || account.starts_with('.') {
         return Err(Error::usage(
             from,
-            format!("\"{account}\" is not an account gcloud could have logged in"),
+            format!("\"{}\" is not an account gcloud could have logged in", shown(&account)),
         ));
     }
     let adc = active.dir.join("legacy_credentials").join(&account).join("adc.json");

@@ -69,7 +69,15 @@ fn skopeo_pulls_a_manifest_with_the_token_the_helper_prints() {
     let ledger = Arc::clone(&emulator);
     let registry = Registry::start(move |token| ledger.issued(token).is_some());
     let bin = sandbox.path("bin");
-    let configured = sandbox.run(&["configure-docker", "--install-links", text(&bin), &registry.host()]);
+    // The machine's PATH may hold Google's plugin (CI's does), which the plugin's link would
+    // hide: asked for, so the run is the same anywhere.
+    let configured = sandbox.run(&[
+        "configure-docker",
+        "--install-links",
+        text(&bin),
+        "--replace-gke-plugin",
+        &registry.host(),
+    ]);
     let written: Vec<PathBuf> = configured.ok().lines().map(PathBuf::from).collect();
     assert_eq!(
         written,

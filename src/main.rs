@@ -5,7 +5,9 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
-    EXIT_USAGE, Env, Error, LogSettings, ParseError, RunConfig, WebhookConfig, Workers,
+    ConfigureDockerConfig, DockerCredentialConfig, EXIT_USAGE, Env, Error, ExecConfig, GitCredentialConfig,
+    LogSettings, LoginConfig, ParseError, PrintAccessConfig, PrintIdentityConfig, RunConfig, WebhookConfig,
+    Workers,
     cli::{Cli, Command},
 };
 
@@ -58,13 +60,25 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
             gcp_token_agent::serve(Workers::PerCore, webhook)
         }
         // The CLI faces build a runtime themselves, only when they go to the network.
-        Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env),
-        Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env),
-        Command::ExecCredential(args) => gcp_token_agent::exec_credential(args, &env),
-        Command::Login(args) => gcp_token_agent::login(args, &env),
-        Command::DockerCredential(args) => gcp_token_agent::docker_credential(args, &env),
-        Command::GitCredential(args) => gcp_token_agent::git_credential(args, &env),
-        Command::ConfigureDocker(args) => gcp_token_agent::configure_docker(args, &env),
+        Command::PrintAccessToken(args) => {
+            gcp_token_agent::print_access_token(&PrintAccessConfig::from_args(args)?, &env)
+        }
+        Command::PrintIdentityToken(args) => {
+            gcp_token_agent::print_identity_token(&PrintIdentityConfig::from_args(args)?, &env)
+        }
+        Command::ExecCredential(args) => {
+            gcp_token_agent::exec_credential(&ExecConfig::from_args(args, &env)?, &env)
+        }
+        Command::Login(args) => gcp_token_agent::login(&LoginConfig::from_args(args)?, &env),
+        Command::DockerCredential(args) => {
+            gcp_token_agent::docker_credential(&DockerCredentialConfig::from_args(args)?, &env)
+        }
+        Command::GitCredential(args) => {
+            gcp_token_agent::git_credential(&GitCredentialConfig::from_args(args)?, &env)
+        }
+        Command::ConfigureDocker(args) => {
+            gcp_token_agent::configure_docker(&ConfigureDockerConfig::from_args(args)?, &env)
+        }
         Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
         Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),
     }

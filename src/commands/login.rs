@@ -23,19 +23,12 @@ use tokio::sync::oneshot;
 
 use crate::{
     atomic,
-    cli::LoginArgs,
+    config::LoginConfig,
     credentials::{Env, service_account::GOOGLE_TOKEN_URI},
     error::{Endpoint, Error, Origin, Result, UpstreamError},
     exchange::{Http, RetryPolicy},
     secret::Secret,
 };
-
-/// What `login` asks for by default: what `gcloud auth application-default login` asks for.
-pub(crate) const DEFAULT_SCOPES: [&str; 3] = [
-    "openid",
-    "https://www.googleapis.com/auth/userinfo.email",
-    "https://www.googleapis.com/auth/cloud-platform",
-];
 
 /// The OAuth client from the JSON file Google's console downloads.
 #[derive(Debug, Clone)]
@@ -116,11 +109,11 @@ pub(crate) fn login_url(text: &str) -> std::result::Result<(), String> {
 }
 
 /// Runs the flow and returns the path written (what stdout prints).
-pub fn login(args: &LoginArgs, env: &Env) -> Result<String> {
+pub fn login(args: &LoginConfig, env: &Env) -> Result<String> {
     super::block_on(|| flow(args, env))?
 }
 
-async fn flow(args: &LoginArgs, env: &Env) -> Result<String> {
+async fn flow(args: &LoginConfig, env: &Env) -> Result<String> {
     let client = OAuthClient::load(&args.client_secrets)?;
     let output = match &args.output {
         Some(path) => path.clone(),
@@ -134,9 +127,7 @@ async fn flow(args: &LoginArgs, env: &Env) -> Result<String> {
     let port = listener.local_addr().map_err(|e| Error::usage("--port", e.to_string()))?.port();
     let pkce = Pkce::new()?;
     let redirect_uri = format!("http://127.0.0.1:{port}/");
-    let scopes =
-        args.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
-    let url = authorization_url(&client, &redirect_uri, &scopes.join(" "), &pkce)?;
+    let url = authorization_url(&client, &redirect_uri, &args.scopes.join(" "), &pkce)?;
     let _ = writeln!(std::io::stderr(), "Open this URL in a browser to sign in:\n\n    {url}\n");
     // Only a URL that passed `login_url` (https, or http to loopback) reaches the opener.
     if !args.no_browser && login_url(&url).is_ok() {

@@ -9,6 +9,11 @@ use std::{
 
 use crate::error::{Error, Result};
 
+/// The names Docker and git run credential helpers by: symlinks to this binary.
+pub(crate) const DOCKER_HELPER: &str = "docker-credential-gcp-token-agent";
+/// See [`DOCKER_HELPER`].
+pub(crate) const GIT_HELPER: &str = "git-credential-gcp-token-agent";
+
 /// Makes `dir/NAME` a symlink to `target` for each of `names`. Existing symlinks (an older
 /// install's) are replaced atomically; any other file there is refused, never overwritten,
 /// and then none is touched.

@@ -10,6 +10,7 @@ use crate::{
     exchange::{self, AccessRequest, Http, RetryPolicy},
     sinks::exec_credential::{EXPIRY_MARGIN, ExecInfo, render},
     token::{Token, parse_rfc3339},
+    validate::Scope,
 };
 
 /// Returns the ExecCredential JSON `exec-credential` prints.
@@ -21,11 +22,11 @@ pub fn exec_credential(config: &ExecConfig, env: &Env) -> Result<String> {
     Ok(render(&config.info, &token))
 }
 
-fn mint_cached(source: &SourceConfig, scopes: &[String], env: &Env, info: &ExecInfo) -> Result<Token> {
+fn mint_cached(source: &SourceConfig, scopes: &[Scope], env: &Env, info: &ExecInfo) -> Result<Token> {
     let loaded = load_source(source, env)?;
     let request = AccessRequest { scopes: Some(scopes.to_vec()), subject: None };
     let server = info.cluster_server.as_deref().unwrap_or("");
-    let slot = cache_slot(source, env, &loaded, "exec", &[&scopes.join(" "), server]);
+    let slot = cache_slot(source, env, &loaded, "exec", &[&Scope::joined(scopes, " "), server]);
     let mint = || async {
         let http = Http::new(RetryPolicy::with_timeout(source.http_timeout))?;
         exchange::access_token(&http, &loaded.source, &request).await

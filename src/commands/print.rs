@@ -9,6 +9,7 @@ use crate::{
     error::Result,
     exchange::{self, Http, RetryPolicy},
     token::Token,
+    validate::Scope,
 };
 
 /// Returns what `print-access-token` prints.
@@ -26,7 +27,7 @@ pub fn access_token(config: &PrintAccessConfig, env: &Env) -> Result<String> {
 pub(crate) fn cached_access_token(access: &AccessConfig, env: &Env) -> Result<Token> {
     let (source, request) = (&access.source, &access.request);
     let loaded = load_source(source, env)?;
-    let scopes = request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default();
+    let scopes = request.scopes.as_deref().map(|s| Scope::joined(s, " ")).unwrap_or_default();
     let subject = request.subject.as_deref().unwrap_or("");
     let slot = cache_slot(source, env, &loaded, "access", &[&scopes, subject]);
     let mint = || async {

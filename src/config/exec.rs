@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::SourceConfig;
 use crate::{
     cli::ExecCredentialArgs, credentials::Env, error::Error, exchange::CLOUD_PLATFORM,
-    sinks::exec_credential::ExecInfo,
+    sinks::exec_credential::ExecInfo, validate::Scope,
 };
 
 /// GKE maps the caller by email, so the plugin asks for it by default.
@@ -30,7 +30,7 @@ pub(crate) enum ExecToken {
         /// The credential.
         source: Box<SourceConfig>,
         /// The scopes, defaults applied.
-        scopes: Vec<String>,
+        scopes: Vec<Scope>,
     },
 }
 
@@ -43,10 +43,8 @@ impl ExecConfig {
             None => {
                 // Checked and expanded as `run` does: `--scopes 'a b'` is exit 64, not a mint.
                 let scopes = match &args.scopes {
-                    Some(scopes) => {
-                        crate::validate::scopes(scopes).map_err(|why| Error::usage("--scopes", why))?
-                    }
-                    None => vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()],
+                    Some(scopes) => Scope::parse_list(scopes).map_err(|why| Error::usage("--scopes", why))?,
+                    None => vec![Scope::as_given(CLOUD_PLATFORM), Scope::as_given(USERINFO_EMAIL)],
                 };
                 ExecToken::Mint {
                     source: Box::new(SourceConfig::from_args(&args.source, args.audience.as_ref())?),

@@ -220,7 +220,7 @@ mod tests {
         ])
         .expect("valid");
         let facts = config.instance;
-        assert_eq!(facts.zone.as_deref(), Some("us-central1-a"));
+        assert_eq!(facts.zone.as_ref().map(|z| z.as_str()), Some("us-central1-a"));
         assert_eq!(facts.region.as_deref(), Some("us-central1"), "derived from the zone");
         assert_eq!(facts.id, Some(4_519_681_524_354_166_001));
         let keys: Vec<&str> = facts.attributes.iter().map(|(k, _)| k.as_str()).collect();

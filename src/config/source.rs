@@ -8,7 +8,7 @@ use crate::{
     credentials::{Choice, Endpoints, ImpersonationFlags, Selection},
     error::Error,
     exchange::AccessRequest,
-    validate::ServiceAccountEmail,
+    validate::{Scope, ServiceAccountEmail},
 };
 
 /// The credential the flags select, checked once: which source, what to impersonate on top,
@@ -92,7 +92,7 @@ impl AccessConfig {
         scopes: Option<&[String]>,
         subject: Option<&String>,
     ) -> Result<Self, Error> {
-        let scopes = scopes.map(crate::validate::scopes).transpose();
+        let scopes = scopes.map(Scope::parse_list).transpose();
         let scopes = scopes.map_err(|why| Error::usage("--scopes", why))?;
         let source = SourceConfig::from_args(source, audience)?;
         Ok(Self { source, request: AccessRequest { scopes, subject: subject.cloned() } })

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 pub(crate) use crate::config::AgentSettings;
-use crate::telemetry::LogFormat;
+use crate::{telemetry::LogFormat, validate::Scope};
 
 use super::{
     annotations::DEFAULT_OUTPUT_PATH,
@@ -75,7 +75,7 @@ pub(crate) fn args(plan: &Plan<'_>) -> Vec<String> {
     // Dual stack: kubelet probes the pod IP, which is IPv6 on IPv6-only clusters.
     args.push(format!("--admin-listen=[::]:{}", plan.admin_port));
     if let Some(scopes) = &plan.settings.scopes {
-        args.push(format!("--scopes={}", scopes.join(",")));
+        args.push(format!("--scopes={}", Scope::joined(scopes, ",")));
     }
     for spec in plan.id_tokens() {
         args.push(format!("--id-token={}={}", spec.name, spec.audience));

@@ -11,7 +11,10 @@ use super::{
     annotations::{self, DEFAULT_OUTPUT_PATH, GKE_GSA_ANNOTATION, METADATA_PROVIDER, PodSettings},
     wire,
 };
-use crate::{config::IdTokenSpec, validate};
+use crate::{
+    config::IdTokenSpec,
+    validate::{self, ProjectId},
+};
 
 /// The injected container's name; its presence means the pod is already injected.
 pub(crate) const AGENT_CONTAINER: &str = "gcp-token-agent";
@@ -33,7 +36,7 @@ pub(crate) struct InjectContext {
     /// Native sidecar (init container with `restartPolicy: Always`) or a classic container.
     pub(crate) native_sidecar: bool,
     /// `GOOGLE_CLOUD_PROJECT` when the pod names none.
-    pub(crate) project_id: Option<String>,
+    pub(crate) project_id: Option<ProjectId>,
     /// The agent's loopback metadata port inside the pod.
     pub(crate) metadata_port: u16,
     /// The agent's admin (probe) port inside the pod.
@@ -138,7 +141,7 @@ pub(crate) struct Plan<'a> {
     pub(crate) provider: String,
     pub(crate) service_account: Option<String>,
     pub(crate) output_path: String,
-    pub(crate) project_id: Option<String>,
+    pub(crate) project_id: Option<ProjectId>,
     pub(crate) token_expiration: i64,
     pub(crate) metadata_port: u16,
     pub(crate) admin_port: u16,
@@ -158,7 +161,7 @@ impl<'a> Plan<'a> {
             .project_id
             .clone()
             .or_else(|| ctx.project_id.clone())
-            .or_else(|| service_account.as_deref().and_then(validate::project_of_email));
+            .or_else(|| service_account.as_deref().and_then(ProjectId::of_email));
         let metadata_port = settings.port.unwrap_or(ctx.metadata_port);
         let admin_port = settings.admin_port.unwrap_or(ctx.admin_port);
         if metadata_port == admin_port {
@@ -234,7 +237,7 @@ impl<'a> Plan<'a> {
             ("GCP_ACCESS_TOKEN_FILE", format!("{}/token", self.output_path)),
         ];
         if let Some(project) = &self.project_id {
-            wanted.push(("GOOGLE_CLOUD_PROJECT", project.clone()));
+            wanted.push(("GOOGLE_CLOUD_PROJECT", project.to_string()));
         }
         wanted
     }

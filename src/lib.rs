@@ -26,7 +26,7 @@
 //!   and the one place every server is built, with its listener's limits: the runtime
 //!   `run` and `webhook` share (bind, ready file, serve, drain).
 //! * [`commands`]: each face: `print-*`, `exec-credential`, the Docker and git credential
-//!   helpers, `configure-docker`, `run`, `login`.
+//!   helpers, `configure-docker`, `run`, `login`, `doctor`.
 //! * [`webhook`](mod@webhook): the admission webhook (pure mutation, thin HTTPS adaptor within a
 //!   memory budget, reloading TLS).
 //! * [`telemetry`]: logging setup and the Prometheus registry.
@@ -72,6 +72,7 @@ pub use cli::reference::reference_markdown;
 pub use commands::{
     Workers,
     configure_docker::configure_docker,
+    doctor::doctor,
     exec::exec_credential,
     helper::{docker_credential, git_credential},
     login::login,
@@ -81,8 +82,8 @@ pub use commands::{
     serve,
 };
 pub use config::{
-    ConfigureDockerConfig, DockerCredentialConfig, ExecConfig, GitCredentialConfig, LoginConfig, ParseError,
-    PrintAccessConfig, PrintIdentityConfig, RunConfig, WebhookConfig, parse,
+    ConfigureDockerConfig, DockerCredentialConfig, DoctorConfig, ExecConfig, GitCredentialConfig,
+    LoginConfig, ParseError, PrintAccessConfig, PrintIdentityConfig, RunConfig, WebhookConfig, parse,
 };
 pub use credentials::Env;
 pub use error::{EXIT_USAGE, Error, Origin, UpstreamError, UpstreamErrorKind};

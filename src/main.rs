@@ -5,9 +5,9 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
-    ConfigureDockerConfig, DockerCredentialConfig, EXIT_USAGE, Env, Error, ExecConfig, GitCredentialConfig,
-    LogSettings, LoginConfig, ParseError, PrintAccessConfig, PrintIdentityConfig, RunConfig, WebhookConfig,
-    Workers,
+    ConfigureDockerConfig, DockerCredentialConfig, DoctorConfig, EXIT_USAGE, Env, Error, ExecConfig,
+    GitCredentialConfig, LogSettings, LoginConfig, ParseError, PrintAccessConfig, PrintIdentityConfig,
+    RunConfig, WebhookConfig, Workers,
     cli::{Cli, Command},
 };
 
@@ -79,6 +79,7 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
         Command::ConfigureDocker(args) => {
             gcp_token_agent::configure_docker(&ConfigureDockerConfig::from_args(args)?, &env)
         }
+        Command::Doctor(args) => gcp_token_agent::doctor(DoctorConfig::from_args(args)?, &env),
         Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
         Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),
     }

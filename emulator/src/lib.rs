@@ -164,6 +164,12 @@ impl Emulator {
         self.shared.lock().lifetime = secs;
     }
 
+    /// Sets this emulator's clock `secs` ahead of the machine's (negative: behind): its `Date`
+    /// headers say so, and it judges JWT assertions' and subject tokens' `iat`/`exp` by it.
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.shared.lock().clock_offset = secs;
+    }
+
     /// Sets the identity and project the metadata server reports.
     pub fn set_metadata_account(&self, email: &str, project_id: &str, numeric_project_id: u64) {
         let mut state = self.shared.lock();

@@ -85,8 +85,20 @@ async fn dispatch(
     if route.starts_with("metadata") {
         metadata::decorate(&mut response);
     }
+    date(&shared, &mut response);
     finish(&shared, rec, response.status().as_u16());
     response
+}
+
+/// Google's front ends send `Date`; this one by the emulator's (possibly skewed) clock.
+fn date(shared: &Shared, response: &mut Response) {
+    let at = jiff::Timestamp::from_second(i64::try_from(shared.now()).unwrap_or(i64::MAX));
+    let text = at
+        .ok()
+        .and_then(|at| jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&at).ok());
+    if let Some(value) = text.and_then(|t| header::HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(header::DATE, value);
+    }
 }
 
 fn route_request(

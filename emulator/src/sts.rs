@@ -14,7 +14,7 @@ use super::form::Form;
 use super::issue::issue_bare_token;
 use super::keys::RawJwt;
 use super::server::{OAuthError, json_body};
-use super::state::{Shared, now};
+use super::state::Shared;
 use super::token::parse_scopes;
 
 type Outcome<T> = Result<T, OAuthError>;
@@ -56,7 +56,8 @@ fn exchange(shared: &Shared, headers: &HeaderMap, form: &Form) -> Outcome<Value>
     let (issuer, allowed, prefix) = provider(shared, audience)?;
     let (sub, exp) = verify_subject(shared, required(form, "subject_token")?, &issuer, &allowed)?;
     // Real STS caps the federated token at the subject's own expiry.
-    let lifetime = shared.lock().lifetime.min(exp.saturating_sub(now())).max(1);
+    let now = shared.now();
+    let lifetime = shared.lock().lifetime.min(exp.saturating_sub(now)).max(1);
     let principal = format!("{prefix}{sub}");
     let (token, _) = issue_bare_token(shared, "ya29.sts-", &principal, scopes, Duration::from_secs(lifetime));
     let mut body = json!({
@@ -162,7 +163,7 @@ fn verify_subject(shared: &Shared, token: &str, issuer: &str, allowed: &[String]
         let msg = format!("The audience in ID Token [{aud}] does not match the expected audience.");
         return Err(bad_grant(&msg));
     }
-    let exp = check_times(claims)?;
+    let exp = check_times(shared.now(), claims)?;
     let sub = claims["sub"].as_str().filter(|s| !s.is_empty());
     let sub = sub.ok_or_else(|| bad_grant("The mapped attribute google.subject must not be empty."))?;
     if sub.len() > 127 {
@@ -172,12 +173,12 @@ fn verify_subject(shared: &Shared, token: &str, issuer: &str, allowed: &[String]
 }
 
 /// `iat` and `exp` present, not expired, and at most 48 h apart; returns `exp`.
-fn check_times(claims: &Value) -> Outcome<u64> {
+fn check_times(now: u64, claims: &Value) -> Outcome<u64> {
     let stale = |iat: &Value| bad_grant(&format!("ID Token issued at {iat} is stale to sign-in."));
     let (Some(iat), Some(exp)) = (claims["iat"].as_u64(), claims["exp"].as_u64()) else {
         return Err(stale(&claims["iat"]));
     };
-    if exp <= now() || iat > now() + 60 || exp <= iat {
+    if exp <= now || iat > now + 60 || exp <= iat {
         return Err(stale(&claims["iat"]));
     }
     if exp - iat > MAX_SUBJECT_LIFETIME {

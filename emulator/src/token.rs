@@ -11,7 +11,7 @@ use super::form::Form;
 use super::issue::{issue_access_token, sign_id_token};
 use super::keys::RawJwt;
 use super::server::{OAuthError, json_body};
-use super::state::{GOOGLE_TOKEN_URI, Shared, now};
+use super::state::{GOOGLE_TOKEN_URI, Shared};
 
 /// A successful JSON body or a Google error.
 type Outcome<T> = Result<T, OAuthError>;
@@ -72,7 +72,7 @@ fn jwt_bearer(shared: &Shared, form: &Form) -> Outcome<Value> {
     }
     check_claim_names(claims)?;
     check_audience(shared, claims)?;
-    check_times(claims)?;
+    check_times(shared.now(), claims)?;
     let want = wanted(claims)?;
     let subject = subject(claims)?;
     if subject.is_some() && !dwd {
@@ -114,11 +114,10 @@ fn check_audience(shared: &Shared, claims: &Value) -> Outcome<()> {
     Err(bad_grant(&msg))
 }
 
-fn check_times(claims: &Value) -> Outcome<()> {
+fn check_times(now: u64, claims: &Value) -> Outcome<()> {
     let (Some(iat), Some(exp)) = (claims["iat"].as_u64(), claims["exp"].as_u64()) else {
         return Err(bad_grant(BAD_TIMES));
     };
-    let now = now();
     let sane = iat <= now + 300 && iat < exp && exp > now && exp - iat <= 3600;
     if sane { Ok(()) } else { Err(bad_grant(BAD_TIMES)) }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub(crate) mod docs;
+mod doctor;
 mod duration;
 mod helpers;
 mod print;
@@ -15,6 +16,7 @@ mod run;
 mod source;
 mod webhook;
 
+pub use doctor::{DoctorArgs, DoctorFormat};
 pub use duration::parse_duration;
 pub use helpers::{
     ConfigureDockerArgs, DockerAction, DockerCredentialArgs, GitAction, GitCredentialArgs, HelperTokenArgs,
@@ -93,6 +95,13 @@ pub enum Command {
     /// (else ~/.docker/config.json), keeping every other key, and prints the file's path.
     /// Docker then runs `docker-credential-gcp-token-agent` from PATH: --install-links makes it.
     ConfigureDocker(ConfigureDockerArgs),
+    /// Check a set-up and say what is wrong: which credential is found and why, file modes,
+    /// clock skew, each endpoint, a mint and for whom, impersonation, the numeric project id,
+    /// and inside a pod the agent's API and token files.
+    ///
+    /// One line per finding (ok, warn or fail) with what to do; never prints a token or key.
+    /// Exit 0 when nothing fails, 1 when something does, 64 for bad usage.
+    Doctor(DoctorArgs),
     /// Print a shell completion script, generated from this command line.
     ///
     /// bash: `gcp-token-agent completions bash > /etc/bash_completion.d/gcp-token-agent`;

@@ -1,9 +1,10 @@
 //! The faces of the binary: `print-*`, `exec-credential` and the Docker and git credential
 //! helpers (resolve a credential, answer from the cache or mint once, print),
-//! `configure-docker`, `login`, and `run`, the long-lived sidecar. Helpers here are the CLI's
+//! `configure-docker`, `login`, `doctor`, and `run`, the long-lived sidecar. Helpers here are the CLI's
 //! cache slot and credential loading.
 
 pub(crate) mod configure_docker;
+pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod helper;
 pub(crate) mod login;

@@ -26,6 +26,13 @@ pub(super) fn apply(cli: &mut Cli, old: Option<String>) -> Result<(), Error> {
         Command::Run(args) => provider(&args.source, &mut args.audience, old),
         Command::DockerCredential(args) => provider(&args.token.source, &mut args.token.audience, old),
         Command::GitCredential(args) => provider(&args.token.source, &mut args.token.audience, old),
+        Command::Doctor(args) => {
+            // doctor has no `--audience` alias: the provider goes to the flag itself.
+            let mut alias = None;
+            let warning = provider(&args.source, &mut alias, old);
+            args.source.workload_identity_provider = args.source.workload_identity_provider.take().or(alias);
+            warning
+        }
         _ => return Ok(()),
     };
     cli.warnings.push(warning);

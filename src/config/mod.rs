@@ -93,6 +93,7 @@ pub enum ParseError {
 }
 
 mod configure_docker;
+mod doctor;
 mod exec;
 mod file;
 mod gke_plugin;
@@ -106,6 +107,7 @@ mod webhook;
 mod without_flags;
 
 pub use configure_docker::ConfigureDockerConfig;
+pub use doctor::DoctorConfig;
 pub use exec::ExecConfig;
 pub(crate) use exec::ExecToken;
 use file::file_args;

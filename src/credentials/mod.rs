@@ -3,6 +3,7 @@
 
 pub(crate) mod authorized_user;
 pub(crate) mod credential_source;
+pub(crate) mod discovery;
 pub(crate) mod external_account;
 pub(crate) mod impersonated;
 pub(crate) mod metadata;
@@ -258,7 +259,7 @@ pub(crate) fn resolve(
     let loaded = match choice {
         Choice::File(path) => load_file(&Origin::file(path.clone(), "--credentials"), env),
         Choice::Metadata => Ok(metadata_source(MetadataServer { explicit: true, ..env.metadata_server()? })),
-        Choice::Adc => discover(env),
+        Choice::Adc => discovery::discover(env),
         Choice::Federation { subject_token_file, audience, service_account } => {
             let account = ExternalAccount::from_flags(
                 subject_token_file.clone(),
@@ -308,18 +309,6 @@ fn impersonate_on_top(
     let source =
         Source::Impersonated(Box::new(Impersonated { source: loaded.source, target, nested: false }));
     Ok(Loaded { source, fingerprint: identity.map(|i| sha256_hex(i.as_bytes())) })
-}
-
-/// Application Default Credentials, in Google's order.
-fn discover(env: &Env) -> Result<Loaded> {
-    if let Some(path) = &env.google_application_credentials {
-        // Like Google's libraries: a named file that is missing is an error, not a fall-through.
-        return load_file(&Origin::file(path, "GOOGLE_APPLICATION_CREDENTIALS"), env);
-    }
-    if let Some(path) = env.well_known_adc_file().filter(|p| p.exists()) {
-        return load_file(&Origin::file(path, "gcloud's application default credentials"), env);
-    }
-    Ok(metadata_source(env.metadata_server()?))
 }
 
 fn metadata_source(server: MetadataServer) -> Loaded {

@@ -146,6 +146,14 @@ pub enum Error {
         /// What the helper protocol expects on stdout for "no credential".
         answer: &'static str,
     },
+    /// `doctor` found something wrong: `report` goes to stdout, the summary to stderr.
+    #[error("{summary}")]
+    Unhealthy {
+        /// How many findings failed.
+        summary: String,
+        /// Every finding, as asked (`--format`).
+        report: String,
+    },
     /// Writing an output file failed.
     #[error("cannot write {path}: {source}")]
     WriteFile {
@@ -170,7 +178,8 @@ impl Error {
             Error::WriteFile { .. }
             | Error::Internal(_)
             | Error::TimedOut(_)
-            | Error::HostNotAllowed { .. } => EXIT_OTHER,
+            | Error::HostNotAllowed { .. }
+            | Error::Unhealthy { .. } => EXIT_OTHER,
         }
     }
 
@@ -213,6 +222,7 @@ impl Error {
             Error::TimedOut(_) => "timeout",
             Error::Refused(_) => "refused",
             Error::HostNotAllowed { .. } => "host_not_allowed",
+            Error::Unhealthy { .. } => "unhealthy",
             Error::Upstream(e) => match &e.kind {
                 UpstreamErrorKind::Unreachable(_) => "unreachable",
                 UpstreamErrorKind::BadResponse(_) => "bad_response",
@@ -243,9 +253,10 @@ impl Error {
     }
 
     /// What goes to stdout despite the failure (a helper protocol's "not found"), if anything.
-    pub fn answer(&self) -> Option<&'static str> {
+    pub fn answer(&self) -> Option<&str> {
         match self {
             Error::HostNotAllowed { answer, .. } if !answer.is_empty() => Some(answer),
+            Error::Unhealthy { report, .. } => Some(report),
             _ => None,
         }
     }

@@ -269,7 +269,7 @@ fn collect_secrets(value: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-fn unreachable_kind(error: &reqwest::Error) -> UpstreamErrorKind {
+pub(super) fn unreachable_kind(error: &reqwest::Error) -> UpstreamErrorKind {
     UpstreamErrorKind::Unreachable(Scrubbed::ours(&describe(error)))
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod iam;
 pub(crate) mod jwt;
 pub(crate) mod metadata;
 pub(crate) mod oauth;
+pub(crate) mod probe;
 pub(crate) mod resource_manager;
 pub(crate) mod sts;
 pub(crate) mod subject;

@@ -8,6 +8,7 @@ mod bad_input;
 mod completions;
 mod docker_credential;
 mod docs_blocks;
+mod doctor;
 mod exec_credential;
 mod federation;
 mod git_credential;

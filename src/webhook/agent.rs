@@ -62,7 +62,7 @@ pub(crate) fn args(plan: &Plan<'_>) -> Vec<String> {
         args.push(format!("--subject-token-file={KSA_MOUNT}/token"));
         args.push(format!("--workload-identity-provider={}", plan.provider));
         if let Some(email) = &plan.service_account {
-            args.push(format!("--service-account={email}"));
+            args.push(format!("--service-account={}", email.as_str()));
         }
     } else {
         // GKE's metadata server already answers as the KSA's annotated service account.

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::{
     config::{IdTokenSpec, parse_id_tokens},
     credentials::external_account::check_audience,
-    validate::{self, ProjectId, Scope, Zone},
+    validate::{self, ProjectId, Scope, ServiceAccountEmail, Zone},
 };
 
 /// The annotation prefix.
@@ -40,7 +40,7 @@ const KNOWN: [&str; 15] = [
 /// What a pod asked for, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PodSettings {
-    pub(crate) service_account: Option<String>,
+    pub(crate) service_account: Option<ServiceAccountEmail>,
     pub(crate) provider: Option<String>,
     /// Expanded scope URLs.
     pub(crate) scopes: Option<Vec<Scope>>,
@@ -89,8 +89,7 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn settings(&mut self) -> PodSettings {
         PodSettings {
-            service_account: self
-                .check("service-account", |v| validate::service_account_email(v).map(|()| v.to_owned())),
+            service_account: self.check("service-account", ServiceAccountEmail::parse),
             provider: self.check("workload-identity-provider", |v| {
                 if v == METADATA_PROVIDER {
                     Ok(v.to_owned())

@@ -65,13 +65,13 @@ pub(crate) mod watch;
 pub(crate) mod webhook;
 
 // What the binary (`main.rs`) needs; everything else is `pub(crate)`.
+pub use cli::docs::{completions, man_pages};
 /// docs/reference.md's text, for the test that keeps the file in step with the flags.
 #[doc(hidden)]
-pub use commands::reference::reference_markdown;
+pub use cli::reference::reference_markdown;
 pub use commands::{
     Workers,
     configure_docker::configure_docker,
-    docs::{completions, man_pages},
     doctor::doctor,
     exec::exec_credential,
     helper::{docker_credential, git_credential},
@@ -81,7 +81,11 @@ pub use commands::{
     run::run,
     serve,
 };
-pub use config::{DoctorConfig, ParseError, ProbeConfig, RunConfig, WebhookConfig, parse};
+pub use config::{
+    ConfigureDockerConfig, DockerCredentialConfig, DoctorConfig, ExecConfig, GitCredentialConfig,
+    LoginConfig, ParseError, PrintAccessConfig, PrintIdentityConfig, ProbeConfig, RunConfig, WebhookConfig,
+    parse,
+};
 pub use credentials::Env;
 pub use error::{EXIT_USAGE, Error, Origin, UpstreamError, UpstreamErrorKind};
 pub use telemetry::{LogSettings, init_logging};

@@ -5,8 +5,9 @@
 use std::{io::Write, process::ExitCode};
 
 use gcp_token_agent::{
-    DoctorConfig, EXIT_USAGE, Env, Error, LogSettings, ParseError, ProbeConfig, RunConfig, WebhookConfig,
-    Workers,
+    ConfigureDockerConfig, DockerCredentialConfig, DoctorConfig, EXIT_USAGE, Env, Error, ExecConfig,
+    GitCredentialConfig, LogSettings, LoginConfig, ParseError, PrintAccessConfig, PrintIdentityConfig,
+    ProbeConfig, RunConfig, WebhookConfig, Workers,
     cli::{Cli, Command},
 };
 
@@ -60,13 +61,25 @@ fn dispatch(cli: Cli) -> Result<String, Error> {
         }
         Command::WebhookProbe(args) => gcp_token_agent::webhook_probe(ProbeConfig::from_args(args)?),
         // The CLI faces build a runtime themselves, only when they go to the network.
-        Command::PrintAccessToken(args) => gcp_token_agent::print_access_token(args, &env),
-        Command::PrintIdentityToken(args) => gcp_token_agent::print_identity_token(args, &env),
-        Command::ExecCredential(args) => gcp_token_agent::exec_credential(args, &env),
-        Command::Login(args) => gcp_token_agent::login(args, &env),
-        Command::DockerCredential(args) => gcp_token_agent::docker_credential(args, &env),
-        Command::GitCredential(args) => gcp_token_agent::git_credential(args, &env),
-        Command::ConfigureDocker(args) => gcp_token_agent::configure_docker(args, &env),
+        Command::PrintAccessToken(args) => {
+            gcp_token_agent::print_access_token(&PrintAccessConfig::from_args(args)?, &env)
+        }
+        Command::PrintIdentityToken(args) => {
+            gcp_token_agent::print_identity_token(&PrintIdentityConfig::from_args(args)?, &env)
+        }
+        Command::ExecCredential(args) => {
+            gcp_token_agent::exec_credential(&ExecConfig::from_args(args, &env)?, &env)
+        }
+        Command::Login(args) => gcp_token_agent::login(&LoginConfig::from_args(args)?, &env),
+        Command::DockerCredential(args) => {
+            gcp_token_agent::docker_credential(&DockerCredentialConfig::from_args(args)?, &env)
+        }
+        Command::GitCredential(args) => {
+            gcp_token_agent::git_credential(&GitCredentialConfig::from_args(args)?, &env)
+        }
+        Command::ConfigureDocker(args) => {
+            gcp_token_agent::configure_docker(&ConfigureDockerConfig::from_args(args)?, &env)
+        }
         Command::Doctor(args) => gcp_token_agent::doctor(DoctorConfig::from_args(args)?, &env),
         Command::Completions(args) => Ok(gcp_token_agent::completions(args.shell)),
         Command::Man(args) => gcp_token_agent::man_pages(args.out_dir.as_deref()),

@@ -1,16 +1,17 @@
 //! The command line: subcommands and flags. Every flag has a `GCP_TOKEN_AGENT_*` variable.
+//! What is generated from the definition itself lives here too: completions, man pages and
+//! docs/reference.md. `config` turns the parsed flags into each face's settings.
 
-use std::{
-    ffi::OsString,
-    path::{Path, PathBuf},
-};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub(crate) mod docs;
 mod doctor;
 mod duration;
 mod helpers;
 mod print;
+pub(crate) mod reference;
 mod run;
 mod source;
 mod webhook;
@@ -136,23 +137,6 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// The names Docker and git run credential helpers by: symlinks to this binary.
-pub const DOCKER_HELPER: &str = "docker-credential-gcp-token-agent";
-/// See [`DOCKER_HELPER`].
-pub const GIT_HELPER: &str = "git-credential-gcp-token-agent";
-
-/// The arguments of a binary run as [`DOCKER_HELPER`] or [`GIT_HELPER`] (by a symlink, as
-/// Docker and git name helpers), rewritten as the subcommand they stand for; others as given.
-pub(crate) fn expand_helper_name(argv: Vec<OsString>) -> Vec<OsString> {
-    let name = argv.first().and_then(|a| Path::new(a).file_name()).and_then(|n| n.to_str());
-    let subcommand = match name {
-        Some(DOCKER_HELPER) => "docker-credential",
-        Some(GIT_HELPER) => "git-credential",
-        _ => return argv,
-    };
-    let rest = argv.into_iter().skip(1);
-    [OsString::from("gcp-token-agent"), subcommand.into()].into_iter().chain(rest).collect()
-}
 // Logging, for every subcommand. Logs go to stderr.
 #[allow(missing_docs)] // clap would turn a doc comment into the deferred subcommand's about
 #[derive(Debug, Args)]

@@ -5,38 +5,23 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    cli::{ConfigureDockerArgs, DOCKER_HELPER, GIT_HELPER},
-    config::GKE_PLUGIN,
+    config::{ConfigureDockerConfig, GKE_PLUGIN},
     credentials::Env,
     error::{Error, Result},
     sinks::{
         docker_config::DockerConfig,
-        links::{self, Made},
+        links::{self, DOCKER_HELPER, GIT_HELPER, Made},
     },
-    validate,
 };
 
-/// Configured when no registry is named: Container Registry's hosts and Artifact Registry's
-/// multi-regions.
-pub(crate) const DEFAULT_REGISTRIES: [&str; 7] = [
-    "gcr.io",
-    "us.gcr.io",
-    "eu.gcr.io",
-    "asia.gcr.io",
-    "us-docker.pkg.dev",
-    "europe-docker.pkg.dev",
-    "asia-docker.pkg.dev",
-];
-
 /// Updates config.json (and makes the links); returns the paths written, one a line.
-pub fn configure_docker(args: &ConfigureDockerArgs, env: &Env) -> Result<String> {
-    let registries = registries(&args.registries)?;
-    let links = match &args.install_links {
-        Some(dir) => install_links(dir, args.replace_gke_plugin, env)?,
+pub fn configure_docker(settings: &ConfigureDockerConfig, env: &Env) -> Result<String> {
+    let links = match &settings.install_links {
+        Some(dir) => install_links(dir, settings.replace_gke_plugin, env)?,
         None => Vec::new(),
     };
     let config = DockerConfig::locate(env)?;
-    for change in config.add_helpers(&registries)? {
+    for change in config.add_helpers(&settings.registries)? {
         if let Some(previous) = change.previous {
             tracing::warn!(
                 "credHelpers: {} used helper {previous}; it now uses gcp-token-agent",
@@ -52,27 +37,6 @@ pub fn configure_docker(args: &ConfigureDockerArgs, env: &Env) -> Result<String>
     }
     let written = std::iter::once(config.path).chain(links);
     Ok(written.map(|p| format!("{}\n", p.display())).collect())
-}
-
-/// The registries asked for, checked, without repeats; the defaults when none are.
-fn registries(given: &[String]) -> Result<Vec<String>> {
-    if given.is_empty() {
-        return Ok(DEFAULT_REGISTRIES.map(str::to_owned).to_vec());
-    }
-    let checked: Vec<Result<String, String>> =
-        given.iter().filter(|r| !r.trim().is_empty()).map(|r| validate::registry_host(r)).collect();
-    let problems: Vec<&String> = checked.iter().filter_map(|r| r.as_ref().err()).collect();
-    if !problems.is_empty() {
-        let list: Vec<&str> = problems.iter().map(|p| p.as_str()).collect();
-        return Err(Error::usage("REGISTRY", list.join("; ")));
-    }
-    let mut registries: Vec<String> = checked.into_iter().flatten().collect();
-    let mut seen = std::collections::HashSet::new();
-    registries.retain(|r| seen.insert(r.clone()));
-    if registries.is_empty() {
-        return Err(Error::usage("REGISTRY", "is empty; name a registry host such as us-docker.pkg.dev"));
-    }
-    Ok(registries)
 }
 
 /// Both helpers' symlinks in `dir`, to the running binary, and the `gke-gcloud-auth-plugin`
@@ -104,26 +68,4 @@ fn install_links(dir: &Path, replace_plugin: bool, env: &Env) -> Result<Vec<Path
         ),
     }
     Ok(made)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn strings(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn registries_default_are_checked_and_deduplicated() {
-        assert_eq!(registries(&[]).expect("defaults").len(), DEFAULT_REGISTRIES.len());
-        let given = strings(&["https://gcr.io/", "gcr.io", "127.0.0.1:5000", ""]);
-        assert_eq!(registries(&given).expect("ok"), ["gcr.io", "127.0.0.1:5000"]);
-        let error = registries(&strings(&["gcr.io/p/i", "oci://x"])).expect_err("bad").to_string();
-        assert!(
-            error.starts_with("REGISTRY: ") && error.contains("gcr.io/p/i") && error.contains("oci://x"),
-            "{error}"
-        );
-        assert!(registries(&strings(&[" "])).is_err());
-    }
 }

@@ -4,38 +4,29 @@ use std::{path::Path, time::SystemTime};
 
 use super::{MIN_CACHED_LIFETIME, cache_slot, cached_or_mint, load_source};
 use crate::{
-    cli::ExecCredentialArgs,
+    config::{ExecConfig, ExecToken, SourceConfig},
     credentials::Env,
     error::{Endpoint, Error, Origin, Result, UpstreamError},
-    exchange::{self, AccessRequest, CLOUD_PLATFORM, Http, RetryPolicy},
+    exchange::{self, AccessRequest, Http, RetryPolicy},
     sinks::exec_credential::{EXPIRY_MARGIN, ExecInfo, render},
     token::{Token, parse_rfc3339},
+    validate::Scope,
 };
 
-/// GKE maps the caller by email, so the plugin asks for it by default.
-pub(crate) const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
-
 /// Returns the ExecCredential JSON `exec-credential` prints.
-pub fn exec_credential(args: &ExecCredentialArgs, env: &Env) -> Result<String> {
-    let info = ExecInfo::parse(env.kubernetes_exec_info.as_deref())?;
-    let token = match &args.from_file {
-        Some(path) => from_agent_file(path)?,
-        None => mint_cached(args, env, &info)?,
+pub fn exec_credential(config: &ExecConfig, env: &Env) -> Result<String> {
+    let token = match &config.token {
+        ExecToken::FromFile(path) => from_agent_file(path)?,
+        ExecToken::Mint { source, scopes } => mint_cached(source, scopes, env, &config.info)?,
     };
-    Ok(render(&info, &token))
+    Ok(render(&config.info, &token))
 }
 
-fn mint_cached(args: &ExecCredentialArgs, env: &Env, info: &ExecInfo) -> Result<Token> {
-    let source = args.source.with_provider_alias(args.audience.as_ref());
-    // Checked and expanded as `run` does: `--scopes 'a b'` is exit 64, not a mint.
-    let scopes = match &args.scopes {
-        Some(scopes) => crate::validate::scopes(scopes).map_err(|why| Error::usage("--scopes", why))?,
-        None => vec![CLOUD_PLATFORM.to_owned(), USERINFO_EMAIL.to_owned()],
-    };
-    let loaded = load_source(&source, env)?;
-    let request = AccessRequest { scopes: Some(scopes.clone()), subject: None };
+fn mint_cached(source: &SourceConfig, scopes: &[Scope], env: &Env, info: &ExecInfo) -> Result<Token> {
+    let loaded = load_source(source, env)?;
+    let request = AccessRequest { scopes: Some(scopes.to_vec()), subject: None };
     let server = info.cluster_server.as_deref().unwrap_or("");
-    let slot = cache_slot(&source, env, &loaded, "exec", &[&scopes.join(" "), server]);
+    let slot = cache_slot(source, env, &loaded, "exec", &[&Scope::joined(scopes, " "), server]);
     let mint = || async {
         let http = Http::new(RetryPolicy::with_timeout(source.http_timeout))?;
         exchange::access_token(&http, &loaded.source, &request).await

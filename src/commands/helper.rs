@@ -6,22 +6,20 @@ use std::io::{self, Read};
 
 use super::print::cached_access_token;
 use crate::{
-    cli::{DockerAction, DockerCredentialArgs, GitAction, GitCredentialArgs, HelperTokenArgs},
+    config::{DockerCredential, DockerCredentialConfig, GitCredential, GitCredentialConfig},
     credentials::Env,
     error::{Error, Result},
-    exchange::AccessRequest,
     sinks::{
         docker_config::DockerConfig,
         docker_credential::{self, MAX_SERVER_URL},
         git_credential, helper_scope,
     },
-    token::Token,
 };
 
 /// Returns what `docker-credential ACTION` prints.
-pub fn docker_credential(args: &DockerCredentialArgs, env: &Env) -> Result<String> {
-    match args.action {
-        DockerAction::Get => {
+pub fn docker_credential(config: &DockerCredentialConfig, env: &Env) -> Result<String> {
+    match &config.action {
+        DockerCredential::Get(access) => {
             let stdin = crate::input::read_to_end_capped(io::stdin().lock(), MAX_SERVER_URL)
                 .map_err(|e| stdin_error("docker-credential get", &e.to_string()))?;
             let server_url = docker_credential::server_url(&stdin)
@@ -30,37 +28,30 @@ pub fn docker_credential(args: &DockerCredentialArgs, env: &Env) -> Result<Strin
             let configured = DockerConfig::locate(env).and_then(|c| c.our_registries()).unwrap_or_default();
             helper_scope::docker(&server_url, &configured)
                 .map_err(|reason| Error::HostNotAllowed { reason, answer: docker_credential::NOT_FOUND })?;
-            let token = access_token(&args.token, env)?;
+            let token = cached_access_token(access, env)?;
             Ok(docker_credential::render_get(&server_url, &token))
         }
-        DockerAction::List => {
+        DockerCredential::List => {
             Ok(docker_credential::render_list(&DockerConfig::locate(env)?.our_registries()?))
         }
-        DockerAction::Store | DockerAction::Erase => Ok(discard_stdin()),
+        DockerCredential::Discard => Ok(discard_stdin()),
     }
 }
 
 /// Returns what `git-credential ACTION` prints.
-pub fn git_credential(args: &GitCredentialArgs, env: &Env) -> Result<String> {
-    match args.action {
-        GitAction::Get => {
+pub fn git_credential(config: &GitCredentialConfig, env: &Env) -> Result<String> {
+    match &config.action {
+        GitCredential::Get { allow_host, token } => {
             let request = git_credential::read_request(io::stdin().lock())
                 .map_err(|why| stdin_error("git-credential get", &why))?;
             tracing::debug!(protocol = ?request.protocol, host = ?request.host, "git asks for a credential");
-            helper_scope::git(request.protocol.as_deref(), request.host.as_deref(), &args.allow_host)
+            helper_scope::git(request.protocol.as_deref(), request.host.as_deref(), allow_host)
                 .map_err(|reason| Error::HostNotAllowed { reason, answer: "" })?;
-            let token = access_token(&args.token, env)?;
+            let token = cached_access_token(token, env)?;
             Ok(git_credential::render(&token))
         }
-        GitAction::Store | GitAction::Erase => Ok(discard_stdin()),
+        GitCredential::Discard => Ok(discard_stdin()),
     }
-}
-
-/// The token `print-access-token` with the same flags prints, from the same cache entry.
-fn access_token(args: &HelperTokenArgs, env: &Env) -> Result<Token> {
-    let source = args.source.with_provider_alias(args.audience.as_ref());
-    let request = AccessRequest { scopes: args.scopes.clone(), subject: None };
-    cached_access_token(&source, &request, env)
 }
 
 /// Reads what the caller sends (so it never sees a closed pipe) and drops it; prints nothing.

@@ -23,19 +23,13 @@ use tokio::sync::oneshot;
 
 use crate::{
     atomic,
-    cli::LoginArgs,
+    config::LoginConfig,
     credentials::{Env, service_account::GOOGLE_TOKEN_URI},
     error::{Endpoint, Error, Origin, Result, UpstreamError},
     exchange::{Http, RetryPolicy},
     secret::Secret,
+    validate::{ProjectId, Scope},
 };
-
-/// What `login` asks for by default: what `gcloud auth application-default login` asks for.
-pub(crate) const DEFAULT_SCOPES: [&str; 3] = [
-    "openid",
-    "https://www.googleapis.com/auth/userinfo.email",
-    "https://www.googleapis.com/auth/cloud-platform",
-];
 
 /// The OAuth client from the JSON file Google's console downloads.
 #[derive(Debug, Clone)]
@@ -116,11 +110,11 @@ pub(crate) fn login_url(text: &str) -> std::result::Result<(), String> {
 }
 
 /// Runs the flow and returns the path written (what stdout prints).
-pub fn login(args: &LoginArgs, env: &Env) -> Result<String> {
+pub fn login(args: &LoginConfig, env: &Env) -> Result<String> {
     super::block_on(|| flow(args, env))?
 }
 
-async fn flow(args: &LoginArgs, env: &Env) -> Result<String> {
+async fn flow(args: &LoginConfig, env: &Env) -> Result<String> {
     let client = OAuthClient::load(&args.client_secrets)?;
     let output = match &args.output {
         Some(path) => path.clone(),
@@ -134,9 +128,7 @@ async fn flow(args: &LoginArgs, env: &Env) -> Result<String> {
     let port = listener.local_addr().map_err(|e| Error::usage("--port", e.to_string()))?.port();
     let pkce = Pkce::new()?;
     let redirect_uri = format!("http://127.0.0.1:{port}/");
-    let scopes =
-        args.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect());
-    let url = authorization_url(&client, &redirect_uri, &scopes.join(" "), &pkce)?;
+    let url = authorization_url(&client, &redirect_uri, &Scope::joined(&args.scopes, " "), &pkce)?;
     let _ = writeln!(std::io::stderr(), "Open this URL in a browser to sign in:\n\n    {url}\n");
     // Only a URL that passed `login_url` (https, or http to loopback) reaches the opener.
     if !args.no_browser && login_url(&url).is_ok() {
@@ -151,7 +143,7 @@ async fn flow(args: &LoginArgs, env: &Env) -> Result<String> {
         ))
     })??;
     let refresh_token = exchange_code(&client, &code, &redirect_uri, &pkce).await?;
-    write_credentials(&output, &client, &refresh_token, args.quota_project.as_deref())?;
+    write_credentials(&output, &client, &refresh_token, args.quota_project.as_ref())?;
     let _ = writeln!(std::io::stderr(), "Credentials saved to {}", output.display());
     Ok(format!("{}\n", output.display()))
 }
@@ -325,7 +317,7 @@ fn write_credentials(
     path: &Path,
     client: &OAuthClient,
     refresh_token: &Secret,
-    quota_project: Option<&str>,
+    quota_project: Option<&ProjectId>,
 ) -> Result<()> {
     let mut file = serde_json::Map::new();
     file.insert("type".to_owned(), json!("authorized_user"));
@@ -336,7 +328,7 @@ fn write_credentials(
         file.insert("token_uri".to_owned(), json!(client.token_uri));
     }
     if let Some(project) = quota_project {
-        file.insert("quota_project_id".to_owned(), json!(project));
+        file.insert("quota_project_id".to_owned(), json!(project.as_str()));
     }
     let file = serde_json::Value::Object(file);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

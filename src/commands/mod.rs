@@ -4,20 +4,18 @@
 //! cache slot and credential loading.
 
 pub(crate) mod configure_docker;
-pub(crate) mod docs;
 pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod helper;
 pub(crate) mod login;
 pub(crate) mod print;
 pub(crate) mod process;
-pub(crate) mod reference;
 pub(crate) mod run;
 
 use std::{future::Future, time::Duration};
 
 use crate::{
-    cli::SourceArgs,
+    config::SourceConfig,
     credentials::{Env, Loaded},
     error::{Error, Result},
     sinks::token_cache::TokenCache,
@@ -30,8 +28,8 @@ pub(crate) const MIN_CACHED_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
 /// Loads the credential the flags select, for [`cached_or_mint`], which decodes its private
 /// keys only if it has to mint.
-pub(crate) fn load_source(args: &SourceArgs, env: &Env) -> Result<Loaded> {
-    crate::config::selection(args)?.load_keys_unchecked(env)
+pub(crate) fn load_source(source: &SourceConfig, env: &Env) -> Result<Loaded> {
+    source.selection.load_keys_unchecked(env)
 }
 
 /// Where one answer is cached: the disk cache and the entry's key.
@@ -44,13 +42,13 @@ pub(crate) struct CacheSlot {
 /// `--no-cache`, there is no home to put it in, or the credential's principal cannot be known
 /// up front (then nothing is cached, rather than risk answering for another principal).
 pub(crate) fn cache_slot(
-    args: &SourceArgs,
+    source: &SourceConfig,
     env: &Env,
     loaded: &Loaded,
     kind: &str,
     parts: &[&str],
 ) -> Option<CacheSlot> {
-    if args.no_cache {
+    if source.no_cache {
         return None;
     }
     let fingerprint = loaded.fingerprint.as_deref()?;

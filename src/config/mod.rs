@@ -1,17 +1,16 @@
 //! Configuration: the command line, `GCP_TOKEN_AGENT_*` variables and `run --config FILE`
-//! merged as flag > env > file > default, then validated into one typed [`RunConfig`]
-//! with every problem reported at once.
+//! merged as flag > env > file > default, then validated into one typed settings value per
+//! face (`RunConfig`, `PrintAccessConfig`, ...: `XConfig::from_args`, one file each), with
+//! every problem reported at once. Clap's types stop here: the faces take these.
 
 use std::ffi::OsString;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, parser::ValueSource};
 
 use crate::{
-    cli::{Cli, Command, LogArgs, LogFormat, SourceArgs, SourceKind},
-    credentials::{Choice, Endpoints, ImpersonationFlags, Selection},
+    cli::{Cli, Command, LogArgs, LogFormat},
     error::Error,
     telemetry::{self, LogSettings},
-    validate::ServiceAccountEmail,
 };
 
 /// Parses the command line; for `run --config FILE`, fills what flags and env left unset
@@ -26,7 +25,7 @@ use crate::{
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let plugin = match gke_plugin::plugin_args(&argv) {
         Some(translated) => translated.map_err(ParseError::Config)?,
-        None => gke_plugin::Translated { argv: crate::cli::expand_helper_name(argv), ..Default::default() },
+        None => gke_plugin::Translated { argv: expand_helper_name(argv), ..Default::default() },
     };
     let mut cli = parse_expanded(plugin.argv)?;
     cli.debug = plugin.debug;
@@ -94,67 +93,38 @@ pub enum ParseError {
     Config(Error),
 }
 
-/// The credential the flags select, checked once: which source, what to impersonate on top,
-/// which endpoints. Loading it (reading files) happens later, on every mint.
-pub(crate) fn selection(args: &SourceArgs) -> Result<Selection, Error> {
-    let provider = &args.workload_identity_provider;
-    // Every face checks the emails as `run` does: a typo is exit 64 at once, not an IAM 404.
-    let email = |flag: &str, value: &Option<String>| {
-        value.as_deref().map(ServiceAccountEmail::parse).transpose().map_err(|why| Error::usage(flag, why))
-    };
-    let choice = match (&args.credentials, args.source, &args.subject_token_file) {
-        (Some(path), _, None) => Choice::File(path.clone()),
-        (None, _, Some(file)) => Choice::Federation {
-            subject_token_file: file.clone(),
-            audience: provider.clone().ok_or_else(|| {
-                Error::usage("--subject-token-file", "needs the workload identity provider (--audience)")
-            })?,
-            service_account: email("--service-account", &args.service_account)?,
-        },
-        (Some(_), _, Some(_)) => {
-            return Err(Error::usage("--credentials", "cannot be combined with --subject-token-file"));
-        }
-        (None, SourceKind::Metadata, None) => Choice::Metadata,
-        (None, SourceKind::Adc, None) => Choice::Adc,
-        (None, SourceKind::Gcloud, None) => Choice::Gcloud,
-    };
-    if args.subject_token_file.is_none() && (provider.is_some() || args.service_account.is_some()) {
-        return Err(Error::usage("--audience/--service-account", "need --subject-token-file"));
-    }
-    let impersonate = ImpersonationFlags {
-        email: email("--impersonate-service-account", &args.impersonate_service_account)?,
-        delegates: args.delegates.clone(),
-        lifetime_secs: args.lifetime.map(|d| d.as_secs()),
-    };
-    for (flag, url) in [("--sts-endpoint", &args.sts_endpoint), ("--iam-endpoint", &args.iam_endpoint)] {
-        if let Some(Err(why)) = url.as_deref().map(crate::validate::endpoint_url) {
-            return Err(Error::usage(flag, why));
-        }
-    }
-    let defaults = Endpoints::default();
-    let endpoints = Endpoints {
-        sts: args.sts_endpoint.clone().unwrap_or(defaults.sts),
-        iam: args.iam_endpoint.clone().unwrap_or(defaults.iam),
-    };
-    Ok(Selection { choice, impersonate, endpoints })
-}
-
+mod configure_docker;
 mod doctor;
+mod exec;
 mod file;
 mod gke_plugin;
+mod helper;
 mod legacy_env;
+mod login;
 mod opt_in;
+mod print;
 mod run;
+mod source;
 mod webhook;
 mod without_flags;
 
+pub use configure_docker::ConfigureDockerConfig;
 pub use doctor::DoctorConfig;
+pub use exec::ExecConfig;
+pub(crate) use exec::ExecToken;
 use file::file_args;
 pub(crate) use gke_plugin::GKE_PLUGIN;
+pub(crate) use helper::expand_helper_name;
+pub(crate) use helper::{DockerCredential, GitCredential};
+pub use helper::{DockerCredentialConfig, GitCredentialConfig};
+pub use login::LoginConfig;
+pub(crate) use print::OutputFormat;
+pub use print::{PrintAccessConfig, PrintIdentityConfig};
 pub use run::RunConfig;
 #[cfg(test)]
 use run::parse_listen;
 pub(crate) use run::{IdTokenSpec, parse_id_tokens};
+pub(crate) use source::{AccessConfig, SourceConfig, selection};
 
 pub(crate) use opt_in::OptIn;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -259,7 +229,7 @@ mod tests {
         ])
         .expect("valid");
         let facts = config.instance;
-        assert_eq!(facts.zone.as_deref(), Some("us-central1-a"));
+        assert_eq!(facts.zone.as_ref().map(|z| z.as_str()), Some("us-central1-a"));
         assert_eq!(facts.region.as_deref(), Some("us-central1"), "derived from the zone");
         assert_eq!(facts.id, Some(4_519_681_524_354_166_001));
         let keys: Vec<&str> = facts.attributes.iter().map(|(k, _)| k.as_str()).collect();
@@ -377,7 +347,7 @@ mod tests {
         assert_eq!((cli.warnings.len(), cli.debug.len()), (1, 1), "{:?} {:?}", cli.warnings, cli.debug);
         let gcloud = parse(argv(&["gke-gcloud-auth-plugin"])).expect("parses");
         let Command::ExecCredential(exec) = gcloud.command else { panic!("exec-credential") };
-        assert_eq!(exec.source.source, SourceKind::Gcloud);
+        assert_eq!(exec.source.source, crate::cli::SourceKind::Gcloud);
     }
 
     #[test]

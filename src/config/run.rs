@@ -8,7 +8,7 @@ use crate::{
     error::Error,
     exchange::AccessRequest,
     sinks::files::parse_mode,
-    validate,
+    validate::{self, ProjectId, Scope, Zone},
 };
 
 use super::*;
@@ -26,7 +26,7 @@ pub(crate) struct IdTokenSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct InstanceFacts {
     /// `instance/zone`'s last segment.
-    pub(crate) zone: Option<String>,
+    pub(crate) zone: Option<Zone>,
     /// `instance/region`'s last segment: `--region`, else the zone's.
     pub(crate) region: Option<String>,
     /// `instance/name`.
@@ -61,7 +61,7 @@ pub struct RunConfig {
     /// Readiness threshold.
     pub(crate) min_remaining: Duration,
     /// Reported project id, when set.
-    pub(crate) project_id: Option<String>,
+    pub(crate) project_id: Option<ProjectId>,
     /// Reported numeric project id, when set.
     pub(crate) numeric_project_id: Option<String>,
     /// `--resource-manager-endpoint`: where the numeric project id is looked up.
@@ -110,13 +110,14 @@ impl RunConfig {
         if args.oneshot && args.output_dir.is_none() {
             note("--oneshot", "needs --output-dir to write the tokens to".to_owned());
         }
-        let scopes = args.scopes.as_deref().map(validate::scopes).transpose().unwrap_or_else(|why| {
+        let scopes = args.scopes.as_deref().map(Scope::parse_list).transpose().unwrap_or_else(|why| {
             note("--scopes", why);
             None
         });
-        if let Some(Err(why)) = args.project_id.as_deref().map(validate::project_id) {
+        let project_id = args.project_id.as_deref().map(ProjectId::parse).transpose().unwrap_or_else(|why| {
             note("--project-id", why);
-        }
+            None
+        });
         if let Some(number) = args.numeric_project_id.as_deref().filter(|n| !validate::project_number(n)) {
             note("--numeric-project-id", format!("\"{number}\" is not a project number"));
         }
@@ -140,7 +141,7 @@ impl RunConfig {
             listen,
             admin_listen,
             min_remaining: args.min_remaining,
-            project_id: args.project_id.clone(),
+            project_id,
             numeric_project_id: args.numeric_project_id.clone(),
             resource_manager_endpoint: args.resource_manager_endpoint.clone(),
             instance,
@@ -172,11 +173,11 @@ pub(crate) fn parse_id_tokens(specs: &[String]) -> Result<Vec<IdTokenSpec>, Stri
 
 /// The instance flags, each checked; `note` collects what is wrong, naming the flag.
 fn instance_facts(args: &InstanceArgs, note: &mut impl FnMut(&str, String)) -> InstanceFacts {
+    let zone = args.zone.as_deref().and_then(|z| Zone::parse(z).map_err(|why| note("--zone", why)).ok());
     let mut checked = |flag: &str, value: &Option<String>, check: fn(&str) -> Result<(), String>| {
         let value = value.as_deref()?;
         check(value).map(|()| value.to_owned()).map_err(|why| note(flag, why)).ok()
     };
-    let zone = checked("--zone", &args.zone, validate::zone);
     let region = checked("--region", &args.region, validate::region);
     let name = checked("--instance-name", &args.instance_name, validate::metadata_name);
     let id = checked("--instance-id", &args.instance_id, |id| validate::instance_id(id).map(drop));
@@ -186,11 +187,14 @@ fn instance_facts(args: &InstanceArgs, note: &mut impl FnMut(&str, String)) -> I
         ("cluster-location", checked("--cluster-location", &args.cluster_location, validate::metadata_name)),
         ("cluster-uid", checked("--cluster-uid", &args.cluster_uid, validate::metadata_name)),
     ];
-    let derived = zone.as_deref().and_then(validate::region_of_zone).map(str::to_owned);
+    let derived = zone.as_ref().map(|z| z.region().to_owned());
     if let (Some(zone), Some(region), Some(derived)) = (&zone, &region, &derived)
         && region != derived
     {
-        note("--region", format!("\"{region}\" is not the region of --zone \"{zone}\" ({derived})"));
+        note(
+            "--region",
+            format!("\"{region}\" is not the region of --zone \"{}\" ({derived})", zone.as_str()),
+        );
     }
     let mut attributes: Vec<(String, String)> =
         cluster.into_iter().filter_map(|(key, value)| Some((key.to_owned(), value?))).collect();

@@ -7,7 +7,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use crate::{
     cli::{AgentArgs, AutoTlsArgs, LogFormat, SidecarMode, WebhookArgs},
     error::{Error, Result},
-    telemetry, validate,
+    telemetry,
+    validate::{self, ProjectId, Zone},
 };
 
 /// Kubernetes caps a webhook's `timeoutSeconds` at 30: a longer deadline is never reached.
@@ -29,7 +30,7 @@ pub struct WebhookConfig {
     pub(crate) shutdown_grace: Duration,
     pub(crate) agent_image: String,
     pub(crate) default_provider: Option<String>,
-    pub(crate) project_id: Option<String>,
+    pub(crate) project_id: Option<ProjectId>,
     pub(crate) agent_port: u16,
     pub(crate) agent_admin_port: u16,
     pub(crate) agent: AgentSettings,
@@ -72,7 +73,7 @@ pub(crate) struct AgentSettings {
     /// `run --cluster-location`.
     pub(crate) cluster_location: Option<String>,
     /// `run --zone` for pods that annotate none.
-    pub(crate) zone: Option<String>,
+    pub(crate) zone: Option<Zone>,
     /// `run --log-level`; `None`: run's default.
     pub(crate) log_level: Option<String>,
     /// `run --log-format`; `None`: run's default.
@@ -124,9 +125,8 @@ impl WebhookConfig {
             crate::credentials::external_account::check_audience(provider)
                 .map_err(|why| Error::usage("--workload-identity-provider", why))?;
         }
-        if let Some(Err(why)) = args.project_id.as_deref().map(validate::project_id) {
-            return Err(Error::usage("--project-id", why));
-        }
+        let project_id = args.project_id.as_deref().map(ProjectId::parse).transpose();
+        let project_id = project_id.map_err(|why| Error::usage("--project-id", why))?;
         let ports = (args.agent.agent_port, args.agent.agent_admin_port);
         if ports.0 == 0 || ports.1 == 0 {
             return Err(Error::usage(
@@ -158,7 +158,7 @@ impl WebhookConfig {
             shutdown_grace: args.shutdown_grace,
             agent_image: args.agent_image.clone(),
             default_provider: args.workload_identity_provider.clone(),
-            project_id: args.project_id.clone(),
+            project_id,
             agent_port: ports.0,
             agent_admin_port: ports.1,
             agent,
@@ -207,7 +207,8 @@ fn agent_settings(args: &AgentArgs) -> Result<AgentSettings> {
     };
     checked("--cluster-name", &args.cluster_name, validate::metadata_name)?;
     checked("--cluster-location", &args.cluster_location, validate::metadata_name)?;
-    checked("--zone", &args.zone, validate::zone)?;
+    let zone =
+        args.zone.as_deref().map(Zone::parse).transpose().map_err(|why| Error::usage("--zone", why))?;
     checked("--agent-log-level", &args.agent_log_level, |level| telemetry::level_filter(level).map(drop))?;
     Ok(AgentSettings {
         resources,
@@ -217,7 +218,7 @@ fn agent_settings(args: &AgentArgs) -> Result<AgentSettings> {
         ca_key: args.agent_ca_key.clone(),
         cluster_name: args.cluster_name.clone(),
         cluster_location: args.cluster_location.clone(),
-        zone: args.zone.clone(),
+        zone,
         log_level: args.agent_log_level.clone(),
         log_format: args.agent_log_format.map(|format| match format {
             LogFormat::Text => telemetry::LogFormat::Text,

@@ -6,6 +6,7 @@ use super::service_account::{GOOGLE_TOKEN_URI, missing, required};
 use crate::{
     error::{Error, Origin, Result},
     secret::Secret,
+    validate::ProjectId,
 };
 
 /// A parsed `authorized_user` credential.
@@ -21,8 +22,8 @@ pub(crate) struct AuthorizedUser {
     pub refresh_token: Secret,
     /// Where the refresh grant is posted (Go's rule: the file's `token_uri`, else Google's).
     pub token_uri: String,
-    /// Billing project for quota, if set.
-    pub quota_project_id: Option<String>,
+    /// Billing project for quota, if set; carried as the file gives it (see `ProjectId`).
+    pub quota_project_id: Option<ProjectId>,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +57,7 @@ impl AuthorizedUser {
                 .token_uri
                 .filter(|u| !u.trim().is_empty())
                 .unwrap_or_else(|| GOOGLE_TOKEN_URI.to_owned()),
-            quota_project_id: file.quota_project_id,
+            quota_project_id: file.quota_project_id.map(ProjectId::as_given),
         })
     }
 }

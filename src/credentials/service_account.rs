@@ -5,6 +5,7 @@ use serde::Deserialize;
 use crate::{
     error::{Error, Origin, Result},
     secret::Secret,
+    validate::ProjectId,
 };
 
 /// The token endpoint of the default universe.
@@ -27,8 +28,8 @@ pub(crate) struct ServiceAccountKey {
     pub token_uri: String,
     /// `googleapis.com` unless the key says otherwise.
     pub universe_domain: String,
-    /// The key's project, if it names one.
-    pub project_id: Option<String>,
+    /// The key's project, if it names one; carried as the file gives it (see `ProjectId`).
+    pub project_id: Option<ProjectId>,
 }
 
 #[derive(Deserialize)]
@@ -71,7 +72,7 @@ impl ServiceAccountKey {
             private_key_id: file.private_key_id.filter(|k| !k.is_empty()),
             token_uri,
             universe_domain,
-            project_id: file.project_id,
+            project_id: file.project_id.map(ProjectId::as_given),
         })
     }
 
@@ -101,4 +102,38 @@ pub(crate) fn required(origin: &Origin, field: &str, value: Option<String>) -> R
 /// The message for a missing field.
 pub(crate) fn missing(field: &str) -> String {
     format!("field \"{field}\" is missing or empty")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::authorized_user::AuthorizedUser;
+
+    #[test]
+    fn a_credential_files_project_is_carried_as_google_wrote_it() {
+        // Neither passes the strict rule a flag gets, and neither may be refused: a
+        // domain-scoped id with a short name, and an old id with capitals and an underscore.
+        let (scoped, old) = ("example.com:proj", "Old_Project");
+        assert!(ProjectId::parse(scoped).is_err() && ProjectId::parse(old).is_err());
+        let origin = Origin::file("key.json", "--credentials");
+        let key = ServiceAccountKey::from_json(
+            &origin,
+            serde_json::json!({
+                "client_email": "app@my-project.iam.gserviceaccount.com",
+                "private_key": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",
+                "token_uri": GOOGLE_TOKEN_URI,
+                "project_id": scoped,
+            }),
+        )
+        .expect("a key file");
+        assert_eq!(key.project_id.as_ref().map(ProjectId::as_str), Some(scoped));
+        let user = AuthorizedUser::from_json(
+            &origin,
+            serde_json::json!({
+                "client_id": "id", "client_secret": "secret", "refresh_token": "token", "quota_project_id": old,
+            }),
+        )
+        .expect("a user file");
+        assert_eq!(user.quota_project_id.as_ref().map(ProjectId::as_str), Some(old));
+    }
 }

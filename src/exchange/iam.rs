@@ -10,6 +10,7 @@ use crate::{
     error::{Endpoint, Result, UpstreamError},
     secret::Secret,
     token::{Token, parse_rfc3339},
+    validate::Scope,
 };
 
 const ENDPOINT: Endpoint = Endpoint::IamCredentials;
@@ -19,7 +20,7 @@ pub(crate) async fn generate_access_token(
     http: &Http,
     target: &Impersonation,
     bearer: &Secret,
-    scopes: &[String],
+    scopes: &[Scope],
 ) -> Result<Token> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]

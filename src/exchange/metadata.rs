@@ -10,6 +10,7 @@ use crate::{
     error::{Endpoint, Error, Result, UpstreamError},
     secret::Secret,
     token::Token,
+    validate::Scope,
 };
 
 const ENDPOINT: Endpoint = Endpoint::Metadata;
@@ -21,14 +22,14 @@ const DETECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) async fn access_token(
     http: &Http,
     server: &MetadataServer,
-    scopes: Option<&[String]>,
+    scopes: Option<&[Scope]>,
 ) -> Result<Token> {
     #[derive(Deserialize)]
     struct Answer {
         access_token: Option<Secret>,
         expires_in: Option<serde_json::Value>,
     }
-    let joined = scopes.map(|s| s.join(","));
+    let joined = scopes.map(|s| Scope::joined(s, ","));
     let query: Vec<(&str, &str)> = joined.iter().map(|s| ("scopes", s.as_str())).collect();
     let url = format!("{}{ACCOUNT}token", server.base_url());
     let body = get(http, server, &url, &query).await?;

@@ -20,6 +20,7 @@ use crate::{
     credentials::{ExternalAccount, Source},
     error::{Error, Result},
     token::Token,
+    validate::Scope,
 };
 
 /// The scope gcloud and Google's libraries ask for by default.
@@ -29,15 +30,15 @@ pub(crate) const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-p
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct AccessRequest {
     /// Scopes; `None` means the source's default (cloud-platform for service accounts).
-    pub scopes: Option<Vec<String>>,
+    pub scopes: Option<Vec<Scope>>,
     /// Domain-wide delegation: the user a service-account key acts as.
     pub subject: Option<String>,
 }
 
 impl AccessRequest {
     /// The scopes to ask for, defaults applied.
-    pub(crate) fn scopes_or_default(&self) -> Vec<String> {
-        self.scopes.clone().unwrap_or_else(|| vec![CLOUD_PLATFORM.to_owned()])
+    pub(crate) fn scopes_or_default(&self) -> Vec<Scope> {
+        self.scopes.clone().unwrap_or_else(|| vec![Scope::as_given(CLOUD_PLATFORM)])
     }
 }
 
@@ -81,7 +82,7 @@ pub(crate) async fn access_token(http: &Http, source: &Source, request: &AccessR
                 None => federated(http, account, &scopes).await,
                 Some(target) => {
                     // Go's rule: STS grants cloud-platform, IAM narrows to the caller's scopes.
-                    let federated = federated(http, account, &[CLOUD_PLATFORM.to_owned()]).await?;
+                    let federated = federated(http, account, &[Scope::as_given(CLOUD_PLATFORM)]).await?;
                     iam::generate_access_token(http, target, &federated.value, &scopes).await
                 }
             }
@@ -103,7 +104,7 @@ pub(crate) async fn id_token(http: &Http, source: &Source, request: &IdRequest) 
         Source::Metadata(server) => metadata::id_token(http, server, audience, email).await,
         Source::ExternalAccount(account) => {
             let target = account.impersonation.as_ref().ok_or_else(|| federated_id_refusal(account))?;
-            let federated = federated(http, account, &[CLOUD_PLATFORM.to_owned()]).await?;
+            let federated = federated(http, account, &[Scope::as_given(CLOUD_PLATFORM)]).await?;
             iam::generate_id_token(http, target, &federated.value, audience, email).await
         }
         Source::Impersonated(imp) => {
@@ -153,12 +154,12 @@ fn caller_token<'a>(
     http: &'a Http,
     source: &'a Source,
 ) -> Pin<Box<dyn Future<Output = Result<Token>> + Send + 'a>> {
-    let request = AccessRequest { scopes: Some(vec![CLOUD_PLATFORM.to_owned()]), subject: None };
+    let request = AccessRequest { scopes: Some(vec![Scope::as_given(CLOUD_PLATFORM)]), subject: None };
     Box::pin(async move { access_token(http, source, &request).await })
 }
 
 /// Reads the subject token and exchanges it at STS.
-async fn federated(http: &Http, account: &ExternalAccount, scopes: &[String]) -> Result<Token> {
+async fn federated(http: &Http, account: &ExternalAccount, scopes: &[Scope]) -> Result<Token> {
     let subject = subject::read(http, account).await?;
     sts::exchange(http, account, &subject, scopes).await
 }

@@ -11,6 +11,7 @@ use crate::{
     error::{Endpoint, Result, UpstreamError},
     secret::Secret,
     token::{Token, jwt_expiry},
+    validate::Scope,
 };
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -29,11 +30,11 @@ struct TokenResponse {
 pub(crate) async fn service_account_access(
     http: &Http,
     key: &ServiceAccountKey,
-    scopes: &[String],
+    scopes: &[Scope],
     subject: Option<&str>,
 ) -> Result<Token> {
     let mut claims = jwt::Claims::new(key, SystemTime::now());
-    claims.scope = Some(scopes.join(" "));
+    claims.scope = Some(Scope::joined(scopes, " "));
     claims.aud = Some(&key.token_uri);
     claims.sub = subject;
     let assertion = jwt::sign(key, &claims)?;
@@ -60,10 +61,10 @@ pub(crate) async fn service_account_id(
 
 /// A self-signed JWT used directly as the access token: how Google's libraries authenticate
 /// in universes other than googleapis.com, which have no OAuth token endpoint.
-pub(crate) fn self_signed_access(key: &ServiceAccountKey, scopes: &[String]) -> Result<Token> {
+pub(crate) fn self_signed_access(key: &ServiceAccountKey, scopes: &[Scope]) -> Result<Token> {
     let now = SystemTime::now();
     let mut claims = jwt::Claims::new(key, now);
-    claims.scope = Some(scopes.join(" "));
+    claims.scope = Some(Scope::joined(scopes, " "));
     claims.sub = Some(&key.client_email);
     let jwt = jwt::sign(key, &claims)?;
     Ok(Token::new(Secret::new(jwt), now, Duration::from_secs(jwt::ASSERTION_LIFETIME_SECS)))
@@ -74,9 +75,9 @@ pub(crate) fn self_signed_access(key: &ServiceAccountKey, scopes: &[String]) -> 
 pub(crate) async fn refresh_grant(
     http: &Http,
     user: &AuthorizedUser,
-    scopes: Option<&[String]>,
+    scopes: Option<&[Scope]>,
 ) -> Result<Token> {
-    let scope = scopes.map(|s| s.join(" "));
+    let scope = scopes.map(|s| Scope::joined(s, " "));
     let mut form = vec![
         ("grant_type", "refresh_token"),
         ("client_id", user.client_id.as_str()),

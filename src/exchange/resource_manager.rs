@@ -9,6 +9,7 @@ use super::{Http, RetryPolicy};
 use crate::{
     error::{Endpoint, UpstreamError},
     secret::Secret,
+    validate::ProjectId,
 };
 
 const ENDPOINT: Endpoint = Endpoint::ResourceManager;
@@ -25,7 +26,7 @@ pub(crate) fn default_endpoint(universe_domain: &str) -> String {
 pub(crate) async fn project_number(
     http: &Http,
     endpoint: &str,
-    project_id: &str,
+    project_id: &ProjectId,
     bearer: &Secret,
 ) -> Result<String, UpstreamError> {
     let url = format!("{}/v1/projects/{project_id}", endpoint.trim_end_matches('/'));

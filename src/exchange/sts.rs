@@ -10,6 +10,7 @@ use crate::{
     error::{Endpoint, Result, UpstreamError},
     secret::Secret,
     token::{Token, jwt_expiry},
+    validate::Scope,
 };
 
 const ENDPOINT: Endpoint = Endpoint::Sts;
@@ -29,9 +30,9 @@ pub(crate) async fn exchange(
     http: &Http,
     account: &ExternalAccount,
     subject: &Secret,
-    scopes: &[String],
+    scopes: &[Scope],
 ) -> Result<Token> {
-    let scope = scopes.join(" ");
+    let scope = Scope::joined(scopes, " ");
     // Google's libraries send `userProject` only for workforce pools without a client.
     let options = match (&account.workforce_pool_user_project, &account.client) {
         (Some(project), None) => Some(serde_json::json!({ "userProject": project }).to_string()),

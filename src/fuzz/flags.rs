@@ -34,18 +34,17 @@ pub fn flag_values(data: &[u8]) {
         assert!(mode <= 0o777 && mode & 0o133 == 0, "{text:?} parsed as {mode:o}");
     }
     let list: Vec<String> = text.split(',').map(str::to_owned).collect();
-    let _ = validate::scope(&text);
-    let _ = validate::scopes(&list);
-    let _ = validate::project_id(&text);
+    let _ = validate::Scope::parse(&text);
+    let _ = validate::Scope::parse_list(&list);
+    let _ = validate::ProjectId::parse(&text);
     let _ = validate::service_account_email(&text);
-    validate::project_of_email(&text);
+    validate::ProjectId::of_email(&text);
     let _ = validate::file_name_part(&text);
     let _ = validate::endpoint_url(&text);
     validate::shown_url(&text);
     let _ = validate::quantity(&text);
-    if validate::zone(&text).is_ok() {
-        let region = validate::region_of_zone(&text).unwrap_or_default();
-        assert!(validate::region(region).is_ok(), "zone {text:?} has no valid region");
+    if let Ok(zone) = validate::Zone::parse(&text) {
+        assert!(validate::region(zone.region()).is_ok(), "zone {text:?} has no valid region");
     }
     let _ = validate::metadata_name(&text);
     let _ = validate::instance_id(&text);

@@ -129,8 +129,8 @@ impl MetadataApi {
         let metrics = Metrics::new();
         let state = metadata::MetadataState {
             access: publish("access"),
-            scopes: vec![CLOUD_PLATFORM.to_owned()],
-            scope_set: [CLOUD_PLATFORM.to_owned()].into(),
+            scopes: vec![crate::validate::Scope::as_given(CLOUD_PLATFORM)],
+            scope_set: [crate::validate::Scope::as_given(CLOUD_PLATFORM)].into(),
             subject: None,
             id_tokens: vec![metadata::KeptIdToken {
                 audience: "https://svc.example.com".to_owned(),
@@ -141,13 +141,13 @@ impl MetadataApi {
             on_demand: OnDemand::new(metrics.clone()),
             identity: metadata::Identity {
                 email: "fuzz@my-project.iam.gserviceaccount.com".to_owned(),
-                project_id: Some("my-project".to_owned()),
+                project_id: Some(crate::validate::ProjectId::as_given("my-project")),
                 numeric_project_id: metadata::project_number(None),
                 numeric_lookup: None,
                 universe_domain: credentials::service_account::DEFAULT_UNIVERSE.to_owned(),
             },
             instance: crate::server::instance::Instance {
-                zone: Some("us-central1-a".to_owned()),
+                zone: crate::validate::Zone::parse("us-central1-a").ok(),
                 region: Some("us-central1".to_owned()),
                 name: Some("fuzz-vm".to_owned()),
                 id: Some(4_519_681_524_354_166_001),

@@ -14,12 +14,13 @@ use axum::{
 use serde_json::{Map, Value, json};
 
 use super::metadata::{DirQuery, MetadataState};
+use crate::validate::{ProjectId, Zone};
 
 /// What the API says about the instance; `None` (or no attributes) answers 404.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Instance {
     /// `instance/zone`: the zone's name; reported as `projects/NUMBER/zones/ZONE`.
-    pub zone: Option<String>,
+    pub zone: Option<Zone>,
     /// `instance/region`: the region's name; reported as `projects/NUMBER/regions/REGION`.
     pub region: Option<String>,
     /// `instance/name`.
@@ -51,12 +52,13 @@ fn recursive(query: &DirQuery) -> bool {
 /// segment (gcloud, Go, Python) still get the zone.
 fn qualified(state: &MetadataState, kind: &str, name: &str) -> Option<String> {
     let identity = &state.identity;
-    let project = identity.numeric_project_id.get().or(identity.project_id.as_ref())?;
+    let project = identity.numeric_project_id.get().map(String::as_str);
+    let project = project.or(identity.project_id.as_ref().map(ProjectId::as_str))?;
     Some(format!("projects/{project}/{kind}/{name}"))
 }
 
 fn zone(state: &MetadataState) -> Option<String> {
-    qualified(state, "zones", state.instance.zone.as_deref()?)
+    qualified(state, "zones", state.instance.zone.as_ref()?.as_str())
 }
 
 fn region(state: &MetadataState) -> Option<String> {
@@ -214,15 +216,15 @@ mod tests {
                 tokens: tokio::sync::watch::channel(Some(token)).1,
                 progress: tokio::sync::watch::channel(Default::default()).1,
             },
-            scopes: vec![CLOUD_PLATFORM.to_owned()],
-            scope_set: [CLOUD_PLATFORM.to_owned()].into(),
+            scopes: vec![crate::validate::Scope::as_given(CLOUD_PLATFORM)],
+            scope_set: [crate::validate::Scope::as_given(CLOUD_PLATFORM)].into(),
             subject: None,
             id_tokens: Vec::new(),
             minter: Minter::new(selection, Env::default(), http),
             on_demand: OnDemand::new(metrics.clone()),
             identity: Identity {
                 email: EMAIL.to_owned(),
-                project_id: project_id.map(str::to_owned),
+                project_id: project_id.map(crate::validate::ProjectId::as_given),
                 numeric_project_id: number,
                 numeric_lookup: None,
                 universe_domain: "googleapis.com".to_owned(),
@@ -241,7 +243,7 @@ mod tests {
 
     fn configured() -> Instance {
         Instance {
-            zone: Some("us-central1-a".to_owned()),
+            zone: crate::validate::Zone::parse("us-central1-a").ok(),
             region: Some("us-central1".to_owned()),
             name: Some("web-1".to_owned()),
             id: Some(4_519_681_524_354_166_001),

@@ -111,8 +111,8 @@ mod tests {
         let metrics = Metrics::new();
         MetadataState {
             access,
-            scopes: vec![CLOUD_PLATFORM.to_owned()],
-            scope_set: [CLOUD_PLATFORM.to_owned()].into(),
+            scopes: vec![crate::validate::Scope::as_given(CLOUD_PLATFORM)],
+            scope_set: [crate::validate::Scope::as_given(CLOUD_PLATFORM)].into(),
             subject: None,
             id_tokens: Vec::new(),
             minter: Minter::new(

@@ -10,6 +10,11 @@ use std::{
 
 use crate::error::{Error, Result};
 
+/// The names Docker and git run credential helpers by: symlinks to this binary.
+pub(crate) const DOCKER_HELPER: &str = "docker-credential-gcp-token-agent";
+/// See [`DOCKER_HELPER`].
+pub(crate) const GIT_HELPER: &str = "git-credential-gcp-token-agent";
+
 /// kubectl's `gke-gcloud-auth-plugin` link, which is not made where it would hide another
 /// program of that name (Google's plugin).
 pub(crate) struct Plugin<'a> {

@@ -1,73 +1,22 @@
 //! Checks of values a user types, shared by `run`'s flags and the webhook's annotations so
 //! the webhook admits exactly what the injected `run` will accept. A leaf: it imports
 //! only `scrub`, the other leaf that shows URLs. Each returns the value to use, or why it is wrong.
+//!
+//! The values that travel are parsed newtypes, built once where text enters and passed on
+//! typed, as rustls does with `ServerName`: [`ServiceAccountEmail`], [`ProjectId`], [`Zone`],
+//! [`Scope`]. Each type's doc says its ways in: strict (`parse`) where a person types the
+//! value (a flag, the `--config` YAML, an annotation; the caller names it in the exit-64
+//! error), lenient (`as_given`) where Google, a credential file or a client program says it.
 
 mod place;
+mod project;
+mod scope;
 mod url;
 
-pub(crate) use place::{attribute, hostname, instance_id, metadata_name, region, region_of_zone, zone};
+pub(crate) use place::{Zone, attribute, hostname, instance_id, metadata_name, region};
+pub(crate) use project::{ProjectId, project_number};
+pub(crate) use scope::Scope;
 pub(crate) use url::{endpoint_url, fetch_url, local_host, loopback_name, registry_host, shown_url};
-
-/// Where Google's OAuth scopes live; short names are relative to it, as in gcloud.
-const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
-/// OpenID Connect scopes, which are sent as they are.
-const OIDC_SCOPES: [&str; 3] = ["openid", "email", "profile"];
-
-/// A scope: an `https://` URL, an OpenID scope, or a short name such as `cloud-platform`
-/// or `devstorage.read_only`, which becomes `https://www.googleapis.com/auth/NAME`.
-pub(crate) fn scope(text: &str) -> Result<String, String> {
-    let text = text.trim();
-    if let Some(rest) = text.strip_prefix("https://") {
-        let host = rest.split('/').next().unwrap_or_default();
-        let clean = !rest.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
-        if clean && !host.is_empty() && host.contains('.') {
-            return Ok(text.to_owned());
-        }
-        return Err(format!("\"{text}\" is not a scope URL"));
-    }
-    if OIDC_SCOPES.contains(&text) {
-        return Ok(text.to_owned());
-    }
-    let short = text.starts_with(|c: char| c.is_ascii_lowercase())
-        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-    if short {
-        return Ok(format!("{SCOPE_PREFIX}{text}"));
-    }
-    Err(format!(
-        "\"{text}\" is not a scope: use a URL (https://www.googleapis.com/auth/cloud-platform) or a short name (cloud-platform)"
-    ))
-}
-
-/// Every scope of a list, expanded; an empty list or an empty scope is an error.
-pub(crate) fn scopes(list: &[String]) -> Result<Vec<String>, String> {
-    if list.is_empty() || list.iter().any(|s| s.trim().is_empty()) {
-        return Err(format!("{list:?} contains an empty scope"));
-    }
-    list.iter().map(|s| scope(s)).collect()
-}
-
-/// A project id as Google allows it: 6 to 30 lowercase letters, digits or hyphens, starting
-/// with a letter and not ending with a hyphen; legacy ids may carry a `domain.com:` prefix.
-pub(crate) fn project_id(text: &str) -> Result<(), String> {
-    let (domain, id) = text.rsplit_once(':').unwrap_or(("", text));
-    let domain_ok = domain.is_empty() || dns_name(domain);
-    let id_ok = (6..=30).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && !id.ends_with('-')
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if domain_ok && id_ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "\"{text}\" is not a project id (6-30 lowercase letters, digits or hyphens, starting with a letter)"
-        ))
-    }
-}
-
-/// A numeric project id (`projectNumber`): digits, at most 20 (a u64).
-pub(crate) fn project_number(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit())
-}
 
 /// A service account's email: `NAME@PROJECT.iam.gserviceaccount.com`, or one of Google's
 /// other service-account domains (`developer.`, `appspot.`, `gcp-sa-*.iam.`).
@@ -81,7 +30,9 @@ pub(crate) fn service_account_email(text: &str) -> Result<(), String> {
         return Err(bad());
     }
     match domain.strip_suffix(".iam.gserviceaccount.com") {
-        Some(project) if !project.starts_with("gcp-sa-") => project_id(project).map_err(|_| bad()),
+        Some(project) if !project.starts_with("gcp-sa-") => {
+            ProjectId::parse(project).map(|_| ()).map_err(|_| bad())
+        }
         _ => Ok(()),
     }
 }
@@ -100,14 +51,6 @@ impl ServiceAccountEmail {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// The project a service account belongs to, read from its email.
-pub(crate) fn project_of_email(email: &str) -> Option<String> {
-    let (_, domain) = email.split_once('@')?;
-    // Google's service agents (`gcp-sa-*`) live in Google's projects, not the user's.
-    let project = domain.strip_suffix(".iam.gserviceaccount.com").filter(|p| !p.starts_with("gcp-sa-"))?;
-    project_id(project).is_ok().then(|| project.to_owned())
 }
 
 /// A name that becomes part of a file name: letters, digits, `-`, `_`, `.`, not leading `.`.
@@ -237,7 +180,7 @@ mod tests {
     #[test]
     fn zones_regions_and_instance_facts_are_checked() {
         for good in ["us-central1-a", "northamerica-northeast1-c", "us-south1-ai1b", "me-central2-b"] {
-            assert!(zone(good).is_ok(), "{good} refused");
+            assert!(Zone::parse(good).is_ok(), "{good} refused");
         }
         for bad in [
             "us-central1",
@@ -249,9 +192,9 @@ mod tests {
             "us--central1-a",
             "us/central1-a",
         ] {
-            assert!(zone(bad).is_err(), "{bad} accepted");
+            assert!(Zone::parse(bad).is_err(), "{bad} accepted");
         }
-        assert_eq!(region_of_zone("us-central1-a"), Some("us-central1"));
+        assert_eq!(Zone::parse("us-central1-a").map(|z| z.region().to_owned()).as_deref(), Ok("us-central1"));
         for good in ["us-central1", "europe-west4", "northamerica-northeast1"] {
             assert!(region(good).is_ok(), "{good} refused");
         }
@@ -287,6 +230,7 @@ mod tests {
 
     #[test]
     fn scopes_are_urls_oidc_names_or_short_names() {
+        let scope = |text| Scope::parse(text).map(|s| s.as_str().to_owned());
         assert_eq!(scope("cloud-platform").as_deref(), Ok("https://www.googleapis.com/auth/cloud-platform"));
         assert_eq!(
             scope("devstorage.read_only").as_deref(),
@@ -297,16 +241,26 @@ mod tests {
         for bad in ["not a scope", "https://", "https:// x", "Cloud-Platform", "http://x.y/z", "", "a,b"] {
             assert!(scope(bad).is_err(), "{bad} accepted");
         }
-        assert!(scopes(&[]).is_err());
+        assert!(Scope::parse_list(&[]).is_err());
+        assert_eq!(
+            Scope::as_given("not checked").as_str(),
+            "not checked",
+            "the metadata query's scopes go as given"
+        );
     }
 
     #[test]
     fn project_ids_follow_googles_rules() {
         for good in ["my-project", "abcdef", "p-123456", "example.com:my-proj"] {
-            assert!(project_id(good).is_ok(), "{good} refused");
+            assert!(ProjectId::parse(good).is_ok(), "{good} refused");
         }
         for bad in ["Bad Project!!", "short", "1project", "ends-", "a".repeat(31).as_str(), "x:my-project"] {
-            assert!(project_id(bad).is_err(), "{bad} accepted");
+            assert!(ProjectId::parse(bad).is_err(), "{bad} accepted");
+            assert_eq!(
+                ProjectId::as_given(bad.to_owned()).as_str(),
+                bad,
+                "what Google says is carried as is"
+            );
         }
     }
 
@@ -324,6 +278,7 @@ mod tests {
         {
             assert!(service_account_email(bad).is_err(), "{bad} accepted");
         }
+        let project_of_email = |email| ProjectId::of_email(email).map(|p| p.as_str().to_owned());
         assert_eq!(project_of_email("app@my-project.iam.gserviceaccount.com").as_deref(), Some("my-project"));
         assert_eq!(project_of_email("1-compute@developer.gserviceaccount.com"), None);
         assert_eq!(project_of_email("service-1@gcp-sa-pubsub.iam.gserviceaccount.com"), None);

@@ -14,19 +14,37 @@ pub(crate) fn region(text: &str) -> Result<(), String> {
 }
 
 /// A Compute Engine zone: a region, a hyphen and a lowercase suffix (`us-central1-a`,
-/// `us-south1-ai1b`).
-pub(crate) fn zone(text: &str) -> Result<(), String> {
-    let bad = || format!("\"{text}\" is not a Compute Engine zone such as us-central1-a");
-    let (region_part, suffix) = text.rsplit_once('-').ok_or_else(bad)?;
-    let suffix_ok = (1..=8).contains(&suffix.len())
-        && suffix.starts_with(|c: char| c.is_ascii_lowercase())
-        && suffix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if suffix_ok && region(region_part).is_ok() { Ok(()) } else { Err(bad()) }
+/// `us-south1-ai1b`). Zones enter only where a person types one (`run --zone`, `webhook
+/// --zone`, the `gcp-token-agent.io/zone` annotation), so there is one way in, strict; the
+/// caller names the flag or annotation in its exit-64 error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Zone(String);
+
+impl Zone {
+    /// Checks a zone name.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("\"{text}\" is not a Compute Engine zone such as us-central1-a");
+        let (region_part, suffix) = text.rsplit_once('-').ok_or_else(bad)?;
+        let suffix_ok = (1..=8).contains(&suffix.len())
+            && suffix.starts_with(|c: char| c.is_ascii_lowercase())
+            && suffix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if suffix_ok && region(region_part).is_ok() { Ok(Self(text.to_owned())) } else { Err(bad()) }
+    }
+
+    /// Its region, as gcloud derives it: everything before the last hyphen.
+    pub(crate) fn region(&self) -> &str {
+        self.0.rsplit_once('-').map_or("", |(region, _)| region)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// The region of a zone, as gcloud derives it: everything before the last hyphen.
-pub(crate) fn region_of_zone(zone: &str) -> Option<&str> {
-    zone.rsplit_once('-').map(|(region, _)| region)
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A name the metadata API reports (an instance, a cluster, its location or uid): 1 to 253

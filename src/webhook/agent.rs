@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 pub(crate) use crate::config::AgentSettings;
-use crate::telemetry::LogFormat;
+use crate::{telemetry::LogFormat, validate::Scope};
 
 use super::{
     annotations::DEFAULT_OUTPUT_PATH,
@@ -62,7 +62,7 @@ pub(crate) fn args(plan: &Plan<'_>) -> Vec<String> {
         args.push(format!("--subject-token-file={KSA_MOUNT}/token"));
         args.push(format!("--workload-identity-provider={}", plan.provider));
         if let Some(email) = &plan.service_account {
-            args.push(format!("--service-account={email}"));
+            args.push(format!("--service-account={}", email.as_str()));
         }
     } else {
         // GKE's metadata server already answers as the KSA's annotated service account.
@@ -75,7 +75,7 @@ pub(crate) fn args(plan: &Plan<'_>) -> Vec<String> {
     // Dual stack: kubelet probes the pod IP, which is IPv6 on IPv6-only clusters.
     args.push(format!("--admin-listen=[::]:{}", plan.admin_port));
     if let Some(scopes) = &plan.settings.scopes {
-        args.push(format!("--scopes={}", scopes.join(",")));
+        args.push(format!("--scopes={}", Scope::joined(scopes, ",")));
     }
     for spec in plan.id_tokens() {
         args.push(format!("--id-token={}={}", spec.name, spec.audience));

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::{
     config::{IdTokenSpec, parse_id_tokens},
     credentials::external_account::check_audience,
-    validate,
+    validate::{self, ProjectId, Scope, ServiceAccountEmail, Zone},
 };
 
 /// The annotation prefix.
@@ -40,14 +40,14 @@ const KNOWN: [&str; 15] = [
 /// What a pod asked for, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PodSettings {
-    pub(crate) service_account: Option<String>,
+    pub(crate) service_account: Option<ServiceAccountEmail>,
     pub(crate) provider: Option<String>,
     /// Expanded scope URLs.
-    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) scopes: Option<Vec<Scope>>,
     pub(crate) id_tokens: Vec<IdTokenSpec>,
     pub(crate) skip_containers: Vec<String>,
     pub(crate) output_path: Option<String>,
-    pub(crate) project_id: Option<String>,
+    pub(crate) project_id: Option<ProjectId>,
     /// Seconds.
     pub(crate) token_expiration: Option<i64>,
     /// `cpu-request`, `memory-request`, `cpu-limit`, `memory-limit`, in that order.
@@ -55,7 +55,7 @@ pub(crate) struct PodSettings {
     pub(crate) port: Option<u16>,
     pub(crate) admin_port: Option<u16>,
     /// The zone the agent reports (`run --zone`).
-    pub(crate) zone: Option<String>,
+    pub(crate) zone: Option<Zone>,
 }
 
 /// The resource annotations, in [`PodSettings::resources`] order.
@@ -89,8 +89,7 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn settings(&mut self) -> PodSettings {
         PodSettings {
-            service_account: self
-                .check("service-account", |v| validate::service_account_email(v).map(|()| v.to_owned())),
+            service_account: self.check("service-account", ServiceAccountEmail::parse),
             provider: self.check("workload-identity-provider", |v| {
                 if v == METADATA_PROVIDER {
                     Ok(v.to_owned())
@@ -98,11 +97,11 @@ impl Reader<'_> {
                     check_audience(v).map(|()| v.to_owned())
                 }
             }),
-            scopes: self.check("scopes", |v| validate::scopes(&split(v))),
+            scopes: self.check("scopes", |v| Scope::parse_list(&split(v))),
             id_tokens: self.check("id-tokens", |v| parse_id_tokens(&split(v))).unwrap_or_default(),
             skip_containers: self.check("skip-containers", |v| Ok(split(v))).unwrap_or_default(),
             output_path: self.check("output-path", output_path),
-            project_id: self.check("project-id", |v| validate::project_id(v).map(|()| v.to_owned())),
+            project_id: self.check("project-id", ProjectId::parse),
             token_expiration: self.check("token-expiration", |v| match v.parse::<i64>() {
                 Ok(secs) if (600..=4_294_967_296).contains(&secs) => Ok(secs),
                 _ => Err("must be a whole number of seconds, at least 600".to_owned()),
@@ -111,7 +110,7 @@ impl Reader<'_> {
                 .map(|key| self.check(key, |v| validate::quantity(v).map(|()| v.to_owned()))),
             port: self.check("port", port),
             admin_port: self.check("admin-port", port),
-            zone: self.check("zone", |v| validate::zone(v).map(|()| v.to_owned())),
+            zone: self.check("zone", Zone::parse),
         }
     }
 
@@ -168,16 +167,14 @@ mod tests {
             ("zone", "europe-west4-b"),
         ])))
         .expect("valid");
-        assert_eq!(settings.zone.as_deref(), Some("europe-west4-b"));
+        assert_eq!(settings.zone.as_ref().map(Zone::as_str), Some("europe-west4-b"));
         assert_eq!(settings.skip_containers, ["istio-proxy", "logger"]);
         assert_eq!(settings.token_expiration, Some(7200));
         assert_eq!(
-            settings.scopes.as_deref(),
+            settings.scopes.as_ref().map(|s| s.iter().map(Scope::as_str).collect::<Vec<_>>()).as_deref(),
             Some(
-                &[
-                    "https://www.googleapis.com/auth/cloud-platform".to_owned(),
-                    "https://www.googleapis.com/auth/pubsub".to_owned()
-                ][..]
+                &["https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/pubsub"]
+                    [..]
             )
         );
         assert_eq!(settings.resources[3].as_deref(), Some("128Mi"));

@@ -218,13 +218,13 @@ fn fuzz_contexts() -> [InjectContext; 2] {
     let classic = InjectContext {
         default_provider: Some(annotations::METADATA_PROVIDER.to_owned()),
         native_sidecar: false,
-        project_id: Some("my-project".to_owned()),
+        project_id: Some(crate::validate::ProjectId::as_given("my-project")),
         ksa_service_account: None,
         agent: agent::AgentSettings {
             ca_configmap: Some("corp-ca".to_owned()),
             cluster_name: Some("fuzz-cluster".to_owned()),
             cluster_location: Some("us-central1".to_owned()),
-            zone: Some("us-central1-a".to_owned()),
+            zone: crate::validate::Zone::parse("us-central1-a").ok(),
             ..Default::default()
         },
         // The corpus's pods carry the default key as a label and (some) as an annotation.

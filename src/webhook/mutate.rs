@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     config::{IdTokenSpec, OptIn},
-    validate,
+    validate::{ProjectId, ServiceAccountEmail},
 };
 
 /// The injected container's name; its presence means the pod is already injected.
@@ -36,7 +36,7 @@ pub(crate) struct InjectContext {
     /// Native sidecar (init container with `restartPolicy: Always`) or a classic container.
     pub(crate) native_sidecar: bool,
     /// `GOOGLE_CLOUD_PROJECT` when the pod names none.
-    pub(crate) project_id: Option<String>,
+    pub(crate) project_id: Option<ProjectId>,
     /// The agent's loopback metadata port inside the pod.
     pub(crate) metadata_port: u16,
     /// The agent's admin (probe) port inside the pod.
@@ -143,9 +143,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) ctx: &'a InjectContext,
     pub(crate) settings: PodSettings,
     pub(crate) provider: String,
-    pub(crate) service_account: Option<String>,
+    pub(crate) service_account: Option<ServiceAccountEmail>,
     pub(crate) output_path: String,
-    pub(crate) project_id: Option<String>,
+    pub(crate) project_id: Option<ProjectId>,
     pub(crate) token_expiration: i64,
     pub(crate) metadata_port: u16,
     pub(crate) admin_port: u16,
@@ -157,15 +157,17 @@ impl<'a> Plan<'a> {
             "no workload identity provider: set annotation gcp-token-agent.io/workload-identity-provider, \
              or the webhook's --workload-identity-provider (chart value agent.workloadIdentityProvider)",
         )?;
-        if let Some(Err(why)) = ctx.ksa_service_account.as_deref().map(validate::service_account_email) {
-            return Err(format!("the Kubernetes service account's annotation {GKE_GSA_ANNOTATION}: {why}"));
-        }
-        let service_account = settings.service_account.clone().or_else(|| ctx.ksa_service_account.clone());
+        // The KSA's annotation is the cluster's text, read per review: parsed here, once.
+        let ksa = ctx.ksa_service_account.as_deref().map(ServiceAccountEmail::parse).transpose();
+        let ksa = ksa.map_err(|why| {
+            format!("the Kubernetes service account's annotation {GKE_GSA_ANNOTATION}: {why}")
+        })?;
+        let service_account = settings.service_account.clone().or(ksa);
         let project_id = settings
             .project_id
             .clone()
             .or_else(|| ctx.project_id.clone())
-            .or_else(|| service_account.as_deref().and_then(validate::project_of_email));
+            .or_else(|| service_account.as_ref().and_then(|email| ProjectId::of_email(email.as_str())));
         let metadata_port = settings.port.unwrap_or(ctx.metadata_port);
         let admin_port = settings.admin_port.unwrap_or(ctx.admin_port);
         if metadata_port == admin_port {
@@ -241,7 +243,7 @@ impl<'a> Plan<'a> {
             ("GCP_ACCESS_TOKEN_FILE", format!("{}/token", self.output_path)),
         ];
         if let Some(project) = &self.project_id {
-            wanted.push(("GOOGLE_CLOUD_PROJECT", project.clone()));
+            wanted.push(("GOOGLE_CLOUD_PROJECT", project.to_string()));
         }
         wanted
     }

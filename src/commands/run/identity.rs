@@ -9,6 +9,7 @@ use crate::{
     exchange::{self, Http},
     refresh::Published,
     server::{instance::Instance, metadata},
+    validate::ProjectId,
 };
 
 /// What the metadata API says about who we are.
@@ -41,13 +42,15 @@ pub(super) async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -
                 let text = exchange::metadata::text(http, server, path).await.ok()?;
                 crate::validate::metadata_name(&text).is_ok().then_some(text)
             };
+            // Google's answer is the project id, whatever its shape (see `ProjectId`).
             facts.email = fetch("instance/service-accounts/default/email").await.unwrap_or(facts.email);
-            facts.project_id = facts.project_id.or(fetch("project/project-id").await);
+            facts.project_id =
+                facts.project_id.or(fetch("project/project-id").await.map(ProjectId::as_given));
             facts.numeric_project_id = facts.numeric_project_id.or(fetch("project/numeric-project-id").await);
         }
     }
     // A service account's email names its project: NAME@PROJECT.iam.gserviceaccount.com.
-    facts.project_id = facts.project_id.or_else(|| crate::validate::project_of_email(&facts.email));
+    facts.project_id = facts.project_id.or_else(|| ProjectId::of_email(&facts.email));
     metadata::Identity {
         email: facts.email,
         project_id: facts.project_id,
@@ -60,7 +63,7 @@ pub(super) async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -
 /// [`metadata::Identity`] while it is being worked out.
 struct Facts {
     email: String,
-    project_id: Option<String>,
+    project_id: Option<ProjectId>,
     numeric_project_id: Option<String>,
     universe_domain: String,
 }

@@ -12,7 +12,7 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{DirQuery, MetadataState};
-use crate::server::instance::text;
+use crate::{server::instance::text, validate::Scope};
 
 pub(super) async fn accounts(
     State(state): State<Arc<MetadataState>>,
@@ -59,7 +59,7 @@ pub(super) async fn scopes(State(state): State<Arc<MetadataState>>, Path(account
     if !known(&state, &account) {
         return undefined(&account);
     }
-    text(format!("{}\n", state.scopes.join("\n")))
+    text(format!("{}\n", Scope::joined(&state.scopes, "\n")))
 }
 
 pub(super) async fn aliases(

@@ -24,6 +24,7 @@ use super::{
 use crate::{
     refresh::{Minter, OnDemand, Published},
     telemetry::metrics::Metrics,
+    validate::{ProjectId, Scope},
 };
 
 mod accounts;
@@ -47,7 +48,7 @@ pub(crate) struct Identity {
     /// The service account's email (also accepted in place of `default`).
     pub email: String,
     /// `project/project-id`, if known.
-    pub project_id: Option<String>,
+    pub project_id: Option<ProjectId>,
     /// `project/numeric-project-id`, once known: at start (a flag, the credential) or later,
     /// set once by the lookup `run` starts in the background.
     pub numeric_project_id: Arc<OnceLock<String>>,
@@ -83,9 +84,9 @@ pub(crate) struct MetadataState {
     /// The access token for the configured scopes.
     pub access: Published,
     /// Those scopes, in the order they were configured (for the listings).
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     /// The same as a set, built once: the token route compares requested scopes with it.
-    pub scope_set: BTreeSet<String>,
+    pub scope_set: BTreeSet<Scope>,
     /// `--subject`: on-demand tokens act as the same delegated user as the published one.
     pub subject: Option<String>,
     /// The ID tokens kept fresh.

@@ -10,7 +10,7 @@ use axum::{
 };
 
 use super::MetadataState;
-use crate::server::instance::text;
+use crate::{server::instance::text, validate::ProjectId};
 
 /// gcloud decides "not on GCE" from a 404 on `project/numeric-project-id` and caches that for
 /// 10 minutes; its check gives up after 3 s. A request during the start-up lookup waits for it
@@ -18,7 +18,7 @@ use crate::server::instance::text;
 pub(super) const NUMBER_LOOKUP_WAIT: Duration = Duration::from_millis(2500);
 
 pub(super) async fn project_id(State(state): State<Arc<MetadataState>>) -> Response {
-    optional(state.identity.project_id.as_deref())
+    optional(state.identity.project_id.as_ref().map(ProjectId::as_str))
 }
 
 pub(super) async fn numeric_project_id(State(state): State<Arc<MetadataState>>) -> Response {

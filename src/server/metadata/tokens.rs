@@ -24,6 +24,7 @@ use crate::{
     exchange::{AccessRequest, IdRequest},
     server::{kept::published, rendered::render},
     telemetry::metrics::RouteMetrics,
+    validate::Scope,
 };
 
 /// The default account's token path: answered by [`hot_token`] without routing.
@@ -70,13 +71,14 @@ pub(super) async fn token(
     if !known(&state, &account) {
         return undefined(&account);
     }
-    let wanted: BTreeSet<String> = query
+    // What a program asks for goes to Google as given (see `Scope`).
+    let wanted: BTreeSet<Scope> = query
         .scopes
         .iter()
         .flat_map(|s| s.split(','))
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(String::from)
+        .map(Scope::as_given)
         .collect();
     let default = wanted.is_empty() || wanted == state.scope_set;
     if default && let Some((body, _)) = fresh_default(&state) {
@@ -85,7 +87,7 @@ pub(super) async fn token(
     let token = if default {
         published(&state, &state.access).await
     } else {
-        let key = format!("access|{}", wanted.iter().cloned().collect::<Vec<_>>().join(" "));
+        let key = format!("access|{}", wanted.iter().map(Scope::as_str).collect::<Vec<_>>().join(" "));
         let request =
             AccessRequest { scopes: Some(wanted.into_iter().collect()), subject: state.subject.clone() };
         state.on_demand.get(&key, state.minter.access(&request)).await.map_err(refusal)

@@ -18,7 +18,7 @@ fn operator_settings_and_pod_annotations_shape_the_agent() {
         ca_key: "bundle.pem".into(),
         cluster_name: Some("prod-1".into()),
         cluster_location: Some("europe-west4".into()),
-        zone: Some("europe-west4-a".into()),
+        zone: crate::validate::Zone::parse("europe-west4-a").ok(),
         log_level: Some("warn,gcp_token_agent=debug".into()),
         log_format: Some(crate::telemetry::LogFormat::Json),
     };
@@ -89,7 +89,7 @@ fn every_generated_run_command_line_is_accepted_by_run() {
     let mut cluster = context(true);
     cluster.agent.cluster_name = Some("prod-1".to_owned());
     cluster.agent.cluster_location = Some("us-central1".to_owned());
-    cluster.agent.zone = Some("us-central1-f".to_owned());
+    cluster.agent.zone = crate::validate::Zone::parse("us-central1-f").ok();
     cluster.agent.log_level = Some("warn,gcp_token_agent=debug".to_owned());
     cluster.agent.log_format = Some(crate::telemetry::LogFormat::Json);
     let cases = [

@@ -5,10 +5,8 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::{
-    cli::Cli,
-    error::{Error, Result},
-};
+use super::Cli;
+use crate::error::{Error, Result};
 
 /// The completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell) -> String {

@@ -7,7 +7,7 @@ use crate::support;
 
 use std::{
     ffi::{OsStr, OsString},
-    path::Path,
+    path::{Path, PathBuf},
     process::Command,
 };
 
@@ -17,6 +17,20 @@ use support::{agent::Sandbox, apiserver::ApiServer, clients::Gcloud, emulator::E
 const EMAIL: &str = "gke@emulator-project.iam.gserviceaccount.com";
 const TARGET: &str = "cluster-admin@emulator-project.iam.gserviceaccount.com";
 const USER: &str = "dev@example.com";
+
+/// A key of the emulator's for `email`, in the sandbox.
+fn key_for(emulator: &Emulator, sandbox: &Sandbox, email: &str) -> PathBuf {
+    let key = sandbox.path("key.json");
+    emulator.add_service_account(email).write_to(&key).expect("write key");
+    key
+}
+
+/// A gcloud configuration directory in which the real gcloud activated `key`.
+fn activated(key: &Path) -> Gcloud {
+    let gcloud = Gcloud::new();
+    gcloud.ok(&["auth", "activate-service-account", "--key-file", key.to_str().expect("utf8")], &[]);
+    gcloud
+}
 
 /// gcloud's kubeconfig for a cluster, with the plugin's args as the test gives them.
 fn gcloud_kubeconfig(sandbox: &Sandbox, server: &ApiServer, args: &[&str]) -> String {
@@ -93,8 +107,7 @@ fn kubectl_works_unchanged_with_a_gcloud_kubeconfig_through_the_plugins_name() {
     let emulator = Emulator::start();
     let server = ApiServer::start();
     let sandbox = Sandbox::new();
-    let key = sandbox.path("key.json");
-    emulator.add_service_account(EMAIL).write_to(&key).expect("write key");
+    let key = key_for(&emulator, &sandbox, EMAIL);
     let config = gcloud_kubeconfig(&sandbox, &server, &["--use_application_default_credentials"]);
     let output = kubectl(&sandbox, &config, &[("GOOGLE_APPLICATION_CREDENTIALS", key.as_os_str())]);
     assert_through_as(&output, &server, &emulator, EMAIL);
@@ -106,10 +119,8 @@ fn kubectl_uses_the_service_account_the_real_gcloud_activated_without_gcloud_on_
     let emulator = Emulator::start();
     let server = ApiServer::start();
     let sandbox = Sandbox::new();
-    let key = sandbox.path("key.json");
-    emulator.add_service_account(EMAIL).write_to(&key).expect("write key");
-    let gcloud = Gcloud::new();
-    gcloud.ok(&["auth", "activate-service-account", "--key-file", key.to_str().expect("utf8")], &[]);
+    let key = key_for(&emulator, &sandbox, EMAIL);
+    let gcloud = activated(&key);
     std::fs::remove_file(&key).expect("only gcloud's copy is left");
     let config = gcloud_kubeconfig(&sandbox, &server, &[]);
     let output = kubectl(&sandbox, &config, &[("CLOUDSDK_CONFIG", gcloud.config_dir().as_os_str())]);
@@ -147,12 +158,10 @@ fn gclouds_impersonation_flag_in_the_kubeconfig_is_honoured() {
     let emulator = Emulator::start();
     let server = ApiServer::start();
     let sandbox = Sandbox::new();
-    let key = sandbox.path("key.json");
-    emulator.add_service_account(EMAIL).write_to(&key).expect("write key");
+    let key = key_for(&emulator, &sandbox, EMAIL);
     emulator.add_service_account(TARGET);
     emulator.grant_token_creator(TARGET, EMAIL);
-    let gcloud = Gcloud::new();
-    gcloud.ok(&["auth", "activate-service-account", "--key-file", key.to_str().expect("utf8")], &[]);
+    let gcloud = activated(&key);
     // As `get-credentials` writes it when auth/impersonate_service_account is set.
     let flag = format!("--impersonate_service_account={TARGET}");
     let config = gcloud_kubeconfig(&sandbox, &server, &[&flag]);
@@ -168,8 +177,7 @@ fn with_no_active_gcloud_account_kubectl_shows_how_to_log_in_or_use_adc() {
     let emulator = Emulator::start();
     let server = ApiServer::start();
     let sandbox = Sandbox::new();
-    let key = sandbox.path("key.json");
-    emulator.add_service_account(EMAIL).write_to(&key).expect("write key");
+    let key = key_for(&emulator, &sandbox, EMAIL);
     let config = gcloud_kubeconfig(&sandbox, &server, &[]);
     // An ADC key is there, but without the flag the plugin does not use it.
     let output = kubectl(&sandbox, &config, &[("GOOGLE_APPLICATION_CREDENTIALS", key.as_os_str())]);
@@ -189,10 +197,8 @@ fn an_active_account_without_gclouds_adc_copy_is_named_with_the_file_and_the_fix
     let emulator = Emulator::start();
     let server = ApiServer::start();
     let sandbox = Sandbox::new();
-    let key = sandbox.path("key.json");
-    emulator.add_service_account(EMAIL).write_to(&key).expect("write key");
-    let gcloud = Gcloud::new();
-    gcloud.ok(&["auth", "activate-service-account", "--key-file", key.to_str().expect("utf8")], &[]);
+    let key = key_for(&emulator, &sandbox, EMAIL);
+    let gcloud = activated(&key);
     let adc = gcloud.config_dir().join("legacy_credentials").join(EMAIL).join("adc.json");
     std::fs::remove_file(&adc).expect("gcloud wrote the ADC copy");
     let calls = emulator.calls("token");

@@ -11,6 +11,7 @@ mod code_grant;
 mod consent;
 mod faults;
 mod form;
+mod gate;
 mod iam;
 mod iam_body;
 mod issue;
@@ -34,6 +35,7 @@ use serde_json::{Value, json};
 // Re-exports are for consumers; each test crate uses only some of them.
 #[allow(unused_imports)]
 pub use consent::DEFAULT_CONSENTING_USER;
+pub use gate::Gate;
 #[allow(unused_imports)]
 pub use keys::{ID_TOKEN_KID, KeyFile, write_private_json};
 #[allow(unused_imports)]
@@ -210,6 +212,14 @@ impl Emulator {
     /// "emulated failure", however many arrive; queued faults wait for its end.
     pub fn set_outage(&self, status: Option<u16>) {
         self.shared.lock().outage = status;
+    }
+
+    /// Holds every request to `path` (e.g. "/computeMetadata/v1/project/project-id"), before
+    /// it is counted, until the returned gate is opened or dropped.
+    pub fn hold(&self, path: &str) -> Gate {
+        let (gate, waiting) = Gate::new();
+        self.shared.lock().held.insert(path.to_string(), waiting);
+        gate
     }
 
     /// Faults queued but not yet consumed, on every queue.

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use super::faults::{Faulted, apply_fault, take_fault};
 use super::killable::{Kill, KillableListener};
 use super::state::{Recorded, Shared};
-use super::{authorize, form, iam, metadata, resource_manager, sts, token};
+use super::{authorize, form, gate, iam, metadata, resource_manager, sts, token};
 
 /// Serves the emulator on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -72,6 +72,7 @@ async fn dispatch(
     if let Some(Ok(params)) = consent_params.map(form::decode_form) {
         rec.form = params;
     }
+    gate::pass(&shared, parts.uri.path()).await;
     let mut response = match apply_fault(take_fault(&shared, route), route).await {
         Faulted::Proceed => route_request(&shared, route, &parts, parsed_form, &body),
         Faulted::Answer(response) => response,

@@ -212,6 +212,8 @@ pub struct State {
     /// While set, every request to a route of [`FAULT_ROUTES`] answers this status (an
     /// outage), before any queued fault.
     pub outage: Option<u16>,
+    /// Paths whose requests wait until the test opens the gate ([`super::Emulator::hold`]).
+    pub held: HashMap<String, tokio::sync::watch::Receiver<bool>>,
     /// Trusted OIDC issuers, workload providers and STS clients.
     pub federation: Federation,
     /// Who may mint tokens for which service account.
@@ -249,6 +251,7 @@ impl State {
             faults: VecDeque::new(),
             route_faults: HashMap::new(),
             outage: None,
+            held: HashMap::new(),
             federation: Federation::default(),
             iam: IamPolicy::default(),
             calls: COUNTED_ROUTES.iter().map(|r| (*r, 0)).collect(),

@@ -19,7 +19,7 @@ use crate::{
 
 mod identity;
 
-use identity::{identity, instance, look_up_project_number};
+use identity::{instance, universe};
 
 /// Runs the sidecar until SIGTERM/SIGINT (or, with `--oneshot`, until the files are written).
 pub async fn run(config: RunConfig, env: Env) -> Result<()> {
@@ -75,14 +75,11 @@ pub async fn run(config: RunConfig, env: Env) -> Result<()> {
         gate: None,
         health: face.health(),
     };
-    // Probes answer while the identity is resolved (with --source metadata it asks the
-    // upstream metadata server, which may be slow to answer at start).
     face.serve_admin(admin::router(admin_state), "admin listener");
-    let mut identity = identity(&loaded, &config, &http).await;
-    if identity.numeric_project_id.get().is_none() && config.listen.is_some() {
-        identity.numeric_lookup = look_up_project_number(&config, &identity, &tokens.access.clone(), &http);
-    }
-    let mut metadata_state = metadata_state(&config, &tokens, minter, identity, &metrics);
+    // Served at once: with --source metadata the identity comes later (see `identity::start`).
+    let identity = identity::start(&loaded, &config, &http, &tokens.access).await;
+    let facts = (identity, universe(&loaded));
+    let mut metadata_state = metadata_state(&config, &tokens, minter, facts, &metrics);
     metadata_state.nudge = Some(asks_tx);
     face.serve(Limits::METADATA, None, metadata::site(metadata_state), "metadata API");
     face.drain().await
@@ -228,12 +225,13 @@ async fn oneshot(config: &RunConfig, minter: &Minter, metrics: &Metrics) -> Resu
     }
 }
 
-/// What the metadata API answers from: the owners' channels, the minter, identity facts.
+/// What the metadata API answers from: the owners' channels, the minter, identity facts and
+/// the universe domain.
 fn metadata_state(
     config: &RunConfig,
     tokens: &Tokens,
     minter: Minter,
-    identity: metadata::Identity,
+    (identity, universe_domain): (metadata::IdentityCell, String),
     metrics: &Metrics,
 ) -> metadata::MetadataState {
     metadata::MetadataState {
@@ -245,6 +243,7 @@ fn metadata_state(
         minter,
         on_demand: OnDemand::new(metrics.clone()),
         identity,
+        universe_domain,
         instance: instance(config),
         metrics: metrics.clone(),
         listen: config.listen.map(|a| a.ip()),

@@ -144,8 +144,9 @@ impl MetadataApi {
                 project_id: Some(crate::validate::ProjectId::as_given("my-project")),
                 numeric_project_id: metadata::project_number(None),
                 numeric_lookup: None,
-                universe_domain: credentials::service_account::DEFAULT_UNIVERSE.to_owned(),
-            },
+            }
+            .into(),
+            universe_domain: credentials::service_account::DEFAULT_UNIVERSE.to_owned(),
             instance: crate::server::instance::Instance {
                 zone: crate::validate::Zone::parse("us-central1-a").ok(),
                 region: Some("us-central1".to_owned()),

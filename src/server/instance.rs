@@ -13,7 +13,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use super::metadata::{DirQuery, MetadataState};
+use super::metadata::{DirQuery, Identity, MetadataState};
 use crate::validate::{ProjectId, Zone};
 
 /// What the API says about the instance; `None` (or no attributes) answers 404.
@@ -50,19 +50,18 @@ fn recursive(query: &DirQuery) -> bool {
 /// `projects/PROJECT/KIND/NAME`: the numeric project id as GCE reports it; while it is not
 /// known (it may be looked up at start), the project id, so clients that take the last path
 /// segment (gcloud, Go, Python) still get the zone.
-fn qualified(state: &MetadataState, kind: &str, name: &str) -> Option<String> {
-    let identity = &state.identity;
+fn qualified(identity: &Identity, kind: &str, name: &str) -> Option<String> {
     let project = identity.numeric_project_id.get().map(String::as_str);
     let project = project.or(identity.project_id.as_ref().map(ProjectId::as_str))?;
     Some(format!("projects/{project}/{kind}/{name}"))
 }
 
-fn zone(state: &MetadataState) -> Option<String> {
-    qualified(state, "zones", state.instance.zone.as_ref()?.as_str())
+fn zone(state: &MetadataState, identity: &Identity) -> Option<String> {
+    qualified(identity, "zones", state.instance.zone.as_ref()?.as_str())
 }
 
-fn region(state: &MetadataState) -> Option<String> {
-    qualified(state, "regions", state.instance.region.as_deref()?)
+fn region(state: &MetadataState, identity: &Identity) -> Option<String> {
+    qualified(identity, "regions", state.instance.region.as_deref()?)
 }
 
 /// `instance/` (and `instance`, which Node probes): the entries that answer, or with
@@ -71,8 +70,13 @@ pub(super) async fn directory(
     State(state): State<Arc<MetadataState>>,
     Query(query): Query<DirQuery>,
 ) -> Response {
+    // The zone and region are listed only when the project is known.
+    let identity = match state.identity.wait().await {
+        Ok(identity) => identity,
+        Err(not_yet) => return not_yet,
+    };
     if recursive(&query) {
-        return Json(instance_json(&state)).into_response();
+        return Json(instance_json(&state, &identity)).into_response();
     }
     let instance = &state.instance;
     let entries = [
@@ -80,9 +84,9 @@ pub(super) async fn directory(
         ("hostname", instance.hostname.is_some()),
         ("id", instance.id.is_some()),
         ("name", instance.name.is_some()),
-        ("region", region(&state).is_some()),
+        ("region", region(&state, &identity).is_some()),
         ("service-accounts/", true),
-        ("zone", zone(&state).is_some()),
+        ("zone", zone(&state, &identity).is_some()),
     ];
     let listing = entries.iter().filter(|(_, shown)| *shown).fold(String::new(), |mut out, (entry, _)| {
         let _ = writeln!(out, "{entry}");
@@ -93,7 +97,7 @@ pub(super) async fn directory(
 
 /// Everything under `instance/` as GCE's `?recursive=true` has it: camelCase keys, the id a
 /// number, service accounts keyed by alias and email.
-fn instance_json(state: &MetadataState) -> Value {
+fn instance_json(state: &MetadataState, identity: &Identity) -> Value {
     let instance = &state.instance;
     let mut out = Map::new();
     out.insert("attributes".to_owned(), json!(instance.attributes));
@@ -105,14 +109,18 @@ fn instance_json(state: &MetadataState) -> Value {
     optional("hostname", instance.hostname.as_ref().map(|h| json!(h)));
     optional("id", instance.id.map(|id| json!(id)));
     optional("name", instance.name.as_ref().map(|n| json!(n)));
-    optional("region", region(state).map(Value::String));
-    optional("zone", zone(state).map(Value::String));
-    out.insert("serviceAccounts".to_owned(), super::metadata::accounts_json(state));
+    optional("region", region(state, identity).map(Value::String));
+    optional("zone", zone(state, identity).map(Value::String));
+    out.insert("serviceAccounts".to_owned(), super::metadata::accounts_json(state, identity));
     Value::Object(out)
 }
 
 pub(super) async fn zone_route(State(state): State<Arc<MetadataState>>) -> Response {
-    match zone(&state) {
+    let identity = match state.identity.wait().await {
+        Ok(identity) => identity,
+        Err(not_yet) => return not_yet,
+    };
+    match zone(&state, &identity) {
         Some(zone) => text(zone),
         None if state.instance.zone.is_some() => {
             undefined("the project", "--project-id or --numeric-project-id")
@@ -122,7 +130,11 @@ pub(super) async fn zone_route(State(state): State<Arc<MetadataState>>) -> Respo
 }
 
 pub(super) async fn region_route(State(state): State<Arc<MetadataState>>) -> Response {
-    match region(&state) {
+    let identity = match state.identity.wait().await {
+        Ok(identity) => identity,
+        Err(not_yet) => return not_yet,
+    };
+    match region(&state, &identity) {
         Some(region) => text(region),
         None if state.instance.region.is_some() => {
             undefined("the project", "--project-id or --numeric-project-id")
@@ -227,8 +239,9 @@ mod tests {
                 project_id: project_id.map(crate::validate::ProjectId::as_given),
                 numeric_project_id: number,
                 numeric_lookup: None,
-                universe_domain: "googleapis.com".to_owned(),
-            },
+            }
+            .into(),
+            universe_domain: "googleapis.com".to_owned(),
             instance,
             metrics,
             listen: None,

@@ -126,8 +126,9 @@ mod tests {
                 project_id: None,
                 numeric_project_id: super::super::metadata::project_number(None),
                 numeric_lookup: None,
-                universe_domain: "googleapis.com".to_owned(),
-            },
+            }
+            .into(),
+            universe_domain: "googleapis.com".to_owned(),
             instance: Instance::default(),
             metrics,
             listen: None,

@@ -401,3 +401,40 @@ fn an_upstream_metadata_server_s_malformed_names_are_not_passed_on() {
     assert_eq!(email.body.trim(), "vm@emulator-project.iam.gserviceaccount.com");
     assert!(!agent.logs().contains("X-Injected"), "{}", agent.logs());
 }
+
+#[test]
+fn a_slow_upstream_identity_holds_no_token_request_and_the_email_answers_once_it_is_there() {
+    let emulator = Emulator::start();
+    emulator.set_metadata_account("vm@slow-project.iam.gserviceaccount.com", "slow-project", 42);
+    // The agent asks the upstream for the email first: held, the identity cannot be known.
+    let upstream_email = emulator.hold(&format!("{SA}/default/email"));
+    let mut sandbox = Sandbox::new();
+    sandbox.env("GCE_METADATA_HOST", emulator.metadata_host());
+    let agent = RunningAgent::start(&sandbox, &["--source", "metadata"]);
+    let asked = || upstream_email.held() == 1;
+    agent.wait_until(Duration::from_secs(20), "the upstream identity call", asked);
+    let token = agent.metadata_get(&format!("{SA}/default/token"));
+    assert_eq!(token.status, 200, "{}", token.body);
+    assert!(token.body.contains("access_token"), "{}", token.body);
+    let id = agent.metadata_get(&format!("{SA}/default/identity?audience=https://svc.example.com"));
+    assert_eq!(id.status, 200, "{}", id.body);
+    // The email waits a moment for the identity, then says why it cannot answer rather than hang.
+    let early = agent.metadata_get(&format!("{SA}/default/email"));
+    assert_eq!(early.status, 503, "{}", early.body);
+    assert!(early.body.contains("upstream metadata server"), "{}", early.body);
+    let project = agent.metadata_get("/computeMetadata/v1/project/project-id");
+    assert_eq!(project.status, 503, "{}", project.body);
+    assert_eq!(upstream_email.held(), 1, "every answer came while the upstream call was held");
+    upstream_email.open();
+    let mut email = None;
+    agent.wait_until(Duration::from_secs(20), "the email", || {
+        let answer = agent.metadata_get(&format!("{SA}/default/email"));
+        let known = answer.status == 200;
+        email = Some(answer);
+        known
+    });
+    let email = email.expect("an answer");
+    assert_eq!(email.body.trim(), "vm@slow-project.iam.gserviceaccount.com");
+    let project = agent.metadata_get("/computeMetadata/v1/project/project-id");
+    assert_eq!((project.status, project.body.trim()), (200, "slow-project"), "{}", project.body);
+}

@@ -1,6 +1,8 @@
 //! Who `run` says it is and where it runs: the identity facts and instance facts its metadata
 //! API answers with, and the project-number lookup.
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
 use crate::{
@@ -12,18 +14,55 @@ use crate::{
     validate::ProjectId,
 };
 
+/// The identity the metadata API answers with, and the numeric-project-id lookup when it is
+/// needed. With `--source metadata` the facts come from the upstream metadata server, which
+/// may be slow at start (up to its timeouts): they are asked in the background, so the API
+/// serves at once and only the routes that answer with a fact wait for them, briefly. From a
+/// credential they are known at once.
+pub(super) async fn start(
+    loaded: &Loaded,
+    config: &RunConfig,
+    http: &Http,
+    access: &Published,
+) -> metadata::IdentityCell {
+    let (sender, cell) = metadata::IdentityCell::later();
+    let upstream = matches!(loaded.source, Source::Metadata(_));
+    let (loaded, config, http, access) = (loaded.clone(), config.clone(), http.clone(), access.clone());
+    let resolve = async move {
+        let mut identity = identity(&loaded, &config, &http).await;
+        if identity.numeric_project_id.get().is_none() && config.listen.is_some() {
+            let universe = universe(&loaded);
+            identity.numeric_lookup = look_up_project_number(&config, &identity, &universe, &access, &http);
+        }
+        let _ = sender.send(Some(Arc::new(identity)));
+    };
+    if upstream {
+        tokio::spawn(resolve);
+    } else {
+        resolve.await;
+    }
+    cell
+}
+
+/// `universe/universe-domain`: the credential's.
+pub(super) fn universe(loaded: &Loaded) -> String {
+    match &loaded.source {
+        Source::ServiceAccount(key) => key.universe_domain.clone(),
+        Source::ExternalAccount(account) => account.universe_domain.clone(),
+        _ => crate::credentials::service_account::DEFAULT_UNIVERSE.to_owned(),
+    }
+}
+
 /// What the metadata API says about who we are.
-pub(super) async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata::Identity {
+async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -> metadata::Identity {
     let mut facts = Facts {
         email: "default".to_owned(),
         project_id: config.project_id.clone(),
         numeric_project_id: config.numeric_project_id.clone(),
-        universe_domain: crate::credentials::service_account::DEFAULT_UNIVERSE.to_owned(),
     };
     match &loaded.source {
         Source::ServiceAccount(key) => {
             facts.email = key.client_email.clone();
-            facts.universe_domain = key.universe_domain.clone();
             facts.project_id = facts.project_id.or(key.project_id.clone());
         }
         Source::Impersonated(imp) => facts.email = imp.target.email.clone(),
@@ -31,7 +70,6 @@ pub(super) async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -
             if let Some(target) = &account.impersonation {
                 facts.email = target.email.clone();
             }
-            facts.universe_domain = account.universe_domain.clone();
             facts.numeric_project_id = facts.numeric_project_id.or_else(|| project_number(&account.audience));
         }
         Source::AuthorizedUser(user) => facts.project_id = facts.project_id.or(user.quota_project_id.clone()),
@@ -56,7 +94,6 @@ pub(super) async fn identity(loaded: &Loaded, config: &RunConfig, http: &Http) -
         project_id: facts.project_id,
         numeric_project_id: metadata::project_number(facts.numeric_project_id),
         numeric_lookup: None,
-        universe_domain: facts.universe_domain,
     }
 }
 
@@ -65,7 +102,6 @@ struct Facts {
     email: String,
     project_id: Option<ProjectId>,
     numeric_project_id: Option<String>,
-    universe_domain: String,
 }
 
 /// gcloud takes a metadata server for one only when `project/numeric-project-id` answers, so
@@ -73,9 +109,10 @@ struct Facts {
 /// background (readiness and tokens never wait for it), with the agent's own access token:
 /// Resource Manager's `projects.get`. A failure is one warning saying what to do; a transient
 /// one is retried once, never in a loop.
-pub(super) fn look_up_project_number(
+fn look_up_project_number(
     config: &RunConfig,
     identity: &metadata::Identity,
+    universe: &str,
     access: &Published,
     http: &Http,
 ) -> Option<watch::Receiver<bool>> {
@@ -91,7 +128,7 @@ pub(super) fn look_up_project_number(
     let endpoint = config
         .resource_manager_endpoint
         .clone()
-        .unwrap_or_else(|| exchange::resource_manager::default_endpoint(&identity.universe_domain));
+        .unwrap_or_else(|| exchange::resource_manager::default_endpoint(universe));
     let (cell, mut tokens, http) = (identity.numeric_project_id.clone(), access.tokens.clone(), http.clone());
     tokio::spawn(async move {
         let _running = running;

@@ -11,27 +11,32 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{DirQuery, MetadataState};
+use super::{DirQuery, Identity, MetadataState};
 use crate::{server::instance::text, validate::Scope};
 
 pub(super) async fn accounts(
     State(state): State<Arc<MetadataState>>,
     Query(query): Query<DirQuery>,
 ) -> Response {
+    let identity = match state.identity.wait().await {
+        Ok(identity) => identity,
+        Err(not_yet) => return not_yet,
+    };
     if query.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true")) {
-        return Json(accounts_json(&state)).into_response();
+        return Json(accounts_json(&state, &identity)).into_response();
     }
-    text(format!("default/\n{}/\n", state.identity.email))
+    text(format!("default/\n{}/\n", identity.email))
 }
 
 /// One account as `service-accounts/ACCOUNT/?recursive=true` describes it.
-fn account_json(state: &MetadataState) -> Value {
-    json!({ "aliases": ["default"], "email": state.identity.email, "scopes": state.scopes })
+fn account_json(state: &MetadataState, identity: &Identity) -> Value {
+    json!({ "aliases": ["default"], "email": identity.email, "scopes": state.scopes })
 }
 
 /// `service-accounts/?recursive=true`: the account under its alias and its email, as GCE.
-pub(in crate::server) fn accounts_json(state: &MetadataState) -> Value {
-    json!({ "default": account_json(state), state.identity.email.as_str(): account_json(state) })
+pub(in crate::server) fn accounts_json(state: &MetadataState, identity: &Identity) -> Value {
+    let account = account_json(state, identity);
+    json!({ "default": account.clone(), identity.email.as_str(): account })
 }
 
 pub(super) async fn account_dir(
@@ -39,25 +44,31 @@ pub(super) async fn account_dir(
     Path(account): Path<String>,
     Query(query): Query<DirQuery>,
 ) -> Response {
-    if !known(&state, &account) {
-        return undefined(&account);
+    if let Err(refused) = known(&state, &account).await {
+        return refused;
     }
     if query.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true")) {
-        return Json(account_json(&state)).into_response();
+        return match state.identity.wait().await {
+            Ok(identity) => Json(account_json(&state, &identity)).into_response(),
+            Err(not_yet) => not_yet,
+        };
     }
     text("aliases\nemail\nidentity\nscopes\ntoken\n")
 }
 
 pub(super) async fn email(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
-    if !known(&state, &account) {
-        return undefined(&account);
+    if let Err(refused) = known(&state, &account).await {
+        return refused;
     }
-    text(state.identity.email.clone())
+    match state.identity.wait().await {
+        Ok(identity) => text(identity.email.clone()),
+        Err(not_yet) => not_yet,
+    }
 }
 
 pub(super) async fn scopes(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
-    if !known(&state, &account) {
-        return undefined(&account);
+    if let Err(refused) = known(&state, &account).await {
+        return refused;
     }
     text(format!("{}\n", Scope::joined(&state.scopes, "\n")))
 }
@@ -66,18 +77,24 @@ pub(super) async fn aliases(
     State(state): State<Arc<MetadataState>>,
     Path(account): Path<String>,
 ) -> Response {
-    if !known(&state, &account) {
-        return undefined(&account);
+    if let Err(refused) = known(&state, &account).await {
+        return refused;
     }
     text("default\n")
 }
 
-/// `default` and the account's email name the one account the agent serves.
-pub(super) fn known(state: &MetadataState, account: &str) -> bool {
-    account == "default" || account == state.identity.email
+/// `default` and the account's email name the one account the agent serves. `default` is
+/// known at once (the token routes never wait for the identity); an email is checked once the
+/// identity is (see [`IdentityCell::wait`](super::IdentityCell::wait)).
+pub(super) async fn known(state: &MetadataState, account: &str) -> Result<(), Response> {
+    if account == "default" {
+        return Ok(());
+    }
+    let identity = state.identity.wait().await?;
+    if account == identity.email { Ok(()) } else { Err(undefined(account)) }
 }
 
-pub(super) fn undefined(account: &str) -> Response {
+fn undefined(account: &str) -> Response {
     let account = crate::scrub::escape(account);
     (StatusCode::NOT_FOUND, format!("service account \"{account}\" is not defined\n")).into_response()
 }

@@ -4,13 +4,14 @@
 //! on demand and cached.
 //!
 //! This file holds the state and the router; `guard` the rules every request passes,
-//! `accounts` and `tokens` the service-account routes, `project` the project and universe
-//! routes (the `instance/` routes are in `server::instance`).
+//! `facts` the identity facts (which may arrive after the API serves), `accounts` and `tokens`
+//! the service-account routes, `project` the project and universe routes (the `instance/`
+//! routes are in `server::instance`).
 
 use std::{
     collections::BTreeSet,
     net::IpAddr,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -24,15 +25,17 @@ use super::{
 use crate::{
     refresh::{Minter, OnDemand, Published},
     telemetry::metrics::Metrics,
-    validate::{ProjectId, Scope},
+    validate::Scope,
 };
 
 mod accounts;
+mod facts;
 pub(crate) mod guard;
 mod project;
 mod tokens;
 
 pub(super) use accounts::accounts_json;
+pub(crate) use facts::{Identity, IdentityCell, project_number};
 use {
     accounts::{account_dir, accounts, aliases, email, scopes},
     guard::guard,
@@ -41,33 +44,6 @@ use {
 };
 
 const V1: &str = "/computeMetadata/v1";
-
-/// The identity facts the API reports.
-#[derive(Debug, Clone)]
-pub(crate) struct Identity {
-    /// The service account's email (also accepted in place of `default`).
-    pub email: String,
-    /// `project/project-id`, if known.
-    pub project_id: Option<ProjectId>,
-    /// `project/numeric-project-id`, once known: at start (a flag, the credential) or later,
-    /// set once by the lookup `run` starts in the background.
-    pub numeric_project_id: Arc<OnceLock<String>>,
-    /// True while that lookup runs: the route waits for it a moment (see
-    /// [`NUMBER_LOOKUP_WAIT`](project::NUMBER_LOOKUP_WAIT)) rather than answer 404, which
-    /// gcloud would cache.
-    pub numeric_lookup: Option<tokio::sync::watch::Receiver<bool>>,
-    /// `universe/universe-domain`.
-    pub universe_domain: String,
-}
-
-/// A numeric project id cell, set now when the number is known.
-pub(crate) fn project_number(known: Option<String>) -> Arc<OnceLock<String>> {
-    let cell = OnceLock::new();
-    if let Some(number) = known {
-        let _ = cell.set(number);
-    }
-    Arc::new(cell)
-}
 
 /// An ID token the agent keeps fresh, served when its audience and format are asked for.
 #[derive(Debug, Clone)]
@@ -94,8 +70,10 @@ pub(crate) struct MetadataState {
     /// For other scopes and audiences.
     pub minter: Minter,
     pub on_demand: OnDemand,
-    /// Identity facts.
-    pub identity: Identity,
+    /// Identity facts, maybe still being worked out (only routes answering with them wait).
+    pub identity: IdentityCell,
+    /// `universe/universe-domain`: from the credential, known at start.
+    pub universe_domain: String,
     /// Zone, name, attributes and the like.
     pub instance: Instance,
     pub metrics: Metrics,

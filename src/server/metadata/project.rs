@@ -1,5 +1,5 @@
 //! The `project/` and `universe/` routes: project id, numeric project id (waiting briefly for
-//! the start-up lookup) and universe domain.
+//! the start-up lookup) and universe domain (known from the start: it never waits).
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,11 +18,17 @@ use crate::{server::instance::text, validate::ProjectId};
 pub(super) const NUMBER_LOOKUP_WAIT: Duration = Duration::from_millis(2500);
 
 pub(super) async fn project_id(State(state): State<Arc<MetadataState>>) -> Response {
-    optional(state.identity.project_id.as_ref().map(ProjectId::as_str))
+    match state.identity.wait().await {
+        Ok(identity) => optional(identity.project_id.as_ref().map(ProjectId::as_str)),
+        Err(not_yet) => not_yet,
+    }
 }
 
 pub(super) async fn numeric_project_id(State(state): State<Arc<MetadataState>>) -> Response {
-    let identity = &state.identity;
+    let identity = match state.identity.wait().await {
+        Ok(identity) => identity,
+        Err(not_yet) => return not_yet,
+    };
     if let (None, Some(pending)) = (identity.numeric_project_id.get(), &identity.numeric_lookup) {
         let mut pending = pending.clone();
         let _ = tokio::time::timeout(NUMBER_LOOKUP_WAIT, pending.wait_for(|running| !*running)).await;
@@ -31,7 +37,7 @@ pub(super) async fn numeric_project_id(State(state): State<Arc<MetadataState>>) 
 }
 
 pub(super) async fn universe(State(state): State<Arc<MetadataState>>) -> Response {
-    text(state.identity.universe_domain.clone())
+    text(state.universe_domain.clone())
 }
 
 fn optional(value: Option<&str>) -> Response {

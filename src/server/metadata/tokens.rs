@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::{
     MetadataState,
-    accounts::{known, undefined},
+    accounts::known,
     guard::{forbidden, mark},
 };
 use crate::{
@@ -68,8 +68,8 @@ pub(super) async fn token(
     Path(account): Path<String>,
     Query(query): Query<TokenQuery>,
 ) -> Response {
-    if !known(&state, &account) {
-        return undefined(&account);
+    if let Err(refused) = known(&state, &account).await {
+        return refused;
     }
     // What a program asks for goes to Google as given (see `Scope`).
     let wanted: BTreeSet<Scope> = query
@@ -133,8 +133,8 @@ pub(super) async fn identity(
     Path(account): Path<String>,
     Query(query): Query<IdentityQuery>,
 ) -> Response {
-    if !known(&state, &account) {
-        return undefined(&account);
+    if let Err(refused) = known(&state, &account).await {
+        return refused;
     }
     let Some(audience) = query.audience.filter(|a| !a.is_empty()) else {
         return (StatusCode::BAD_REQUEST, "non-empty audience parameter required\n").into_response();

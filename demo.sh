@@ -36,7 +36,7 @@ mkdir -p "$work/out"
 ls -l "$work/out"
 
 step "run: the sidecar, serving the GCE metadata API on loopback"
-"$agent" run --log-level warn --credentials "$work/key.json" --output-dir "$work/out" \
+"$agent" run --log-level warn --credentials "$work/key.json" --output-dir "$work/out" --numeric-project-id 123456789012 \
   --listen 127.0.0.1:18989 --admin-listen 127.0.0.1:18990 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18990/readyz >/dev/null && break; sleep 0.05; done
@@ -46,6 +46,9 @@ echo "\$ curl http://127.0.0.1:18990/readyz"
 curl -s http://127.0.0.1:18990/readyz
 echo "\$ curl -s http://127.0.0.1:18990/metrics | grep refresh_total"
 curl -s http://127.0.0.1:18990/metrics | grep '^gcp_token_agent_refresh_total'
+
+step "doctor: the set-up checked, one line per finding (here also the running agent and its files)"
+GCE_METADATA_HOST=127.0.0.1:18989 "$agent" doctor --credentials "$work/key.json" --token-dir "$work/out"
 step "Docker credential helper: configure-docker, then what Docker asks and gets"
 export DOCKER_CONFIG="$work/docker" GOOGLE_APPLICATION_CREDENTIALS="$work/key.json"
 mkdir -p "$work/bin"

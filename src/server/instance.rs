@@ -43,10 +43,6 @@ fn undefined(what: &str, flag: &str) -> Response {
     (StatusCode::NOT_FOUND, format!("{what} is not defined; set {flag}\n")).into_response()
 }
 
-fn recursive(query: &DirQuery) -> bool {
-    query.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true"))
-}
-
 /// `projects/PROJECT/KIND/NAME`: the numeric project id as GCE reports it; while it is not
 /// known (it may be looked up at start), the project id, so clients that take the last path
 /// segment (gcloud, Go, Python) still get the zone.
@@ -75,7 +71,7 @@ pub(super) async fn directory(
         Ok(identity) => identity,
         Err(not_yet) => return not_yet,
     };
-    if recursive(&query) {
+    if query.is_recursive() {
         return Json(instance_json(&state, &identity)).into_response();
     }
     let instance = &state.instance;
@@ -169,7 +165,7 @@ pub(super) async fn attributes(
     Query(query): Query<DirQuery>,
 ) -> Response {
     let attributes = &state.instance.attributes;
-    if recursive(&query) {
+    if query.is_recursive() {
         return Json(json!(attributes)).into_response();
     }
     text(attributes.keys().fold(String::new(), |mut out, key| {

@@ -22,7 +22,7 @@ pub(super) async fn accounts(
         Ok(identity) => identity,
         Err(not_yet) => return not_yet,
     };
-    if query.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true")) {
+    if query.is_recursive() {
         return Json(accounts_json(&state, &identity)).into_response();
     }
     text(format!("default/\n{}/\n", identity.email))
@@ -47,7 +47,7 @@ pub(super) async fn account_dir(
     if let Err(refused) = known(&state, &account).await {
         return refused;
     }
-    if query.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true")) {
+    if query.is_recursive() {
         return match state.identity.wait().await {
             Ok(identity) => Json(account_json(&state, &identity)).into_response(),
             Err(not_yet) => not_yet,

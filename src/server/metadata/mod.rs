@@ -140,5 +140,12 @@ fn routes(state: Arc<MetadataState>) -> Router {
 /// `?recursive=true` on a directory.
 #[derive(Deserialize)]
 pub(super) struct DirQuery {
-    pub(super) recursive: Option<String>,
+    recursive: Option<String>,
+}
+
+impl DirQuery {
+    /// Whether the whole directory is asked for, as one JSON object.
+    pub(super) fn is_recursive(&self) -> bool {
+        self.recursive.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("true"))
+    }
 }

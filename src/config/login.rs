@@ -5,15 +5,12 @@ use std::{path::PathBuf, time::Duration};
 use crate::{
     cli::LoginArgs,
     error::Error,
+    exchange::CLOUD_PLATFORM,
     validate::{ProjectId, Scope},
 };
 
 /// What `login` asks for by default: what `gcloud auth application-default login` asks for.
-pub(crate) const DEFAULT_SCOPES: [&str; 3] = [
-    "openid",
-    "https://www.googleapis.com/auth/userinfo.email",
-    "https://www.googleapis.com/auth/cloud-platform",
-];
+pub(crate) const DEFAULT_SCOPES: [&str; 3] = ["openid", super::exec::USERINFO_EMAIL, CLOUD_PLATFORM];
 
 /// `login`'s settings. The files and the port are checked when the flow uses them.
 #[derive(Debug, Clone)]

@@ -126,21 +126,27 @@ use run::parse_listen;
 pub(crate) use run::{IdTokenSpec, parse_id_tokens};
 pub(crate) use source::{AccessConfig, SourceConfig, selection};
 
-pub(crate) use opt_in::OptIn;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use opt_in::OptInStyle;
 pub use opt_in::ProbeConfig;
+pub(crate) use opt_in::{OptIn, SETTINGS_PREFIX};
 pub use webhook::WebhookConfig;
 pub(crate) use webhook::{AgentSettings, AutoTlsSettings, Sidecars, Tls};
 
 /// `--log-level` and `--log-format` as telemetry takes them.
 impl From<&LogArgs> for LogSettings {
     fn from(args: &LogArgs) -> Self {
-        let format = match args.log_format {
-            LogFormat::Text => telemetry::LogFormat::Text,
-            LogFormat::Json => telemetry::LogFormat::Json,
-        };
-        Self { level: args.log_level.clone(), format }
+        Self { level: args.log_level.clone(), format: args.log_format.into() }
+    }
+}
+
+/// The log format flags' value as telemetry takes it.
+impl From<LogFormat> for telemetry::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ const MAX_ANNOTATION_VALUE: usize = 253;
 
 /// The prefix of the webhook's per-pod setting annotations (`webhook::annotations`), where any
 /// key it does not know is refused as a typo.
-const SETTINGS_PREFIX: &str = "gcp-token-agent.io/";
+pub(crate) const SETTINGS_PREFIX: &str = "gcp-token-agent.io/";
 
 /// Who sees the opt-in: the API server (the two label styles, selectors of the webhook
 /// configuration) or the webhook (the annotation).

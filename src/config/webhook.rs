@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::{
-    cli::{AgentArgs, AutoTlsArgs, LogFormat, SidecarMode, WebhookArgs},
+    cli::{AgentArgs, AutoTlsArgs, SidecarMode, WebhookArgs},
     error::{Error, Result},
     telemetry,
     validate::{self, ProjectId, Zone},
@@ -220,10 +220,7 @@ fn agent_settings(args: &AgentArgs) -> Result<AgentSettings> {
         cluster_location: args.cluster_location.clone(),
         zone,
         log_level: args.agent_log_level.clone(),
-        log_format: args.agent_log_format.map(|format| match format {
-            LogFormat::Text => telemetry::LogFormat::Text,
-            LogFormat::Json => telemetry::LogFormat::Json,
-        }),
+        log_format: args.agent_log_format.map(Into::into),
     })
 }
 

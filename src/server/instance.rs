@@ -65,14 +65,11 @@ fn region(state: &MetadataState, identity: &Identity) -> Option<String> {
 pub(super) async fn directory(
     State(state): State<Arc<MetadataState>>,
     Query(query): Query<DirQuery>,
-) -> Response {
+) -> Result<Response, Response> {
     // The zone and region are listed only when the project is known.
-    let identity = match state.identity.wait().await {
-        Ok(identity) => identity,
-        Err(not_yet) => return not_yet,
-    };
+    let identity = state.identity.wait().await?;
     if query.is_recursive() {
-        return Json(instance_json(&state, &identity)).into_response();
+        return Ok(Json(instance_json(&state, &identity)).into_response());
     }
     let instance = &state.instance;
     let entries = [
@@ -88,7 +85,7 @@ pub(super) async fn directory(
         let _ = writeln!(out, "{entry}");
         out
     });
-    text(listing)
+    Ok(text(listing))
 }
 
 /// Everything under `instance/` as GCE's `?recursive=true` has it: camelCase keys, the id a
@@ -111,32 +108,26 @@ fn instance_json(state: &MetadataState, identity: &Identity) -> Value {
     Value::Object(out)
 }
 
-pub(super) async fn zone_route(State(state): State<Arc<MetadataState>>) -> Response {
-    let identity = match state.identity.wait().await {
-        Ok(identity) => identity,
-        Err(not_yet) => return not_yet,
-    };
-    match zone(&state, &identity) {
+pub(super) async fn zone_route(State(state): State<Arc<MetadataState>>) -> Result<Response, Response> {
+    let identity = state.identity.wait().await?;
+    Ok(match zone(&state, &identity) {
         Some(zone) => text(zone),
         None if state.instance.zone.is_some() => {
             undefined("the project", "--project-id or --numeric-project-id")
         }
         None => undefined("the zone", "--zone"),
-    }
+    })
 }
 
-pub(super) async fn region_route(State(state): State<Arc<MetadataState>>) -> Response {
-    let identity = match state.identity.wait().await {
-        Ok(identity) => identity,
-        Err(not_yet) => return not_yet,
-    };
-    match region(&state, &identity) {
+pub(super) async fn region_route(State(state): State<Arc<MetadataState>>) -> Result<Response, Response> {
+    let identity = state.identity.wait().await?;
+    Ok(match region(&state, &identity) {
         Some(region) => text(region),
         None if state.instance.region.is_some() => {
             undefined("the project", "--project-id or --numeric-project-id")
         }
         None => undefined("the region", "--region or --zone"),
-    }
+    })
 }
 
 pub(super) async fn name(State(state): State<Arc<MetadataState>>) -> Response {

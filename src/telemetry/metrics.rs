@@ -269,8 +269,7 @@ impl Metrics {
     /// `namespace` itself while it is a name Kubernetes accepts and one of the first
     /// [`MAX_NAMESPACES`] seen, else [`OTHER_NAMESPACE`].
     fn namespace_label<'a>(&self, namespace: &'a str) -> &'a str {
-        let valid =
-            namespace.len() <= 63 && !namespace.contains('.') && crate::validate::dns_subdomain(namespace);
+        let valid = !namespace.contains('.') && crate::validate::dns_subdomain(namespace);
         if !valid {
             return OTHER_NAMESPACE;
         }
@@ -284,8 +283,12 @@ impl Metrics {
 
     /// The webhook put a serving certificate that expires at `not_after` (Unix seconds) in
     /// service: loaded from files, re-read after a rotation, or issued by automatic TLS.
-    pub(crate) fn certificate_in_service(&self, not_after: u64) {
-        self.webhook_certificate_expiry.set(not_after as f64);
+    /// A certificate went into service; `None` when its expiry could not be read (the gauge
+    /// keeps its value).
+    pub(crate) fn certificate_in_service(&self, not_after: Option<u64>) {
+        if let Some(not_after) = not_after {
+            self.webhook_certificate_expiry.set(not_after as f64);
+        }
     }
 
     /// An on-demand token request ended: cached, minted, failed, failure_cached,

@@ -9,8 +9,8 @@ use crate::{
     validate::{self, ProjectId, Scope, ServiceAccountEmail, Zone},
 };
 
-/// The annotation prefix.
-pub(crate) const PREFIX: &str = "gcp-token-agent.io/";
+/// The annotation prefix (the opt-in's check refuses keys under it too).
+pub(crate) use crate::config::SETTINGS_PREFIX as PREFIX;
 /// GKE's Kubernetes-service-account annotation naming the Google service account.
 pub(crate) const GKE_GSA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 /// Provider value meaning "proxy the node's metadata server" (GKE Workload Identity).

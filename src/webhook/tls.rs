@@ -46,9 +46,7 @@ impl SwappableCert {
     pub(crate) fn set(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
         let (fresh, not_after) = pair_from_pem(cert_pem, key_pem)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(fresh));
-        if let Some(t) = not_after {
-            self.metrics.certificate_in_service(t);
-        }
+        self.metrics.certificate_in_service(not_after);
         Ok(())
     }
 }
@@ -92,9 +90,7 @@ impl ReloadingCert {
     pub(crate) fn load(cert: &Path, key: &Path, metrics: Metrics) -> Result<Arc<Self>, Error> {
         let (current, not_after) =
             read_pair(cert, key).map_err(|why| Error::usage("--tls-cert/--tls-key", why))?;
-        if let Some(t) = not_after {
-            metrics.certificate_in_service(t);
-        }
+        metrics.certificate_in_service(not_after);
         Ok(Arc::new(Self {
             cert: cert.to_owned(),
             key: key.to_owned(),
@@ -107,9 +103,7 @@ impl ReloadingCert {
     pub(crate) fn reload(&self) -> Result<(), String> {
         let (fresh, not_after) = read_pair(&self.cert, &self.key)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
-        if let Some(t) = not_after {
-            self.metrics.certificate_in_service(t);
-        }
+        self.metrics.certificate_in_service(not_after);
         Ok(())
     }
 

@@ -92,7 +92,7 @@ impl Owner {
                 self.metrics.refresh_succeeded(&self.name, &token);
                 let next = schedule::refresh_at(now, token.expires_at, fastrand::f64());
                 tracing::info!(token = %self.name, expiry = %token.expiry_rfc3339(), "refreshed");
-                let lifetime = token.remaining(now);
+                let lifetime = lifetime.unwrap_or_default();
                 if lifetime <= self.early.below && *renewal_helps {
                     // Supported: a new token would be as close to expiry, so requests get the
                     // current one at once, it is renewed at about half its life, and /readyz

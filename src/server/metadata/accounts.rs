@@ -17,15 +17,12 @@ use crate::{server::instance::text, validate::Scope};
 pub(super) async fn accounts(
     State(state): State<Arc<MetadataState>>,
     Query(query): Query<DirQuery>,
-) -> Response {
-    let identity = match state.identity.wait().await {
-        Ok(identity) => identity,
-        Err(not_yet) => return not_yet,
-    };
+) -> Result<Response, Response> {
+    let identity = state.identity.wait().await?;
     if query.is_recursive() {
-        return Json(accounts_json(&state, &identity)).into_response();
+        return Ok(Json(accounts_json(&state, &identity)).into_response());
     }
-    text(format!("default/\n{}/\n", identity.email))
+    Ok(text(format!("default/\n{}/\n", identity.email)))
 }
 
 /// One account as `service-accounts/ACCOUNT/?recursive=true` describes it.
@@ -43,44 +40,37 @@ pub(super) async fn account_dir(
     State(state): State<Arc<MetadataState>>,
     Path(account): Path<String>,
     Query(query): Query<DirQuery>,
-) -> Response {
-    if let Err(refused) = known(&state, &account).await {
-        return refused;
-    }
+) -> Result<Response, Response> {
+    known(&state, &account).await?;
     if query.is_recursive() {
-        return match state.identity.wait().await {
-            Ok(identity) => Json(account_json(&state, &identity)).into_response(),
-            Err(not_yet) => not_yet,
-        };
+        let identity = state.identity.wait().await?;
+        return Ok(Json(account_json(&state, &identity)).into_response());
     }
-    text("aliases\nemail\nidentity\nscopes\ntoken\n")
+    Ok(text("aliases\nemail\nidentity\nscopes\ntoken\n"))
 }
 
-pub(super) async fn email(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
-    if let Err(refused) = known(&state, &account).await {
-        return refused;
-    }
-    match state.identity.wait().await {
-        Ok(identity) => text(identity.email.clone()),
-        Err(not_yet) => not_yet,
-    }
+pub(super) async fn email(
+    State(state): State<Arc<MetadataState>>,
+    Path(account): Path<String>,
+) -> Result<Response, Response> {
+    known(&state, &account).await?;
+    Ok(text(state.identity.wait().await?.email.clone()))
 }
 
-pub(super) async fn scopes(State(state): State<Arc<MetadataState>>, Path(account): Path<String>) -> Response {
-    if let Err(refused) = known(&state, &account).await {
-        return refused;
-    }
-    text(format!("{}\n", Scope::joined(&state.scopes, "\n")))
+pub(super) async fn scopes(
+    State(state): State<Arc<MetadataState>>,
+    Path(account): Path<String>,
+) -> Result<Response, Response> {
+    known(&state, &account).await?;
+    Ok(text(format!("{}\n", Scope::joined(&state.scopes, "\n"))))
 }
 
 pub(super) async fn aliases(
     State(state): State<Arc<MetadataState>>,
     Path(account): Path<String>,
-) -> Response {
-    if let Err(refused) = known(&state, &account).await {
-        return refused;
-    }
-    text("default\n")
+) -> Result<Response, Response> {
+    known(&state, &account).await?;
+    Ok(text("default\n"))
 }
 
 /// `default` and the account's email name the one account the agent serves. `default` is

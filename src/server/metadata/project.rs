@@ -17,23 +17,20 @@ use crate::{server::instance::text, validate::ProjectId};
 /// this long.
 pub(super) const NUMBER_LOOKUP_WAIT: Duration = Duration::from_millis(2500);
 
-pub(super) async fn project_id(State(state): State<Arc<MetadataState>>) -> Response {
-    match state.identity.wait().await {
-        Ok(identity) => optional(identity.project_id.as_ref().map(ProjectId::as_str)),
-        Err(not_yet) => not_yet,
-    }
+pub(super) async fn project_id(State(state): State<Arc<MetadataState>>) -> Result<Response, Response> {
+    let identity = state.identity.wait().await?;
+    Ok(optional(identity.project_id.as_ref().map(ProjectId::as_str)))
 }
 
-pub(super) async fn numeric_project_id(State(state): State<Arc<MetadataState>>) -> Response {
-    let identity = match state.identity.wait().await {
-        Ok(identity) => identity,
-        Err(not_yet) => return not_yet,
-    };
+pub(super) async fn numeric_project_id(
+    State(state): State<Arc<MetadataState>>,
+) -> Result<Response, Response> {
+    let identity = state.identity.wait().await?;
     if let (None, Some(pending)) = (identity.numeric_project_id.get(), &identity.numeric_lookup) {
         let mut pending = pending.clone();
         let _ = tokio::time::timeout(NUMBER_LOOKUP_WAIT, pending.wait_for(|running| !*running)).await;
     }
-    optional(identity.numeric_project_id.get().map(String::as_str))
+    Ok(optional(identity.numeric_project_id.get().map(String::as_str)))
 }
 
 pub(super) async fn universe(State(state): State<Arc<MetadataState>>) -> Response {

@@ -87,9 +87,9 @@ pub(super) async fn token(
     let token = if default {
         published(&state, &state.access).await
     } else {
-        let key = format!("access|{}", wanted.iter().map(Scope::as_str).collect::<Vec<_>>().join(" "));
-        let request =
-            AccessRequest { scopes: Some(wanted.into_iter().collect()), subject: state.subject.clone() };
+        let scopes: Vec<Scope> = wanted.into_iter().collect();
+        let key = format!("access|{}", Scope::joined(&scopes, " "));
+        let request = AccessRequest { scopes: Some(scopes), subject: state.subject.clone() };
         state.on_demand.get(&key, state.minter.access(&request)).await.map_err(refusal)
     };
     let now = SystemTime::now();

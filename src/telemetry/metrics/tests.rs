@@ -12,7 +12,7 @@ fn every_family_is_exposed_with_the_prefix_and_no_secret() {
     metrics.refresh_failed("id:run", "sts", "invalid_grant");
     metrics.refresh_failing("id:run", 1);
     metrics.admission(Some("team-a"), "mutated", Instant::now());
-    metrics.certificate_in_service(4_102_444_800);
+    metrics.certificate_in_service(Some(4_102_444_800));
     metrics.source_reloaded(true);
     metrics.file_written("token", true);
     metrics.http_request(

@@ -31,6 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# free_port: a loopback port free right now, for a listener a script starts.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 # start_emulator [emulator flags...]: starts it, sets $emulator_url.
 start_emulator() {
   "$release/examples/google_emulator" "$@" >"$work/emulator.out" &

@@ -31,7 +31,6 @@ faults_cleanup() {
 }
 trap faults_cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N | cut -c1-14; }
 
 start_emulator --write-authorized-user "$work/user.json" --lifetime "$lifetime"

@@ -24,7 +24,6 @@ rate=${2:-4}
 command -v strace >/dev/null || { echo "needs strace (apt-get install strace)" >&2; exit 1; }
 start_emulator --write-authorized-user "$work/user.json" --lifetime 60
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # measure LABEL [WRAPPER...]: one run of the agent (under WRAPPER when given) and the client.
 measure() {

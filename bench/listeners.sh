@@ -14,7 +14,6 @@
 source "$(dirname "$0")/common.sh"
 connections=${1:-200}
 start_emulator --write-authorized-user "$work/user.json" --lifetime 3600
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 meta="127.0.0.1:$(free_port)"
 admin="127.0.0.1:$(free_port)"
 "$agent" run --log-level warn --credentials "$work/user.json" --listen "$meta" --admin-listen "$admin" 2>"$work/agent.log" &

@@ -21,7 +21,6 @@ source "$(dirname "$0")/common.sh"
 seconds=${1:-10}
 rounds=${2:-3}
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 agent_port=$(free_port)
 admin_port=$(free_port)
 nginx_port=$(free_port)

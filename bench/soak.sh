@@ -22,7 +22,6 @@ read_interval=${SOAK_READ_INTERVAL:-0.05}
 fd_limit=${SOAK_FD_GROWTH_LIMIT:-4}
 probe="$root/bench/probe.py"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 metadata_port=$(free_port)
 admin_port=$(free_port)
 admin="127.0.0.1:$admin_port"

@@ -34,7 +34,7 @@ fn agent() -> (RunningAgent, Emulator, Sandbox) {
 /// Sends a request head carrying one `size`-byte header to `addr`; the answer's status, or
 /// `None` when the server reset the connection before one could be read (it closes with the
 /// rest of the head unread).
-fn oversized_head(addr: SocketAddr, path: &str, size: usize) -> Option<u16> {
+pub(crate) fn oversized_head(addr: SocketAddr, path: &str, size: usize) -> Option<u16> {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(40))).expect("timeout");
     let head = format!(

@@ -2,7 +2,7 @@
 //! agent and webhook, runs every query of the shipped dashboard and rule file, and fires the
 //! refresh-failing alert when the emulator answers 503.
 
-use crate::support;
+use crate::{support, webhook};
 
 use std::{
     path::Path,
@@ -15,8 +15,6 @@ use support::{agent::Sandbox, emulator::Emulator, running::RunningAgent};
 
 const CHART_FILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/gcp-token-agent/files");
 const EMAIL: &str = "observed@emulator-project.iam.gserviceaccount.com";
-const PROVIDER: &str =
-    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/k8s";
 
 /// Prometheus on a loopback port with its own storage, and an HTTP client for its API.
 struct Prometheus {
@@ -113,8 +111,7 @@ fn start_webhook(sandbox: &mut Sandbox) -> (RunningAgent, String) {
     let pem = write_pair(sandbox, A_YEAR_FROM_2026);
     let (cert_path, key_path) = (sandbox.path("tls.crt"), sandbox.path("tls.key"));
     let (cert_path, key_path) = (cert_path.to_str().expect("utf8"), key_path.to_str().expect("utf8"));
-    let kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: gone\ncurrent-context: gone\nusers:\n- name: gone\n  user:\n    token: x\n";
-    let kubeconfig = sandbox.write("kubeconfig", kubeconfig);
+    let kubeconfig = sandbox.write("kubeconfig", webhook::GONE_KUBECONFIG);
     sandbox.env("KUBECONFIG", &kubeconfig);
     let args = [
         "--tls-cert",
@@ -124,7 +121,7 @@ fn start_webhook(sandbox: &mut Sandbox) -> (RunningAgent, String) {
         "--agent-image",
         "example.com/gcp-token-agent:test",
         "--workload-identity-provider",
-        PROVIDER,
+        webhook::PROVIDER,
     ];
     (RunningAgent::start_command(sandbox, "webhook", &args), pem)
 }
@@ -132,10 +129,7 @@ fn start_webhook(sandbox: &mut Sandbox) -> (RunningAgent, String) {
 /// The webhook's certificate-expiry gauge, if it is set.
 fn certificate_expiry(webhook: &RunningAgent) -> Option<f64> {
     let metrics = support::running::get(webhook.admin.expect("admin"), "/metrics", &[]).body;
-    let value = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("gcp_token_agent_webhook_certificate_expiry_timestamp_seconds "));
-    value.and_then(|v| v.parse().ok())
+    webhook::certificate_expiry(&metrics)
 }
 
 #[test]
@@ -152,16 +146,11 @@ fn the_certificate_expiry_gauge_follows_a_rotated_certificate_file() {
 
 /// Sends the recorded pod review, once with a Google account annotated and once without.
 fn send_reviews(webhook: &RunningAgent, pem: &str, runtime: &tokio::runtime::Runtime) {
-    let fixture = format!("{}/tests/fixtures/admission/pod.json", env!("CARGO_MANIFEST_DIR"));
-    let review: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("json");
+    let review = webhook::fixture("pod.json");
     let mut annotated = review.clone();
     annotated["request"]["object"]["metadata"]["annotations"]["gcp-token-agent.io/service-account"] =
         Value::from(EMAIL);
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).expect("pem")])
-        .build()
-        .expect("client");
+    let client = webhook::client(pem);
     let url = format!("https://{}/mutate", webhook.metadata.expect("review listener"));
     for body in [annotated, review] {
         let send = client.post(&url).header("content-type", "application/json").body(body.to_string()).send();

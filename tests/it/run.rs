@@ -376,10 +376,9 @@ fn sigterm_drains_and_exits_zero_leaving_the_files() {
     assert!(sidecar.agent.logs().contains("shutting down"));
 }
 
-#[test]
-fn a_request_still_in_flight_when_the_grace_ends_is_answered_503_not_dropped() {
-    let mut sidecar = sidecar(None, &["--shutdown-grace", "2s"]);
-    // An on-demand token for other scopes, held by a slow token endpoint past the grace.
+/// An on-demand token for other scopes, asked on a thread and held by a slow token endpoint:
+/// returns once the mint is in flight.
+fn slow_mint_in_flight(sidecar: &Sidecar) -> std::thread::JoinHandle<support::running::HttpAnswer> {
     sidecar.emulator.push_fault(Fault::Slow(Duration::from_secs(30)));
     let addr = sidecar.agent.metadata.expect("listener");
     let path = "/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/pubsub";
@@ -388,6 +387,14 @@ fn a_request_still_in_flight_when_the_grace_ends_is_answered_503_not_dropped() {
     sidecar.agent.wait_until(Duration::from_secs(10), "the slow mint in flight", || {
         sidecar.emulator.calls("token") >= 2
     });
+    in_flight
+}
+
+#[test]
+fn a_request_still_in_flight_when_the_grace_ends_is_answered_503_not_dropped() {
+    let mut sidecar = sidecar(None, &["--shutdown-grace", "2s"]);
+    // Held by a slow token endpoint past the grace.
+    let in_flight = slow_mint_in_flight(&sidecar);
     sidecar.agent.signal("TERM");
     let answer = in_flight.join().expect("the request thread");
     assert_eq!(answer.status, 503, "{}", answer.body);
@@ -398,15 +405,7 @@ fn a_request_still_in_flight_when_the_grace_ends_is_answered_503_not_dropped() {
 #[test]
 fn a_second_sigterm_aborts_a_drain_that_is_waiting_for_a_slow_request() {
     let mut sidecar = sidecar(None, &["--shutdown-grace", "60s"]);
-    // An on-demand token for other scopes, held by a slow token endpoint: in flight at SIGTERM.
-    sidecar.emulator.push_fault(Fault::Slow(Duration::from_secs(30)));
-    let addr = sidecar.agent.metadata.expect("listener");
-    let path = "/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/pubsub";
-    let _in_flight =
-        std::thread::spawn(move || support::running::get(addr, path, &[("Metadata-Flavor", "Google")]));
-    sidecar.agent.wait_until(Duration::from_secs(10), "the slow mint in flight", || {
-        sidecar.emulator.calls("token") >= 2
-    });
+    let _in_flight = slow_mint_in_flight(&sidecar);
     sidecar.agent.signal("TERM");
     sidecar.agent.wait_until(Duration::from_secs(10), "the drain to start", || {
         sidecar.agent.logs().contains("shutting down")

@@ -15,6 +15,17 @@ pub(crate) const PROVIDER: &str =
 const MWC_PATH: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/gcp-token-agent";
 const SECRET_PATH: &str = "/api/v1/namespaces/gcp-token-agent/secrets/gcp-token-agent-tls";
 
+/// A kubeconfig whose API server refuses connections.
+pub(crate) const GONE_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: gone\ncurrent-context: gone\nusers:\n- name: gone\n  user:\n    token: x\n";
+
+/// The certificate-expiry gauge's value in a `/metrics` text, if it is set.
+pub(crate) fn certificate_expiry(metrics: &str) -> Option<f64> {
+    let value = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gcp_token_agent_webhook_certificate_expiry_timestamp_seconds "));
+    value.and_then(|v| v.parse().ok())
+}
+
 pub(crate) fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/admission/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
@@ -46,7 +57,7 @@ pub(crate) fn start_webhook(sandbox: Sandbox, api: Option<&ApiServer>, extra: &[
     let mut sandbox = sandbox;
     let kubeconfig = match api {
         Some(api) => sandbox.write("kubeconfig", api.kubeconfig()),
-        None => sandbox.write("kubeconfig", "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: gone\ncurrent-context: gone\nusers:\n- name: gone\n  user:\n    token: x\n"),
+        None => sandbox.write("kubeconfig", GONE_KUBECONFIG),
     };
     sandbox.env("KUBECONFIG", &kubeconfig);
     let (cert, key) = (tls.join("tls.crt"), tls.join("tls.key"));
@@ -147,11 +158,7 @@ fn a_labelled_pod_is_patched_with_the_gsa_from_its_kubernetes_service_account() 
         metrics.contains(r#"gcp_token_agent_admission_review_duration_seconds_count{result="mutated"} 1"#)
     );
     // The serving certificate's expiry, read from the file the webhook was given.
-    let expiry = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("gcp_token_agent_webhook_certificate_expiry_timestamp_seconds "));
-    let expiry: f64 =
-        expiry.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no certificate expiry:\n{metrics}"));
+    let expiry = certificate_expiry(&metrics).unwrap_or_else(|| panic!("no certificate expiry:\n{metrics}"));
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
     assert!(expiry > now, "the certificate is valid, yet expires at {expiry}");
@@ -486,11 +493,8 @@ fn automatic_tls_issues_a_certificate_patches_the_ca_bundle_and_rotates() {
     let admin = webhook.agent.admin.expect("admin");
     webhook.agent.wait_until(Duration::from_secs(20), "the expiry gauge at the Secret's certificate", || {
         let metrics = support::running::get(admin, "/metrics", &[]).body;
-        let gauge = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("gcp_token_agent_webhook_certificate_expiry_timestamp_seconds "));
         let stored = api.get(SECRET_PATH).map(|s| issued(&s));
-        gauge.and_then(|g| g.parse::<f64>().ok()).map(|g| g.to_string())
+        certificate_expiry(&metrics).map(|g| g.to_string())
             == stored.and_then(|s| s.as_str().map(str::to_owned))
     });
 }
@@ -561,21 +565,14 @@ fn a_body_over_3_mib_is_refused_and_a_pod_of_a_million_values_is_denied_unparsed
 
 #[test]
 fn the_webhooks_admin_port_refuses_a_300_kib_request_head_and_keeps_answering_probes() {
-    use std::io::{Read, Write};
     let api = ApiServer::start();
     let (webhook, _pem) = start_webhook(Sandbox::new(), Some(&api), &[]);
     let admin = webhook.agent.admin.expect("admin");
     for _ in 0..10 {
-        let mut stream = std::net::TcpStream::connect(admin).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(40))).expect("timeout");
-        let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(300 << 10));
-        // The webhook closes part-way, with the rest of the head unread: a write error, or a
-        // reset instead of the 431, is the same refusal.
-        let _ = stream.write_all(head.as_bytes());
-        let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
-        let status = String::from_utf8_lossy(&answer).split_whitespace().nth(1).map(str::to_owned);
-        assert!(matches!(status.as_deref(), Some("431") | None), "{status:?}");
+        // The webhook closes part-way, with the rest of the head unread: a reset instead of the
+        // 431 is the same refusal.
+        let status = crate::listeners::oversized_head(admin, "/healthz", 300 << 10);
+        assert!(matches!(status, Some(431) | None), "{status:?}");
     }
     assert_eq!(support::running::get(admin, "/healthz", &[]).status, 200);
 }
